@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Demo app: one Amazon Connect phone number, claimed by ClaimedPhoneNumber.
+
+Context (``-c key=value``), all optional; synth needs no AWS credentials and no look-ups:
+
+- ``instance_arn``: claim on this existing instance. Without it the stack creates its own
+  Connect instance, so ``cdk deploy`` works in an empty account.
+- ``target``: ``primary`` (default) or ``secondary``. With ``secondary`` (and no
+  ``instance_arn``) the stack also creates a second instance and moves the number there.
+- ``phone_number``: an exact E.164 number. Otherwise ``country_code`` (default US),
+  ``phone_number_type`` (default DID) and ``prefix`` are searched.
+- ``description``, ``removal_policy`` (``retain``, the default, or ``destroy``),
+  ``instance_alias`` (default ``connect-phone-demo-<account>``).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_connect as connect
+from cdk_nag import AwsSolutionsChecks
+
+from connect_phone_number import ClaimedPhoneNumber
+from constructs import Construct
+
+STACK_NAME = "ConnectPhoneNumberDemo"
+REMOVAL_POLICIES = {"retain": cdk.RemovalPolicy.RETAIN, "destroy": cdk.RemovalPolicy.DESTROY}
+
+
+class PhoneNumberDemoStack(cdk.Stack):
+    """A Connect instance (unless one is given) and a phone number claimed on it."""
+
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+
+        def context(key: str, default: str | None = None) -> str | None:
+            value = self.node.try_get_context(key)
+            return default if value is None else str(value)
+
+        target_arn = context("instance_arn") or self._instance(context, secondary=context("target", "primary") == "secondary")
+        policy_name = context("removal_policy", "retain") or "retain"
+        if policy_name not in REMOVAL_POLICIES:
+            raise ValueError(f"context 'removal_policy' must be one of {', '.join(REMOVAL_POLICIES)}, not {policy_name!r}")
+        exact = context("phone_number")
+        number = ClaimedPhoneNumber(
+            self,
+            "PhoneNumber",
+            target_arn=target_arn,
+            phone_number=exact,
+            country_code=None if exact else context("country_code", "US"),
+            phone_number_type=None if exact else context("phone_number_type", "DID"),
+            prefix=None if exact else context("prefix"),
+            description=context("description", "Connect phone number demo"),
+            tags={"project": "cdk-connect-phone-number"},
+            removal_policy=REMOVAL_POLICIES[policy_name],
+        )
+        cdk.CfnOutput(self, "PhoneNumberOutput", key="PhoneNumber", value=number.phone_number)
+        cdk.CfnOutput(self, "PhoneNumberArnOutput", key="PhoneNumberArn", value=number.phone_number_arn)
+        cdk.CfnOutput(self, "PhoneNumberIdOutput", key="PhoneNumberId", value=number.phone_number_id)
+
+    def _instance(self, context: object, *, secondary: bool) -> str:
+        """The demo's own Connect instance ARN; the second one exists only when it is the target."""
+        alias = self.node.try_get_context("instance_alias") or cdk.Fn.join("-", ["connect-phone-demo", cdk.Aws.ACCOUNT_ID])
+        primary = self._new_instance("PrimaryInstance", alias)
+        if not secondary:
+            return primary.attr_arn
+        return self._new_instance("SecondaryInstance", cdk.Fn.join("-", [alias, "2"])).attr_arn
+
+    def _new_instance(self, construct_id: str, alias: str) -> connect.CfnInstance:
+        return connect.CfnInstance(
+            self,
+            construct_id,
+            identity_management_type="CONNECT_MANAGED",
+            instance_alias=alias,
+            attributes=connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True),
+        )
+
+
+app = cdk.App()
+PhoneNumberDemoStack(app, STACK_NAME, description="Demo of cdk-connect-phone-number: one Amazon Connect phone number")
+cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+app.synth()

@@ -1,0 +1,132 @@
+"""The emulator's HTTP front: Connect's rest-json protocol on loopback, plus a small admin API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import wire
+from .service import ConnectService, EmulatorConfig
+
+log = logging.getLogger(__name__)
+
+ADMIN_PREFIX = "/_emulator/"
+_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/connect/")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_DELETE = do_GET  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        raw_path, _, query = self.path.partition("?")
+        if raw_path.startswith(ADMIN_PREFIX):
+            self._admin(raw_path[len(ADMIN_PREFIX) :], body)
+            return
+        try:
+            operation, labels = wire.match(self.command, raw_path)
+            params = wire.parse_input(operation, labels, query, body)
+            found = _REGION.search(self.headers.get("Authorization", ""))
+            result = self.server.service.handle(operation, params, found.group(1) if found else None)
+            self._reply(200, {"Content-Type": "application/json"}, json.dumps(result).encode())
+        except wire.WireError as error:
+            self._reply(*wire.error_body(error))
+
+    def _admin(self, command: str, body: bytes) -> None:
+        service = self.server.service
+        args = json.loads(body) if body else {}
+        if command == "state":
+            self._reply(200, {"Content-Type": "application/json"}, json.dumps({"numbers": service.held(), "calls": service.calls}).encode())
+            return
+        if command == "fail-claims":
+            service.fail_claims(**args)
+        elif command == "fail-next":
+            service.fail_next(**args)
+        elif command == "clear-faults":
+            service.clear_faults()
+        else:
+            self._reply(404, {"Content-Type": "application/json"}, b'{"Message": "unknown admin command"}')
+            return
+        self._reply(200, {"Content-Type": "application/json"}, b"{}")
+
+    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    service: ConnectService
+
+
+class ConnectEmulator:
+    """A local Connect phone-number service on loopback. Use as a context manager.
+
+    >>> with ConnectEmulator() as emulator:
+    ...     os.environ.update(emulator.client_environment())
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, *, port: int = 0, state_file: Path | None = None) -> None:
+        self.service = ConnectService(config, state_file=state_file)
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.service = self.service
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The endpoint to give boto3 (AWS_ENDPOINT_URL_CONNECT)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def client_environment(self) -> dict[str, str]:
+        """Environment variables that point boto3's Connect clients here, with dummy credentials."""
+        return {
+            "AWS_ENDPOINT_URL_CONNECT": self.url,
+            "AWS_ACCESS_KEY_ID": "emulator",
+            "AWS_SECRET_ACCESS_KEY": "emulator",
+            "AWS_REGION": self.service.config.region,
+            "AWS_DEFAULT_REGION": self.service.config.region,
+        }
+
+    def start(self) -> ConnectEmulator:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="connect-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted."""
+        self._server.serve_forever()
+
+    def __enter__(self) -> ConnectEmulator:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,95 @@
+"""The Connect client, the run's deadline, and every call riding out throttles within it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import boto3
+import botocore
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+import rules
+
+log = logging.getLogger(__name__)
+
+# Our own loop retries (it knows the deadline and both throttle codes), so botocore makes one
+# attempt per call. The mode is set explicitly because its default differs between botocore
+# releases, and the Lambda runtime's botocore is not ours to choose.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=3,
+    read_timeout=10,
+    user_agent_extra="cdk-connect-phone-number",
+)
+
+# Time kept back from the Lambda deadline to answer CloudFormation.
+RESPONSE_RESERVE_SECONDS = 10.0
+
+
+class LambdaContext(Protocol):
+    """The part of Lambda's context object the handler uses."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class Deadline:
+    """When the handler must stop working: the Lambda deadline less the reserve, or the wait limit."""
+
+    def __init__(self, context: LambdaContext, limit_seconds: float | None = None) -> None:
+        now = time.monotonic()
+        self.lambda_end = now + context.get_remaining_time_in_millis() / 1000.0
+        end = self.lambda_end - RESPONSE_RESERVE_SECONDS
+        if limit_seconds is not None:
+            end = min(end, now + limit_seconds)
+        self.end = end
+
+    def remaining(self) -> float:
+        """Seconds of work left; zero or less means stop."""
+        return self.end - time.monotonic()
+
+    def allows(self, seconds: float) -> bool:
+        """Whether sleeping ``seconds`` still leaves time for one more call."""
+        return self.remaining() > seconds
+
+    def limited_to(self, seconds: float) -> Deadline:
+        """A copy that ends no later than ``seconds`` from now."""
+        clone = object.__new__(Deadline)
+        clone.lambda_end = self.lambda_end
+        clone.end = min(self.end, time.monotonic() + seconds)
+        return clone
+
+
+def make_client() -> Any:
+    """A Connect client. The endpoint comes from the standard settings (AWS_ENDPOINT_URL_CONNECT)."""
+    log.info("botocore %s, retries by the handler", botocore.__version__)
+    return boto3.client("connect", config=CLIENT_CONFIG)
+
+
+def call(deadline: Deadline, operation: Callable[..., Any], /, **params: Any) -> Any:
+    """Call ``operation`` and ride out throttles and transient faults until the deadline.
+
+    Every operation that changes state carries a ClientToken, so a retry after a lost
+    response is safe.
+    """
+    attempt = 0
+    while True:
+        try:
+            return operation(**params)
+        except ClientError as error:
+            if not rules.is_retryable(error):
+                raise
+            reason = rules.error_code(error) or "HTTP error"
+            last: Exception = error
+        except (BotoConnectionError, ReadTimeoutError) as error:
+            reason, last = type(error).__name__, error
+        attempt += 1
+        delay = rules.backoff_delay(attempt)
+        if not deadline.allows(delay):
+            raise last
+        log.info("%s: %s, retry %d in %.2f s", getattr(operation, "__name__", "call"), reason, attempt, delay)
+        time.sleep(delay)

@@ -1,0 +1,302 @@
+"""The contract between the ClaimedPhoneNumber construct (synth time) and its handler (deploy time).
+
+Both halves import this one module: the Lambda handler as ``contract`` (it sits in the asset
+root), the construct as ``connect_phone_number.runtime.contract``. Property names, attribute
+names, defaults and the value rules are defined here and nowhere else.
+
+It imports only the standard library and botocore, which the Lambda Python runtime provides.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+RESOURCE_TYPE = "Custom::ConnectPhoneNumber"
+
+# ResourceProperties. Names follow AWS::Connect::PhoneNumber where it has them.
+SERVICE_TOKEN = "ServiceToken"  # noqa: S105 - a property name, not a secret
+TARGET_ARN = "TargetArn"
+COUNTRY_CODE = "CountryCode"
+TYPE = "Type"
+PREFIX = "Prefix"
+PHONE_NUMBER = "PhoneNumber"
+DESCRIPTION = "Description"
+TAGS = "Tags"
+WAIT_TIMEOUT_SECONDS = "WaitTimeoutSeconds"
+KNOWN_PROPERTIES = frozenset(
+    {
+        SERVICE_TOKEN,
+        TARGET_ARN,
+        COUNTRY_CODE,
+        TYPE,
+        PREFIX,
+        PHONE_NUMBER,
+        DESCRIPTION,
+        TAGS,
+        WAIT_TIMEOUT_SECONDS,
+    }
+)
+
+# Response Data keys, read by the construct with get_att.
+ATTR_PHONE_NUMBER = "PhoneNumber"
+ATTR_PHONE_NUMBER_ARN = "PhoneNumberArn"
+ATTR_PHONE_NUMBER_ID = "PhoneNumberId"
+
+# How long the handler may wait for CLAIMED. Lambda stops a run at 15 minutes; the handler
+# keeps a minute of that to answer CloudFormation.
+DEFAULT_WAIT_TIMEOUT_SECONDS = 600
+MIN_WAIT_TIMEOUT_SECONDS = 10
+MAX_WAIT_TIMEOUT_SECONDS = 840
+FUNCTION_TIMEOUT_SECONDS = 900
+
+# Every number this library claims carries this tag. Its value identifies the CloudFormation
+# request that claimed it, so a repeated delivery of that request can find the number again.
+# Connect allows 50 tags, so users get one fewer.
+CLAIM_MARKER_TAG = "cdk-connect-phone-number:claim-request"
+MAX_USER_TAGS = 49
+
+MAX_DESCRIPTION_LENGTH = 500
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_PREFIX = re.compile(r"^\+?[0-9]{1,11}$")
+_TARGET_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:(instance|traffic-distribution-group)/[A-Za-z0-9-]+$")
+_PHONE_NUMBER_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9-]+$")
+_TAG_KEY_PUNCTUATION = frozenset("_.:/=+-@")
+_NAMESPACE = uuid.UUID("9f6c2b52-5a4e-4c55-9a0f-3e0b6f1f6a11")
+
+
+class InvalidProperty(ValueError):
+    """A property value or combination that the handler refuses before any Connect call."""
+
+    def __init__(self, prop: str, problem: str) -> None:
+        super().__init__(f"{prop}: {problem}")
+        self.prop = prop
+
+
+@cache
+def _connect_enum(shape: str) -> frozenset[str]:
+    """An enum from botocore's Connect service model, the authority for allowed values."""
+    import botocore.session  # noqa: PLC0415 - loaded on first use only: the model is large
+
+    model = botocore.session.get_session().get_service_model("connect")
+    return frozenset(model.shape_for(shape).enum)
+
+
+def country_codes() -> frozenset[str]:
+    """Every ISO country code Connect's model accepts for phone numbers."""
+    return _connect_enum("PhoneNumberCountryCode")
+
+
+def phone_number_types() -> frozenset[str]:
+    """Every phone-number type Connect's model accepts (TOLL_FREE, DID, ...)."""
+    return _connect_enum("PhoneNumberType")
+
+
+def check_phone_number(prop: str, value: str) -> None:
+    """An exact number must be E.164: a plus, then 2 to 15 digits, not starting with 0."""
+    if not _E164.match(value):
+        raise InvalidProperty(prop, f"{value!r} is not an E.164 number such as +18005550100")
+
+
+def check_country_code(prop: str, value: str) -> None:
+    """A country code must be one that Connect knows (two upper-case letters)."""
+    if value not in country_codes():
+        raise InvalidProperty(prop, f"{value!r} is not a Connect country code such as 'US' or 'GB'")
+
+
+def check_phone_number_type(prop: str, value: str) -> None:
+    """A type must be one of Connect's PhoneNumberType values."""
+    if value not in phone_number_types():
+        allowed = ", ".join(sorted(phone_number_types()))
+        raise InvalidProperty(prop, f"{value!r} is not one of {allowed}")
+
+
+def check_prefix(prop: str, value: str) -> None:
+    """A prefix is an optional plus and 1 to 11 digits."""
+    if not _PREFIX.match(value):
+        raise InvalidProperty(prop, f"{value!r} is not a prefix of 1 to 11 digits such as +1800")
+
+
+def check_description(prop: str, value: str) -> None:
+    """A description is at most 500 characters."""
+    if len(value) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidProperty(prop, f"is {len(value)} characters long; the limit is {MAX_DESCRIPTION_LENGTH}")
+
+
+def check_target_arn(prop: str, value: str) -> None:
+    """The target is a Connect instance ARN or a traffic distribution group ARN."""
+    if not _TARGET_ARN.match(value):
+        raise InvalidProperty(
+            prop,
+            f"{value!r} is not a Connect instance ARN (arn:aws:connect:REGION:ACCOUNT:instance/ID) or traffic distribution group ARN",
+        )
+
+
+def check_tags(prop: str, tags: Mapping[str, str]) -> None:
+    """Tags follow Connect's rules, with one tag kept back for the claim marker."""
+    if len(tags) > MAX_USER_TAGS:
+        raise InvalidProperty(prop, f"has {len(tags)} tags; the limit is {MAX_USER_TAGS} (Connect allows 50, one is ours)")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise InvalidProperty(prop, f"tag key {key!r} must be 1 to {MAX_TAG_KEY_LENGTH} characters")
+        if key.lower().startswith("aws:"):
+            raise InvalidProperty(prop, f"tag key {key!r} uses the reserved prefix 'aws:'")
+        if key == CLAIM_MARKER_TAG:
+            raise InvalidProperty(prop, f"tag key {key!r} is reserved for this library")
+        bad = [c for c in key if not (c.isalnum() or c.isspace() or c in _TAG_KEY_PUNCTUATION)]
+        if bad:
+            raise InvalidProperty(prop, f"tag key {key!r} has characters Connect refuses: {''.join(bad)!r}")
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
+            raise InvalidProperty(prop, f"tag {key!r} needs a string value of at most {MAX_TAG_VALUE_LENGTH} characters")
+
+
+def check_selection(
+    *,
+    phone_number: object,
+    country_code: object,
+    phone_number_type: object,
+    prefix: object,
+    names: Mapping[str, str],
+) -> None:
+    """Either an exact number, or a country and type (and optional prefix) to search.
+
+    ``names`` maps the logical names (phone_number, country_code, phone_number_type, prefix)
+    to the spelling the caller's user knows, so the construct and the handler each name
+    their own properties.
+    """
+    if phone_number is not None:
+        clashing = [
+            names[n] for n, v in (("country_code", country_code), ("phone_number_type", phone_number_type), ("prefix", prefix)) if v is not None
+        ]
+        if clashing:
+            raise InvalidProperty(
+                names["phone_number"],
+                f"cannot be combined with {', '.join(repr(c) for c in clashing)}: claim an exact number, or search by country and type",
+            )
+        return
+    if country_code is None or phone_number_type is None:
+        missing = names["country_code"] if country_code is None else names["phone_number_type"]
+        raise InvalidProperty(
+            missing,
+            f"is required when {names['phone_number']!r} is not set "
+            f"(set {names['phone_number']!r}, or both {names['country_code']!r} and {names['phone_number_type']!r})",
+        )
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """What a resource asks for, parsed and validated from its ResourceProperties."""
+
+    target_arn: str
+    phone_number: str | None = None
+    country_code: str | None = None
+    phone_number_type: str | None = None
+    prefix: str | None = None
+    description: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    wait_timeout_seconds: int = DEFAULT_WAIT_TIMEOUT_SECONDS
+
+
+HANDLER_NAMES = {
+    "phone_number": PHONE_NUMBER,
+    "country_code": COUNTRY_CODE,
+    "phone_number_type": TYPE,
+    "prefix": PREFIX,
+}
+
+
+def _optional_string(props: Mapping[str, Any], name: str) -> str | None:
+    value = props.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidProperty(name, f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def _parse_tags(raw: Any) -> dict[str, str]:
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, list) or not all(isinstance(t, Mapping) and set(t) == {"Key", "Value"} for t in raw):
+        raise InvalidProperty(TAGS, "must be a list of {Key, Value} objects")
+    tags = {str(t["Key"]): t["Value"] for t in raw}
+    if len(tags) != len(raw):
+        raise InvalidProperty(TAGS, "has the same Key more than once")
+    return tags
+
+
+def _parse_wait_timeout(raw: Any) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_WAIT_TIMEOUT_SECONDS
+    try:
+        seconds = int(str(raw))
+    except ValueError:
+        raise InvalidProperty(WAIT_TIMEOUT_SECONDS, f"{raw!r} is not a whole number of seconds") from None
+    check_wait_timeout(WAIT_TIMEOUT_SECONDS, seconds)
+    return seconds
+
+
+def check_wait_timeout(prop: str, seconds: float) -> None:
+    """The wait must fit inside one Lambda run, with time left to answer."""
+    if not MIN_WAIT_TIMEOUT_SECONDS <= seconds <= MAX_WAIT_TIMEOUT_SECONDS:
+        raise InvalidProperty(
+            prop,
+            f"{seconds} s is outside {MIN_WAIT_TIMEOUT_SECONDS} to {MAX_WAIT_TIMEOUT_SECONDS} s (one Lambda run, less time to answer)",
+        )
+
+
+def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
+    """Validate ResourceProperties and return the ClaimSpec. Raises InvalidProperty."""
+    unknown = sorted(set(props) - KNOWN_PROPERTIES)
+    if unknown:
+        raise InvalidProperty(unknown[0], f"is not a property of {RESOURCE_TYPE} (known: {', '.join(sorted(KNOWN_PROPERTIES))})")
+    target_arn = _optional_string(props, TARGET_ARN)
+    if target_arn is None:
+        raise InvalidProperty(TARGET_ARN, "is required")
+    check_target_arn(TARGET_ARN, target_arn)
+    spec = ClaimSpec(
+        target_arn=target_arn,
+        phone_number=_optional_string(props, PHONE_NUMBER),
+        country_code=_optional_string(props, COUNTRY_CODE),
+        phone_number_type=_optional_string(props, TYPE),
+        prefix=_optional_string(props, PREFIX),
+        description=_optional_string(props, DESCRIPTION),
+        tags=_parse_tags(props.get(TAGS)),
+        wait_timeout_seconds=_parse_wait_timeout(props.get(WAIT_TIMEOUT_SECONDS)),
+    )
+    check_selection(
+        phone_number=spec.phone_number,
+        country_code=spec.country_code,
+        phone_number_type=spec.phone_number_type,
+        prefix=spec.prefix,
+        names=HANDLER_NAMES,
+    )
+    if spec.phone_number is not None:
+        check_phone_number(PHONE_NUMBER, spec.phone_number)
+    if spec.country_code is not None:
+        check_country_code(COUNTRY_CODE, spec.country_code)
+    if spec.phone_number_type is not None:
+        check_phone_number_type(TYPE, spec.phone_number_type)
+    if spec.prefix is not None:
+        check_prefix(PREFIX, spec.prefix)
+    if spec.description is not None:
+        check_description(DESCRIPTION, spec.description)
+    check_tags(TAGS, spec.tags)
+    return spec
+
+
+def is_phone_number_arn(value: str) -> bool:
+    """True for a current (not instance-scoped) Connect phone-number ARN."""
+    return bool(_PHONE_NUMBER_ARN.match(value))
+
+
+def deterministic_token(*parts: str) -> str:
+    """A lowercase UUID derived from ``parts``: the same request always gets the same token."""
+    return str(uuid.uuid5(_NAMESPACE, "\n".join(parts)))

@@ -1,0 +1,100 @@
+"""The lifecycle rules, one function each. The handler's flow calls these; it decides nothing itself."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+from botocore.exceptions import ClientError
+
+from contract import ClaimSpec
+
+# How many candidates a searched claim tries when numbers are taken between search and claim.
+MAX_CLAIM_CANDIDATES = 6
+
+# Throttle codes Connect sends. In the field it is TooManyRequestsException (from its API
+# Gateway front), though the model only lists ThrottlingException. Any 429 counts too.
+THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling", "LimitExceededException", "RequestLimitExceeded"})
+
+# Backoff for throttles and transient errors: full jitter between a floor and a doubling cap.
+BACKOFF_FLOOR_SECONDS = 0.1
+BACKOFF_BASE_SECONDS = 0.25
+BACKOFF_CAP_SECONDS = 4.0
+
+
+def requires_replacement(old: ClaimSpec, new: ClaimSpec) -> bool:
+    """A change in what number is wanted claims a new one; target, description and tags change in place."""
+    return (old.phone_number, old.country_code, old.phone_number_type, old.prefix) != (
+        new.phone_number,
+        new.country_code,
+        new.phone_number_type,
+        new.prefix,
+    )
+
+
+def tag_diff(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Tags to set (added or changed) and tag keys to remove, from the declared old and new tags.
+
+    Tags the stack never declared (the claim marker, tags added by hand) are left alone.
+    """
+    to_set = {k: v for k, v in new.items() if old.get(k) != v}
+    to_remove = sorted(k for k in old if k not in new)
+    return to_set, to_remove
+
+
+def error_code(error: ClientError) -> str:
+    """The error code botocore parsed (from x-amzn-ErrorType, then the body)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def is_already_gone(error: ClientError) -> bool:
+    """A number that Connect no longer knows counts as released."""
+    return error_code(error) == "ResourceNotFoundException" or _status(error) == 404
+
+
+def is_retryable(error: ClientError) -> bool:
+    """Throttles (any code on a 429) and server-side faults are retried; nothing else is."""
+    status = _status(error)
+    return error_code(error) in THROTTLE_CODES or status == 429 or status >= 500 or error_code(error) == "InternalServiceException"
+
+
+def is_number_taken(error: ClientError) -> bool:
+    """Someone claimed the number between our search and our claim: Connect says it is not available."""
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return error_code(error) == "InvalidParameterException" and "not available" in message.lower()
+
+
+def is_token_reused(error: ClientError) -> bool:
+    """The ClientToken already claimed something else: an earlier delivery of this request got there first."""
+    return error_code(error) == "IdempotencyException"
+
+
+def is_busy(error: ClientError) -> bool:
+    """An operation on the number is still running; wait and try again."""
+    return error_code(error) == "ResourceInUseException"
+
+
+def poll_interval(elapsed: float) -> float:
+    """Seconds between DescribePhoneNumber calls, by time since the claim or update began.
+
+    Claims usually settle within seconds, so the first ten seconds poll at Connect's sustained
+    rate for one caller (2 per second); longer waits back off so that many numbers waiting at
+    once stay inside the account's shared budget.
+    """
+    if elapsed < 10:
+        return 0.5
+    if elapsed < 30:
+        return 1.0
+    if elapsed < 60:
+        return 2.0
+    return 3.0
+
+
+def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential backoff for retry number ``attempt`` (1 for the first retry)."""
+    cap = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return (rng or random).uniform(BACKOFF_FLOOR_SECONDS, max(BACKOFF_FLOOR_SECONDS, cap))
