@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import boto3
 import botocore
 from botocore.config import Config
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 import rules
@@ -85,7 +85,7 @@ def call(deadline: Deadline, operation: Callable[..., Any], /, **params: Any) ->
                 raise
             reason = rules.error_code(error) or "HTTP error"
             last: Exception = error
-        except (BotoConnectionError, ReadTimeoutError) as error:
+        except (BotoConnectionError, HTTPClientError) as error:  # refused, reset, timed out
             reason, last = type(error).__name__, error
         attempt += 1
         delay = rules.backoff_delay(attempt)

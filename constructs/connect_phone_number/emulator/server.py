@@ -48,6 +48,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, {"Content-Type": "application/json"}, json.dumps(result).encode())
         except wire.WireError as error:
             self._reply(*wire.error_body(error))
+        except Exception:
+            log.exception("emulator fault on %s %s", self.command, raw_path)
+            self._reply(*wire.error_body(wire.WireError(500, "InternalServiceException", "Emulator fault")))
 
     def _admin(self, command: str, body: bytes) -> None:
         service = self.server.service

@@ -1,0 +1,1 @@
+"""Local deploy: plays CloudFormation for this library's custom resources against the emulator."""

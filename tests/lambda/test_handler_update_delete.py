@@ -1,0 +1,209 @@
+"""Update (move, description, tags in place; replacement for a different number) and Delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support import INSTANCE, OTHER_INSTANCE, run, search_props
+
+from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
+from connect_phone_number.local_deploy.responses import ResponseServer
+
+
+def create(responses: ResponseServer, props: dict[str, Any]) -> str:
+    result = run("Create", responses, props)
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    return str(result.response["PhysicalResourceId"])
+
+
+def record(emulator: ConnectEmulator, arn: str) -> dict[str, Any]:
+    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
+    return found
+
+
+# --- Update ---------------------------------------------------------------------------------
+
+
+def test_target_change_moves_the_same_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+
+    result = run("Update", responses, search_props(TargetArn=OTHER_INSTANCE), old=search_props(), physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert result.response["PhysicalResourceId"] == arn
+    moved = record(emulator, arn)
+    assert moved["target_arn"] == OTHER_INSTANCE
+    assert moved["status"] == "CLAIMED"
+
+
+def test_a_move_to_a_full_instance_fails_with_connects_message(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+    emulator.service.config.numbers_per_instance = 0
+
+    result = run("Update", responses, search_props(TargetArn=OTHER_INSTANCE), old=search_props(), physical_id=arn)
+
+    assert result.response["Status"] == "FAILED"
+    assert result.response["Reason"].startswith(LIMIT_MESSAGE)
+    assert result.response["PhysicalResourceId"] == arn
+
+
+def test_description_change_updates_metadata_in_place(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props(Description="old"))
+
+    result = run("Update", responses, search_props(Description="new"), old=search_props(Description="old"), physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert result.response["PhysicalResourceId"] == arn
+    assert record(emulator, arn)["description"] == "new"
+    assert emulator.service.calls.get("UpdatePhoneNumberMetadata") == 1
+    assert "UpdatePhoneNumber" not in emulator.service.calls
+
+
+def test_tag_changes_are_applied_as_a_diff(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    old = search_props(Tags=[{"Key": "keep", "Value": "1"}, {"Key": "change", "Value": "a"}, {"Key": "drop", "Value": "x"}])
+    new = search_props(Tags=[{"Key": "keep", "Value": "1"}, {"Key": "change", "Value": "b"}, {"Key": "add", "Value": "y"}])
+    arn = create(responses, old)
+    emulator.service.handle("TagResource", {"resourceArn": arn, "tags": {"added-by-hand": "z"}}, None)
+
+    result = run("Update", responses, new, old=old, physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert result.response["PhysicalResourceId"] == arn
+    tags = record(emulator, arn)["tags"]
+    marker = tags.pop("cdk-connect-phone-number:claim-request")
+    assert marker
+    assert tags == {"keep": "1", "change": "b", "add": "y", "added-by-hand": "z"}
+    assert emulator.service.calls["TagResource"] == 2  # the one by hand, and one for {change, add}
+    assert emulator.service.calls["UntagResource"] == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"CountryCode": "GB"},
+        {"Type": "TOLL_FREE"},
+        {"Prefix": "+1206"},
+    ],
+)
+def test_a_different_number_wanted_claims_a_replacement(emulator: ConnectEmulator, responses: ResponseServer, change: dict[str, str]) -> None:
+    arn = create(responses, search_props())
+
+    result = run("Update", responses, search_props(**change), old=search_props(), physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert result.response["PhysicalResourceId"] != arn
+    # The old number stays held: CloudFormation's follow-up Delete releases it (or keeps it, for RETAIN).
+    assert record(emulator, arn)["status"] == "CLAIMED"
+    assert record(emulator, result.response["PhysicalResourceId"])["status"] == "CLAIMED"
+
+
+def test_a_different_exact_number_claims_a_replacement(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    first, second = emulator.service.available("US", "DID")[:2]
+    arn = create(responses, {"TargetArn": INSTANCE, "PhoneNumber": first})
+
+    result = run("Update", responses, {"TargetArn": INSTANCE, "PhoneNumber": second}, old={"TargetArn": INSTANCE, "PhoneNumber": first}, physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert result.response["Data"]["PhoneNumber"] == second
+    assert result.response["PhysicalResourceId"] != arn
+
+
+def test_pinning_the_held_number_exactly_keeps_it(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+    held = record(emulator, arn)["number"]
+
+    result = run("Update", responses, {"TargetArn": INSTANCE, "PhoneNumber": held}, old=search_props(), physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert result.response["PhysicalResourceId"] == arn
+    assert emulator.service.calls["ClaimPhoneNumber"] == 1
+
+
+def test_only_the_wait_limit_changing_calls_nothing_that_changes_state(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+    before = dict(emulator.service.calls)
+
+    result = run("Update", responses, search_props(WaitTimeoutSeconds="300"), old=search_props(), physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS"
+    changed = {op for op, n in emulator.service.calls.items() if n != before.get(op)}
+    assert changed == {"DescribePhoneNumber"}
+
+
+def test_update_with_bad_input_fails_and_keeps_the_physical_id(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+
+    result = run("Update", responses, search_props(Type="NOPE"), old=search_props(), physical_id=arn)
+
+    assert result.response["Status"] == "FAILED"
+    assert "Invalid property Type:" in result.response["Reason"]
+    assert result.response["PhysicalResourceId"] == arn
+
+
+# --- Delete ---------------------------------------------------------------------------------
+
+
+def test_delete_releases_the_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+    number = record(emulator, arn)["number"]
+
+    result = run("Delete", responses, search_props(), physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS"
+    assert result.response["PhysicalResourceId"] == arn
+    assert emulator.service.calls["ReleasePhoneNumber"] == 1
+    assert number not in emulator.service.available("US", "DID")  # in its cooldown
+
+
+def test_delete_of_a_number_already_gone_succeeds(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+    assert run("Delete", responses, search_props(), physical_id=arn).response["Status"] == "SUCCESS"
+
+    again = run("Delete", responses, search_props(), physical_id=arn)
+
+    assert again.response["Status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("physical_id", ["unclaimed-1234", "Number-ABCDEF", "arn:aws:connect:us-east-1:123456789012:instance/x"])
+def test_delete_of_a_physical_id_that_is_not_a_number_succeeds_without_calls(
+    emulator: ConnectEmulator, responses: ResponseServer, physical_id: str
+) -> None:
+    result = run("Delete", responses, search_props(), physical_id=physical_id)
+
+    assert result.response["Status"] == "SUCCESS"
+    assert emulator.service.calls == {}
+
+
+def test_the_rollback_after_a_failed_create_succeeds(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    emulator.service.fail_claims("*")
+    failed = run("Create", responses, search_props())
+    assert failed.response["Status"] == "FAILED"
+
+    rollback = run("Delete", responses, search_props(), physical_id=failed.response["PhysicalResourceId"])
+
+    assert rollback.response["Status"] == "SUCCESS"
+    assert "ReleasePhoneNumber" not in emulator.service.calls
+
+
+def test_the_rollback_after_a_timed_out_create_releases_the_late_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    emulator.service.config.claim_seconds = 1.5
+    timed_out = run("Create", responses, search_props(WaitTimeoutSeconds="10"), seconds=10.5)
+    assert timed_out.response["Status"] == "FAILED"
+    arn = timed_out.response["PhysicalResourceId"]
+
+    rollback = run("Delete", responses, search_props(), physical_id=arn)
+
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    assert emulator.service.calls["ReleasePhoneNumber"] == 1
+    assert not [n for n in emulator.service.held() if n["arn"] == arn and not n["releasing"]]
+
+
+def test_delete_waits_out_a_number_still_in_progress(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+    emulator.service.handle("UpdatePhoneNumberMetadata", {"PhoneNumberId": arn, "PhoneNumberDescription": "busy"}, None)
+
+    result = run("Delete", responses, search_props(), physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert emulator.service.calls["ReleasePhoneNumber"] == 1

@@ -1,0 +1,104 @@
+"""Test helpers: events, Lambda contexts, and running the handler as Lambda would.
+
+The handler is imported as Lambda imports it: ``lambda/`` is on sys.path (see pyproject's
+pytest ``pythonpath``), so ``import handler`` loads ``lambda/handler.py``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from connect_phone_number.emulator import ConnectEmulator, EmulatorConfig
+from connect_phone_number.local_deploy.responses import ResponseServer
+
+ACCOUNT = "123456789012"
+INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/aaaaaaaa-1111-2222-3333-444444444444"
+OTHER_INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/bbbbbbbb-1111-2222-3333-444444444444"
+STACK_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Test/11111111-2222-3333-4444-555555555555"
+SERVICE_TOKEN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:handler"
+
+
+class FakeContext:
+    """A Lambda context whose remaining time really runs down."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.end - time.monotonic()) * 1000))
+
+
+def fast_config(**overrides: Any) -> EmulatorConfig:
+    """Connect's behaviour with short workflow times and no throttling, unless overridden."""
+    settings: dict[str, Any] = {
+        "claim_seconds": 0.2,
+        "update_seconds": 0.1,
+        "release_seconds": 0.05,
+        "rate_per_second": 1000.0,
+        "burst": 1000,
+    }
+    settings.update(overrides)
+    return EmulatorConfig(**settings)
+
+
+def search_props(**extra: Any) -> dict[str, Any]:
+    """ResourceProperties for a searched US DID number on INSTANCE."""
+    return {"TargetArn": INSTANCE, "CountryCode": "US", "Type": "DID", **extra}
+
+
+@dataclass
+class Invocation:
+    """One handler run: its event and the response CloudFormation would have received."""
+
+    event: dict[str, Any]
+    response: dict[str, Any]
+    seconds: float
+
+
+def make_event(
+    request_type: str,
+    responses: ResponseServer,
+    props: dict[str, Any],
+    *,
+    old: dict[str, Any] | None = None,
+    physical_id: str | None = None,
+    request_id: str | None = None,
+    logical_id: str = "Number",
+) -> dict[str, Any]:
+    """A custom-resource event as CloudFormation sends it (scalars as strings)."""
+    request_id = request_id or str(uuid.uuid4())
+    event: dict[str, Any] = {
+        "RequestType": request_type,
+        "ServiceToken": SERVICE_TOKEN,
+        "ResponseURL": responses.url_for(request_id),
+        "StackId": STACK_ID,
+        "RequestId": request_id,
+        "LogicalResourceId": logical_id,
+        "ResourceType": "Custom::ConnectPhoneNumber",
+        "ResourceProperties": {"ServiceToken": SERVICE_TOKEN, **props},
+    }
+    if old is not None:
+        event["OldResourceProperties"] = {"ServiceToken": SERVICE_TOKEN, **old}
+    if physical_id is not None:
+        event["PhysicalResourceId"] = physical_id
+    return event
+
+
+def invoke(event: dict[str, Any], responses: ResponseServer, *, seconds: float = 60.0) -> Invocation:
+    """Run the handler on ``event`` with a ``seconds`` Lambda budget; return what CloudFormation got."""
+    import handler
+
+    started = time.monotonic()
+    handler.on_event(event, FakeContext(seconds))
+    response = responses.wait(event["RequestId"], timeout=5)
+    return Invocation(event, response, time.monotonic() - started)
+
+
+def run(request_type: str, responses: ResponseServer, props: dict[str, Any], **kwargs: Any) -> Invocation:
+    """make_event and invoke in one step."""
+    seconds = kwargs.pop("seconds", 60.0)
+    return invoke(make_event(request_type, responses, props, **kwargs), responses, seconds=seconds)
