@@ -20,6 +20,8 @@ RESOURCE_TYPE = "Custom::ConnectPhoneNumber"
 
 # ResourceProperties. Names follow AWS::Connect::PhoneNumber where it has them.
 SERVICE_TOKEN = "ServiceToken"  # noqa: S105 - a property name, not a secret
+# Read by CloudFormation itself (how long it waits for an answer); delivered along with the rest.
+SERVICE_TIMEOUT = "ServiceTimeout"
 TARGET_ARN = "TargetArn"
 COUNTRY_CODE = "CountryCode"
 TYPE = "Type"
@@ -31,6 +33,7 @@ WAIT_TIMEOUT_SECONDS = "WaitTimeoutSeconds"
 KNOWN_PROPERTIES = frozenset(
     {
         SERVICE_TOKEN,
+        SERVICE_TIMEOUT,
         TARGET_ARN,
         COUNTRY_CODE,
         TYPE,

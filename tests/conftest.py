@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support import fast_config
 
 from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
+from support import fast_config
 
 
 @pytest.fixture

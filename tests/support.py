@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from connect_phone_number.emulator import ConnectEmulator, EmulatorConfig
+from connect_phone_number.emulator import EmulatorConfig
 from connect_phone_number.local_deploy.responses import ResponseServer
 
 ACCOUNT = "123456789012"

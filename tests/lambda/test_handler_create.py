@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
+
+import pytest
 
 import handler
-import pytest
 from connect_api import RESPONSE_RESERVE_SECONDS
-from support import INSTANCE, FakeContext, invoke, make_event, run, search_props
-
 from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
+from support import INSTANCE, FakeContext, invoke, make_event, run, search_props
 
 UUID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
 
 
-def held_numbers(emulator: ConnectEmulator) -> list[dict[str, object]]:
+def held_numbers(emulator: ConnectEmulator) -> list[dict[str, Any]]:
     return [n for n in emulator.service.held() if n["status"] != "FAILED" and not n["releasing"]]
 
 
@@ -162,13 +163,13 @@ def test_a_number_taken_between_search_and_claim_is_replaced_by_another(emulator
     original = service._claim_phone_number
     stolen: list[str] = []
 
-    def claim_after_a_rival(params: dict[str, object], region: str, now: float) -> dict[str, object]:
+    def claim_after_a_rival(params: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         if not stolen:  # a rival claims the candidate first
             stolen.append(str(params["PhoneNumber"]))
             original({k: v for k, v in params.items() if k != "ClientToken"}, region, now)
         return original(params, region, now)
 
-    service._claim_phone_number = claim_after_a_rival  # type: ignore[method-assign]
+    service._claim_phone_number = claim_after_a_rival  # type: ignore[method-assign,assignment]
 
     result = run("Create", responses, search_props())
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import INSTANCE, OTHER_INSTANCE, run, search_props
 
 from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
+from support import INSTANCE, OTHER_INSTANCE, run, search_props
 
 
 def create(responses: ResponseServer, props: dict[str, Any]) -> str:
@@ -102,7 +102,9 @@ def test_a_different_exact_number_claims_a_replacement(emulator: ConnectEmulator
     first, second = emulator.service.available("US", "DID")[:2]
     arn = create(responses, {"TargetArn": INSTANCE, "PhoneNumber": first})
 
-    result = run("Update", responses, {"TargetArn": INSTANCE, "PhoneNumber": second}, old={"TargetArn": INSTANCE, "PhoneNumber": first}, physical_id=arn)
+    result = run(
+        "Update", responses, {"TargetArn": INSTANCE, "PhoneNumber": second}, old={"TargetArn": INSTANCE, "PhoneNumber": first}, physical_id=arn
+    )
 
     assert result.response["Status"] == "SUCCESS", result.response["Reason"]
     assert result.response["Data"]["PhoneNumber"] == second

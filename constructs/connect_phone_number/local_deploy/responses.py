@@ -18,7 +18,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+    def do_PUT(self) -> None:
         key = self.path.split("?")[0].rsplit("/", 1)[-1]
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.server.condition:

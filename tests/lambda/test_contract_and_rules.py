@@ -1,0 +1,115 @@
+"""The shared contract's value rules and the lifecycle rules, one function each."""
+
+from __future__ import annotations
+
+import pytest
+
+import contract
+import rules
+from contract import ClaimSpec, InvalidProperty
+from support import INSTANCE
+
+
+def test_country_codes_and_types_come_from_botocores_model() -> None:
+    assert {"US", "GB", "AN"} <= contract.country_codes()
+    assert len(contract.country_codes()) == 237
+    assert contract.phone_number_types() >= {"TOLL_FREE", "DID", "UIFN", "SHARED", "THIRD_PARTY_TF", "THIRD_PARTY_DID", "SHORT_CODE"}
+
+
+@pytest.mark.parametrize("value", ["+18005550100", "+442079460123", "+12"])
+def test_e164_numbers_pass(value: str) -> None:
+    contract.check_phone_number("PhoneNumber", value)
+
+
+@pytest.mark.parametrize("value", ["18005550100", "+08005550100", "+1 800 555 0100", "+1234567890123456", "+1"])
+def test_non_e164_numbers_fail_naming_the_property(value: str) -> None:
+    with pytest.raises(InvalidProperty, match=r"^PhoneNumber: "):
+        contract.check_phone_number("PhoneNumber", value)
+
+
+@pytest.mark.parametrize("value", ["+1800", "1800", "+44", "4"])
+def test_prefixes_with_or_without_plus_pass(value: str) -> None:
+    contract.check_prefix("Prefix", value)
+
+
+def test_tag_rules_follow_connect() -> None:
+    contract.check_tags("Tags", {"team": "care", "cost centre": "42", "a.b:c/d=e+f-g@h_i": "v", "ünïcödé": "v"})
+    for bad in ({"aws:x": "v"}, {"": "v"}, {"k" * 129: "v"}, {"k": "v" * 257}, {"bad#key": "v"}, {contract.CLAIM_MARKER_TAG: "v"}):
+        with pytest.raises(InvalidProperty, match=r"^Tags: "):
+            contract.check_tags("Tags", bad)
+    with pytest.raises(InvalidProperty, match="limit is 49"):
+        contract.check_tags("Tags", {f"k{i}": "v" for i in range(50)})
+
+
+def test_properties_arrive_as_strings_and_parse() -> None:
+    spec = contract.parse_properties(
+        {
+            "ServiceToken": "arn",
+            "TargetArn": INSTANCE,
+            "PhoneNumber": "+18005550100",
+            "Tags": [{"Key": "a", "Value": "b"}],
+            "WaitTimeoutSeconds": "120",
+        }
+    )
+    assert spec == ClaimSpec(target_arn=INSTANCE, phone_number="+18005550100", tags={"a": "b"}, wait_timeout_seconds=120)
+
+
+def test_a_traffic_distribution_group_is_a_valid_target() -> None:
+    contract.check_target_arn("TargetArn", "arn:aws:connect:us-west-2:123456789012:traffic-distribution-group/abc-123")
+
+
+def test_duplicate_tag_keys_are_refused() -> None:
+    with pytest.raises(InvalidProperty, match="same Key"):
+        contract.parse_properties(
+            {"TargetArn": INSTANCE, "PhoneNumber": "+18005550100", "Tags": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}
+        )
+
+
+def test_tokens_are_deterministic_lowercase_uuids() -> None:
+    first = contract.deterministic_token("stack", "logical", "request")
+    assert first == contract.deterministic_token("stack", "logical", "request")
+    assert first != contract.deterministic_token("stack", "logical", "other request")
+    assert first == first.lower() and len(first) == 36
+
+
+def test_only_phone_number_arns_count_as_numbers() -> None:
+    assert contract.is_phone_number_arn("arn:aws:connect:us-east-1:123456789012:phone-number/0f3e2c1a-aaaa-bbbb-cccc-1234567890ab")
+    assert not contract.is_phone_number_arn("arn:aws:connect:us-east-1:123456789012:instance/abc/phone-number/def")
+    assert not contract.is_phone_number_arn("unclaimed-1234")
+
+
+def spec(**changes: object) -> ClaimSpec:
+    base: dict[str, object] = {"target_arn": INSTANCE, "country_code": "US", "phone_number_type": "DID"}
+    base.update(changes)
+    return ClaimSpec(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "replaces"),
+    [
+        ({"country_code": "GB"}, True),
+        ({"phone_number_type": "TOLL_FREE"}, True),
+        ({"prefix": "+1206"}, True),
+        ({"phone_number": "+12065550100", "country_code": None, "phone_number_type": None}, True),
+        ({"target_arn": INSTANCE.replace("aaaa", "bbbb")}, False),
+        ({"description": "new"}, False),
+        ({"tags": {"a": "b"}}, False),
+        ({"wait_timeout_seconds": 60}, False),
+    ],
+)
+def test_which_changes_replace_the_number(change: dict[str, object], replaces: bool) -> None:
+    assert rules.requires_replacement(spec(), spec(**change)) is replaces
+
+
+def test_tag_diff_sets_added_and_changed_and_removes_dropped() -> None:
+    to_set, to_remove = rules.tag_diff({"keep": "1", "change": "a", "drop": "x"}, {"keep": "1", "change": "b", "add": "y"})
+    assert to_set == {"change": "b", "add": "y"}
+    assert to_remove == ["drop"]
+
+
+def test_polling_starts_at_connects_sustained_rate_and_backs_off() -> None:
+    assert rules.poll_interval(0) == 0.5
+    assert rules.poll_interval(9.9) == 0.5
+    assert rules.poll_interval(10) == 1.0
+    assert rules.poll_interval(45) == 2.0
+    assert rules.poll_interval(600) == 3.0

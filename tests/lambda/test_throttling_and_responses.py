@@ -1,0 +1,184 @@
+"""Riding out Connect's throttles, and delivering the response as CloudFormation requires."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+import cfn_response
+import connect_api
+import rules
+from connect_phone_number.emulator import ConnectEmulator
+from connect_phone_number.local_deploy.responses import ResponseServer
+from support import FakeContext, make_event, run, search_props
+
+
+def client_error(code: str, status: int, message: str = "") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "DescribePhoneNumber")
+
+
+# --- throttling -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["TooManyRequestsException", "ThrottlingException"])
+def test_a_burst_of_consecutive_throttles_is_ridden_out(emulator: ConnectEmulator, responses: ResponseServer, code: str) -> None:
+    emulator.service.fail_next(5, status=429, code=code, operation="DescribePhoneNumber")
+    emulator.service.fail_next(3, status=429, code=code, operation="ClaimPhoneNumber")
+
+    result = run("Create", responses, search_props())
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert emulator.service.injected == []
+
+
+def test_an_unmodeled_429_code_is_retried(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    emulator.service.fail_next(3, status=429, code="RateLimited", operation="SearchAvailablePhoneNumbers")
+
+    result = run("Create", responses, search_props())
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+
+
+def test_server_faults_are_retried(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    emulator.service.fail_next(2, status=500, code="InternalServiceException")
+
+    result = run("Create", responses, search_props())
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+
+
+def test_throttles_past_the_deadline_fail_in_time(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    emulator.service.fail_next(10_000, status=429, operation="SearchAvailablePhoneNumbers")
+    budget = connect_api.RESPONSE_RESERVE_SECONDS + 2
+
+    result = run("Create", responses, search_props(), seconds=budget)
+
+    assert result.response["Status"] == "FAILED"
+    assert "TooManyRequestsException" in result.response["Reason"]
+    assert result.seconds < budget - 1
+
+
+def test_a_claim_under_connects_real_quota_completes(monkeypatch: pytest.MonkeyPatch, responses: ResponseServer) -> None:
+    from support import fast_config
+
+    with ConnectEmulator(fast_config(rate_per_second=2.0, burst=5)) as limited:
+        for key, value in limited.client_environment().items():
+            monkeypatch.setenv(key, value)
+        limited.service.config.claim_seconds = 3.0
+
+        result = run("Create", responses, search_props())
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+
+
+def test_not_found_and_bad_input_are_not_retried() -> None:
+    assert not rules.is_retryable(client_error("ResourceNotFoundException", 404))
+    assert not rules.is_retryable(client_error("InvalidParameterException", 400))
+    assert not rules.is_retryable(client_error("IdempotencyException", 409))
+    assert rules.is_retryable(client_error("TooManyRequestsException", 429))
+    assert rules.is_retryable(client_error("Whatever", 429))
+    assert rules.is_retryable(client_error("InternalServiceException", 500))
+
+
+def test_botocore_retry_mode_is_set_explicitly() -> None:
+    retries = connect_api.CLIENT_CONFIG.retries
+    assert retries == {"mode": "standard", "total_max_attempts": 1}
+
+
+def test_backoff_is_jittered_and_capped() -> None:
+    import random
+
+    rng = random.Random(7)
+    delays = [rules.backoff_delay(attempt, rng) for attempt in range(1, 40)]
+    assert all(rules.BACKOFF_FLOOR_SECONDS <= d <= rules.BACKOFF_CAP_SECONDS for d in delays)
+    assert len({round(d, 3) for d in delays}) > 30
+
+
+def test_the_client_honours_the_standard_endpoint_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CONNECT", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+
+    assert connect_api.make_client().meta.endpoint_url == "http://127.0.0.1:1"
+
+
+# --- the response ---------------------------------------------------------------------------
+
+
+def test_the_response_is_a_put_with_an_empty_content_type(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    result = run("Create", responses, search_props())
+
+    assert responses.raw(result.event["RequestId"])["content_type"] == ""
+
+
+def test_a_long_reason_is_shortened_to_fit_4096_bytes_keeping_its_start() -> None:
+    event = make_event("Create", ResponseServer(), search_props())
+    reason = "Connect said: the target reached its limit. " + "detail " * 2000
+
+    body = cfn_response.build_body(event, status="FAILED", physical_id="x", reason=reason)
+
+    assert len(body) <= cfn_response.MAX_BODY_BYTES
+    assert json.loads(body)["Reason"].startswith("Connect said: the target reached its limit.")
+
+
+def test_a_transient_error_on_the_response_url_is_retried(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    responses.fail_next(2)
+
+    result = run("Create", responses, search_props())
+
+    assert result.response["Status"] == "SUCCESS"
+
+
+def test_the_response_url_and_the_event_are_never_logged(
+    emulator: ConnectEmulator, responses: ResponseServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    event = make_event("Create", responses, search_props())
+
+    import handler
+
+    handler.on_event(event, FakeContext(60))
+    responses.wait(event["RequestId"], timeout=5)
+
+    assert caplog.records, "the handler logs its decisions"
+    assert "X-Amz-Signature" not in caplog.text
+    assert event["ResponseURL"].split("?")[0] not in caplog.text
+
+
+def test_the_watchdog_answers_if_a_call_hangs(emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import handler
+
+    def hang(*args: object, **kwargs: object) -> None:
+        time.sleep(8)
+
+    monkeypatch.setattr(handler, "contract", _HangingContract(hang))
+    event = make_event("Create", responses, search_props())
+    budget = connect_api.RESPONSE_RESERVE_SECONDS / 2 + 1.0
+    started = time.monotonic()
+
+    import threading
+
+    threading.Thread(target=handler.on_event, args=(event, FakeContext(budget)), daemon=True).start()
+    response = responses.wait(event["RequestId"], timeout=budget)
+
+    assert response["Status"] == "FAILED"
+    assert "ran out of Lambda run time" in response["Reason"]
+    assert time.monotonic() - started < budget
+
+
+class _HangingContract:
+    """The contract module, but parsing hangs: stands in for any call that never returns."""
+
+    def __init__(self, hang: object) -> None:
+        import contract
+
+        self._contract = contract
+        self.parse_properties = hang
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._contract, name)
