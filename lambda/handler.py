@@ -115,11 +115,18 @@ def _create(run: Run) -> Outcome:
 
 
 def _claim(run: Run, spec: contract.ClaimSpec) -> Outcome:
-    """Claim a number for ``spec``, wait for CLAIMED, and return it as the outcome."""
+    """Claim a number for ``spec``, wait for CLAIMED, and return it as the outcome.
+
+    A failed replacement (an Update) reports the old number's physical id, so CloudFormation
+    keeps it. A failed Create reports the new number's ARN only while the claim may still
+    complete, so that the rollback can release it; otherwise an id that is no number's.
+    """
+    replacing = contract.is_phone_number_arn(run.physical_id)
     deadline = Deadline(run.context, spec.wait_timeout_seconds)
     number, claimed = _claim_one(run, spec, deadline)
     arn, number_id = claimed["PhoneNumberArn"], claimed["PhoneNumberId"]
-    run.physical_id = arn
+    if not replacing:
+        run.physical_id = arn
     try:
         summary = wait_until_settled(run.client, deadline, number_id)
     except StillInProgress as late:
@@ -127,13 +134,13 @@ def _claim(run: Run, spec: contract.ClaimSpec) -> Outcome:
             f"Number {number} ({arn}) was still IN_PROGRESS after {late.waited:.0f} s, the wait limit. "
             "Connect may still complete the claim: the rollback releases it where the removal policy allows; "
             "otherwise release it or adopt it by its number.",
-            physical_id=arn,
+            physical_id=run.physical_id,
         ) from None
     if status_of(summary) == FAILED:
         message = summary.get("PhoneNumberStatus", {}).get("Message", "")
         raise Failure(
             f"{message} (claim of {number} on {spec.target_arn} FAILED; no number is held)",
-            physical_id=UNCLAIMED_PREFIX + run.token(),
+            physical_id=run.physical_id if replacing else UNCLAIMED_PREFIX + run.token(),
         )
     return Outcome(arn, _attributes(summary))
 
@@ -249,11 +256,9 @@ def _update(run: Run) -> Outcome:
         return _claim(run, new)
     deadline = Deadline(run.context, new.wait_timeout_seconds)
     current = describe(run.client, deadline, physical_id)
-    if old is None or rules.requires_replacement(old, new):
-        if new.phone_number is None or current.get("PhoneNumber") != new.phone_number:
-            log.info("what number is wanted changed: claiming a replacement for %s", current.get("PhoneNumber"))
-            return _claim(run, new)
-        log.info("%s is already the number now declared; updating it in place", new.phone_number)
+    if (old is None or rules.requires_replacement(old, new)) and not rules.already_satisfies(current, new):
+        log.info("what number is wanted changed: claiming a replacement for %s", current.get("PhoneNumber"))
+        return _claim(run, new)
 
     if current.get("TargetArn") != new.target_arn:
         log.info("moving %s to %s", current.get("PhoneNumber"), new.target_arn)

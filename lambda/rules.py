@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -29,6 +30,25 @@ def requires_replacement(old: ClaimSpec, new: ClaimSpec) -> bool:
         new.country_code,
         new.phone_number_type,
         new.prefix,
+    )
+
+
+def already_satisfies(summary: Mapping[str, Any], wanted: ClaimSpec) -> bool:
+    """Whether the number held now is one the properties ask for, so no replacement is needed.
+
+    This keeps a pinned number (PhoneNumber set to the number already held) and makes
+    CloudFormation's rollback of a failed replacement, which sends the old properties back,
+    return to the number still held instead of claiming another.
+    """
+    if wanted.phone_number is not None:
+        return summary.get("PhoneNumber") == wanted.phone_number
+    prefix = wanted.prefix or ""
+    if prefix and not prefix.startswith("+"):
+        prefix = "+" + prefix
+    return (
+        summary.get("PhoneNumberCountryCode") == wanted.country_code
+        and summary.get("PhoneNumberType") == wanted.phone_number_type
+        and str(summary.get("PhoneNumber", "")).startswith(prefix)
     )
 
 

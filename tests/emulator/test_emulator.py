@@ -18,10 +18,9 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from support import INSTANCE, OTHER_INSTANCE, fast_config
 
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig
-from connect_phone_number.emulator import wire
+from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig, wire
+from support import INSTANCE, OTHER_INSTANCE, fast_config
 
 
 def connect_client(emulator: ConnectEmulator, region: str = "us-east-1") -> Any:
@@ -166,7 +165,9 @@ def test_a_released_number_passes_through_in_progress_then_is_not_found_and_cool
 
     api.release_phone_number(PhoneNumberId=claimed["PhoneNumberId"])
 
-    assert api.describe_phone_number(PhoneNumberId=claimed["PhoneNumberId"])["ClaimedPhoneNumberSummary"]["PhoneNumberStatus"]["Status"] == "IN_PROGRESS"
+    assert (
+        api.describe_phone_number(PhoneNumberId=claimed["PhoneNumberId"])["ClaimedPhoneNumberSummary"]["PhoneNumberStatus"]["Status"] == "IN_PROGRESS"
+    )
     time.sleep(0.1)
     gone = error_of(api.describe_phone_number, PhoneNumberId=claimed["PhoneNumberId"])
     assert gone.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -197,9 +198,17 @@ def test_claims_stop_once_releases_reach_200_percent_of_the_quota(api: Any, emul
         ("claim_phone_number", {"TargetArn": INSTANCE, "PhoneNumber": "+12065550100", "PhoneNumberDescription": "d" * 501}, "phoneNumberDescription"),
         ("claim_phone_number", {"TargetArn": INSTANCE, "PhoneNumber": "+12065550100", "Tags": {"aws:x": "y"}}, "tags.key"),
         ("claim_phone_number", {"TargetArn": INSTANCE, "PhoneNumber": "+12065550100", "ClientToken": "NOT-A-UUID"}, "ClientToken"),
-        ("search_available_phone_numbers", {"TargetArn": INSTANCE, "PhoneNumberCountryCode": "XX", "PhoneNumberType": "DID"}, "phoneNumberCountryCode"),
+        (
+            "search_available_phone_numbers",
+            {"TargetArn": INSTANCE, "PhoneNumberCountryCode": "XX", "PhoneNumberType": "DID"},
+            "phoneNumberCountryCode",
+        ),
         ("search_available_phone_numbers", {"TargetArn": INSTANCE, "PhoneNumberCountryCode": "US", "PhoneNumberType": "MOBILE"}, "phoneNumberType"),
-        ("search_available_phone_numbers", {"TargetArn": INSTANCE, "PhoneNumberCountryCode": "US", "PhoneNumberType": "DID", "MaxResults": 20}, "maxResults"),
+        (
+            "search_available_phone_numbers",
+            {"TargetArn": INSTANCE, "PhoneNumberCountryCode": "US", "PhoneNumberType": "DID", "MaxResults": 20},
+            "maxResults",
+        ),
         ("search_available_phone_numbers", {"PhoneNumberCountryCode": "US", "PhoneNumberType": "DID"}, "TargetArn or InstanceId"),
         ("list_phone_numbers_v2", {"PhoneNumberTypes": ["DID"] * 7}, "phoneNumberTypes"),
     ],
@@ -294,7 +303,9 @@ def test_a_client_token_reused_with_other_parameters_is_an_idempotency_error(api
 
 def test_search_filters_inventory_by_country_type_and_prefix_and_pages(api: Any) -> None:
     gb = api.search_available_phone_numbers(TargetArn=INSTANCE, PhoneNumberCountryCode="GB", PhoneNumberType="TOLL_FREE", MaxResults=10)
-    prefixed = api.search_available_phone_numbers(TargetArn=INSTANCE, PhoneNumberCountryCode="US", PhoneNumberType="TOLL_FREE", PhoneNumberPrefix="1888")
+    prefixed = api.search_available_phone_numbers(
+        TargetArn=INSTANCE, PhoneNumberCountryCode="US", PhoneNumberType="TOLL_FREE", PhoneNumberPrefix="1888"
+    )
     page_two = api.search_available_phone_numbers(
         TargetArn=INSTANCE, PhoneNumberCountryCode="GB", PhoneNumberType="TOLL_FREE", MaxResults=10, NextToken=gb["NextToken"]
     )
@@ -391,7 +402,9 @@ def emulator_process() -> Iterator[str]:
 
 
 def test_the_command_line_emulator_serves_and_takes_faults_over_http(emulator_process: str) -> None:
-    request = urllib.request.Request(f"{emulator_process}/_emulator/fail-claims", data=json.dumps({"match": "*", "message": "No"}).encode(), method="POST")
+    request = urllib.request.Request(
+        f"{emulator_process}/_emulator/fail-claims", data=json.dumps({"match": "*", "message": "No"}).encode(), method="POST"
+    )
     urllib.request.urlopen(request)
     api = boto3.client("connect", endpoint_url=emulator_process, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 

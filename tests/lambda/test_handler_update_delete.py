@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from connect_api import RESPONSE_RESERVE_SECONDS
 from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
 from support import INSTANCE, OTHER_INSTANCE, run, search_props
@@ -83,13 +84,14 @@ def test_tag_changes_are_applied_as_a_diff(emulator: ConnectEmulator, responses:
     [
         {"CountryCode": "GB"},
         {"Type": "TOLL_FREE"},
-        {"Prefix": "+1206"},
+        {"Type": "TOLL_FREE", "Prefix": "+1888"},
     ],
 )
 def test_a_different_number_wanted_claims_a_replacement(emulator: ConnectEmulator, responses: ResponseServer, change: dict[str, str]) -> None:
-    arn = create(responses, search_props())
+    old = search_props(Type="TOLL_FREE", Prefix="+1800") if "Prefix" in change else search_props()
+    arn = create(responses, old)
 
-    result = run("Update", responses, search_props(**change), old=search_props(), physical_id=arn)
+    result = run("Update", responses, search_props(**change), old=old, physical_id=arn)
 
     assert result.response["Status"] == "SUCCESS", result.response["Reason"]
     assert result.response["PhysicalResourceId"] != arn
@@ -120,6 +122,34 @@ def test_pinning_the_held_number_exactly_keeps_it(emulator: ConnectEmulator, res
     assert result.response["Status"] == "SUCCESS", result.response["Reason"]
     assert result.response["PhysicalResourceId"] == arn
     assert emulator.service.calls["ClaimPhoneNumber"] == 1
+
+
+def test_a_new_prefix_the_held_number_already_has_keeps_it(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())  # US DIDs here are +1206555...
+
+    result = run("Update", responses, search_props(Prefix="+1206"), old=search_props(), physical_id=arn)
+
+    assert result.response["PhysicalResourceId"] == arn
+    assert emulator.service.calls["ClaimPhoneNumber"] == 1
+
+
+def test_a_failed_replacement_keeps_the_old_number_and_its_rollback_claims_nothing(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    old = search_props(Type="TOLL_FREE", Prefix="+1800")
+    new = search_props(Type="TOLL_FREE", Prefix="+1888")
+    arn = create(responses, old)
+    emulator.service.fail_claims("+1888", LIMIT_MESSAGE)
+
+    failed = run("Update", responses, new, old=old, physical_id=arn)
+    # CloudFormation's rollback sends the old properties back to the old physical id.
+    rollback = run("Update", responses, old, old=new, physical_id=arn)
+
+    assert failed.response["Status"] == "FAILED"
+    assert failed.response["Reason"].startswith(LIMIT_MESSAGE)
+    assert failed.response["PhysicalResourceId"] == arn
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    assert rollback.response["PhysicalResourceId"] == arn
+    assert emulator.service.calls["ClaimPhoneNumber"] == 2
+    assert record(emulator, arn)["status"] == "CLAIMED"
 
 
 def test_only_the_wait_limit_changing_calls_nothing_that_changes_state(emulator: ConnectEmulator, responses: ResponseServer) -> None:
@@ -190,7 +220,7 @@ def test_the_rollback_after_a_failed_create_succeeds(emulator: ConnectEmulator, 
 
 def test_the_rollback_after_a_timed_out_create_releases_the_late_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     emulator.service.config.claim_seconds = 1.5
-    timed_out = run("Create", responses, search_props(WaitTimeoutSeconds="10"), seconds=10.5)
+    timed_out = run("Create", responses, search_props(), seconds=RESPONSE_RESERVE_SECONDS + 1)
     assert timed_out.response["Status"] == "FAILED"
     arn = timed_out.response["PhysicalResourceId"]
 
