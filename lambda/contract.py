@@ -175,9 +175,7 @@ def check_selection(
     their own properties.
     """
     if phone_number is not None:
-        clashing = [
-            names[n] for n, v in (("country_code", country_code), ("phone_number_type", phone_number_type), ("prefix", prefix)) if v is not None
-        ]
+        clashing = [names[n] for n, v in (("country_code", country_code), ("phone_number_type", phone_number_type), ("prefix", prefix)) if v is not None]
         if clashing:
             raise InvalidProperty(
                 names["phone_number"],

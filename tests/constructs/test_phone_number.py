@@ -28,9 +28,7 @@ def synth(**props: Any) -> assertions.Template:
 def two_numbers() -> assertions.Template:
     stack = cdk.Stack(cdk.App(), "Test")
     ClaimedPhoneNumber(stack, "Support", target_arn=INSTANCE, country_code="US", phone_number_type="TOLL_FREE", description="Support")
-    ClaimedPhoneNumber(
-        stack, "Sales", target_arn=INSTANCE, phone_number="+12065550100", tags={"team": "sales"}, removal_policy=cdk.RemovalPolicy.DESTROY
-    )
+    ClaimedPhoneNumber(stack, "Sales", target_arn=INSTANCE, phone_number="+12065550100", tags={"team": "sales"}, removal_policy=cdk.RemovalPolicy.DESTROY)
     return assertions.Template.from_stack(stack)
 
 
@@ -63,9 +61,7 @@ def test_properties_use_cloudformations_names_and_strings(two_numbers: assertion
 
 def test_numbers_are_retained_by_default_and_released_only_on_destroy(two_numbers: assertions.Template) -> None:
     two_numbers.has_resource(NUMBER_TYPE, {"Properties": {"Type": "TOLL_FREE"}, "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
-    two_numbers.has_resource(
-        NUMBER_TYPE, {"Properties": {"PhoneNumber": "+12065550100"}, "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
-    )
+    two_numbers.has_resource(NUMBER_TYPE, {"Properties": {"PhoneNumber": "+12065550100"}, "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"})
 
 
 def test_the_handler_is_python_on_arm64_with_an_explicit_log_group(two_numbers: assertions.Template) -> None:

@@ -165,9 +165,7 @@ def test_a_released_number_passes_through_in_progress_then_is_not_found_and_cool
 
     api.release_phone_number(PhoneNumberId=claimed["PhoneNumberId"])
 
-    assert (
-        api.describe_phone_number(PhoneNumberId=claimed["PhoneNumberId"])["ClaimedPhoneNumberSummary"]["PhoneNumberStatus"]["Status"] == "IN_PROGRESS"
-    )
+    assert api.describe_phone_number(PhoneNumberId=claimed["PhoneNumberId"])["ClaimedPhoneNumberSummary"]["PhoneNumberStatus"]["Status"] == "IN_PROGRESS"
     time.sleep(0.1)
     gone = error_of(api.describe_phone_number, PhoneNumberId=claimed["PhoneNumberId"])
     assert gone.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -303,9 +301,7 @@ def test_a_client_token_reused_with_other_parameters_is_an_idempotency_error(api
 
 def test_search_filters_inventory_by_country_type_and_prefix_and_pages(api: Any) -> None:
     gb = api.search_available_phone_numbers(TargetArn=INSTANCE, PhoneNumberCountryCode="GB", PhoneNumberType="TOLL_FREE", MaxResults=10)
-    prefixed = api.search_available_phone_numbers(
-        TargetArn=INSTANCE, PhoneNumberCountryCode="US", PhoneNumberType="TOLL_FREE", PhoneNumberPrefix="1888"
-    )
+    prefixed = api.search_available_phone_numbers(TargetArn=INSTANCE, PhoneNumberCountryCode="US", PhoneNumberType="TOLL_FREE", PhoneNumberPrefix="1888")
     page_two = api.search_available_phone_numbers(
         TargetArn=INSTANCE, PhoneNumberCountryCode="GB", PhoneNumberType="TOLL_FREE", MaxResults=10, NextToken=gb["NextToken"]
     )
@@ -402,9 +398,7 @@ def emulator_process() -> Iterator[str]:
 
 
 def test_the_command_line_emulator_serves_and_takes_faults_over_http(emulator_process: str) -> None:
-    request = urllib.request.Request(
-        f"{emulator_process}/_emulator/fail-claims", data=json.dumps({"match": "*", "message": "No"}).encode(), method="POST"
-    )
+    request = urllib.request.Request(f"{emulator_process}/_emulator/fail-claims", data=json.dumps({"match": "*", "message": "No"}).encode(), method="POST")
     urllib.request.urlopen(request)
     api = boto3.client("connect", endpoint_url=emulator_process, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 

@@ -60,9 +60,7 @@ def test_a_traffic_distribution_group_is_a_valid_target() -> None:
 
 def test_duplicate_tag_keys_are_refused() -> None:
     with pytest.raises(InvalidProperty, match="same Key"):
-        contract.parse_properties(
-            {"TargetArn": INSTANCE, "PhoneNumber": "+18005550100", "Tags": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}
-        )
+        contract.parse_properties({"TargetArn": INSTANCE, "PhoneNumber": "+18005550100", "Tags": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]})
 
 
 def test_tokens_are_deterministic_lowercase_uuids() -> None:

@@ -104,9 +104,7 @@ def test_a_different_exact_number_claims_a_replacement(emulator: ConnectEmulator
     first, second = emulator.service.available("US", "DID")[:2]
     arn = create(responses, {"TargetArn": INSTANCE, "PhoneNumber": first})
 
-    result = run(
-        "Update", responses, {"TargetArn": INSTANCE, "PhoneNumber": second}, old={"TargetArn": INSTANCE, "PhoneNumber": first}, physical_id=arn
-    )
+    result = run("Update", responses, {"TargetArn": INSTANCE, "PhoneNumber": second}, old={"TargetArn": INSTANCE, "PhoneNumber": first}, physical_id=arn)
 
     assert result.response["Status"] == "SUCCESS", result.response["Reason"]
     assert result.response["Data"]["PhoneNumber"] == second
@@ -198,9 +196,7 @@ def test_delete_of_a_number_already_gone_succeeds(emulator: ConnectEmulator, res
 
 
 @pytest.mark.parametrize("physical_id", ["unclaimed-1234", "Number-ABCDEF", "arn:aws:connect:us-east-1:123456789012:instance/x"])
-def test_delete_of_a_physical_id_that_is_not_a_number_succeeds_without_calls(
-    emulator: ConnectEmulator, responses: ResponseServer, physical_id: str
-) -> None:
+def test_delete_of_a_physical_id_that_is_not_a_number_succeeds_without_calls(emulator: ConnectEmulator, responses: ResponseServer, physical_id: str) -> None:
     result = run("Delete", responses, search_props(), physical_id=physical_id)
 
     assert result.response["Status"] == "SUCCESS"

@@ -134,9 +134,7 @@ def test_a_transient_error_on_the_response_url_is_retried(emulator: ConnectEmula
     assert result.response["Status"] == "SUCCESS"
 
 
-def test_the_response_url_and_the_event_are_never_logged(
-    emulator: ConnectEmulator, responses: ResponseServer, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_the_response_url_and_the_event_are_never_logged(emulator: ConnectEmulator, responses: ResponseServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     event = make_event("Create", responses, search_props())
 

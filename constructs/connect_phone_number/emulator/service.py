@@ -196,9 +196,7 @@ class ConnectService:
         number = p["PhoneNumber"]
         if self._churn_blocked(now):
             # (choice) the real code and text are not published
-            raise WireError(
-                400, "InvalidRequestException", "Allowed limit exceeded: too many phone numbers were claimed and released in the last 180 days."
-            )
+            raise WireError(400, "InvalidRequestException", "Allowed limit exceeded: too many phone numbers were claimed and released in the last 180 days.")
         existing = self._by_number(number, now)
         if existing is not None and existing.status == "FAILED" and not existing.releasing:
             del self.numbers[existing.id]  # a failed claim may be retried
@@ -244,9 +242,7 @@ class ConnectService:
     def _release_phone_number(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         n = self._find(p["PhoneNumberId"], now)
         if n.status == "IN_PROGRESS":
-            raise WireError(
-                409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id
-            )
+            raise WireError(409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id)
         if n.status == "FAILED" and n.settle_target == "":
             del self.numbers[n.id]  # a failed claim holds nothing: it goes straight back to inventory
             return {}
@@ -260,9 +256,7 @@ class ConnectService:
         n = self._find(p["PhoneNumberId"], now)
         target = self._target(p, region)
         if n.status == "IN_PROGRESS":
-            raise WireError(
-                409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id
-            )
+            raise WireError(409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id)
         full = ":instance/" in target and self._count_on(target, now, excluding=n.id) >= self.config.numbers_per_instance
         n.status, n.message = "IN_PROGRESS", ""
         n.settle_at = now + self.config.update_seconds
@@ -273,9 +267,7 @@ class ConnectService:
     def _update_phone_number_metadata(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         n = self._find(p["PhoneNumberId"], now)
         if n.status == "IN_PROGRESS":
-            raise WireError(
-                409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id
-            )
+            raise WireError(409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id)
         if "PhoneNumberDescription" in p:
             n.description = p["PhoneNumberDescription"]
         n.status, n.message = "IN_PROGRESS", ""

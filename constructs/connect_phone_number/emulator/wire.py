@@ -152,9 +152,7 @@ def validate(shape: Shape, value: Any, *, path: str) -> None:
         if not isinstance(value, str):
             raise invalid(f"Value at '{where}' must be a string")
         if ("min" in meta and len(value) < meta["min"]) or ("max" in meta and len(value) > meta["max"]):
-            raise invalid(
-                f"Value at '{where}' failed to satisfy constraint: Member must have length between {meta.get('min', 0)} and {meta.get('max', 'any')}"
-            )
+            raise invalid(f"Value at '{where}' failed to satisfy constraint: Member must have length between {meta.get('min', 0)} and {meta.get('max', 'any')}")
         if shape.enum and value not in shape.enum:
             raise invalid(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(shape.enum)}]")
         _check_pattern(shape, value, where)
@@ -163,9 +161,7 @@ def validate(shape: Shape, value: Any, *, path: str) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             raise invalid(f"Value at '{where}' must be an integer")
         if ("min" in meta and value < meta["min"]) or ("max" in meta and value > meta["max"]):
-            raise invalid(
-                f"Value '{value}' at '{where}' failed to satisfy constraint: Member must be between {meta.get('min')} and {meta.get('max')}"
-            )
+            raise invalid(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must be between {meta.get('min')} and {meta.get('max')}")
         return
     if kind == "list":
         if not isinstance(value, list):
@@ -185,9 +181,7 @@ def validate(shape: Shape, value: Any, *, path: str) -> None:
 
 def _check_size(meta: dict[str, Any], size: int, where: str) -> None:
     if ("min" in meta and size < meta["min"]) or ("max" in meta and size > meta["max"]):
-        raise invalid(
-            f"Value at '{where}' failed to satisfy constraint: Member must have between {meta.get('min', 0)} and {meta.get('max', 'any')} items"
-        )
+        raise invalid(f"Value at '{where}' failed to satisfy constraint: Member must have between {meta.get('min', 0)} and {meta.get('max', 'any')} items")
 
 
 def _check_pattern(shape: Shape, value: str, where: str) -> None:
