@@ -51,7 +51,7 @@ bench: setup
 	python benchmarks/detection_latency.py
 
 demo: setup
-	python -m connect_phone_number.demo
+	python demo.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out build .demo .mypy_cache .ruff_cache .pytest_cache

@@ -25,6 +25,8 @@ from waiting import FAILED, IN_PROGRESS, StillInProgress, describe, status_of, w
 
 log = logging.getLogger(__name__)
 logging.getLogger().setLevel(logging.INFO)
+# botocore's INFO lines (credential and endpoint discovery) would bury the decisions logged here.
+logging.getLogger("botocore").setLevel(logging.WARNING)
 
 SUCCESS = "SUCCESS"
 # A failed claim must not hand CloudFormation a number's ARN: its rollback would release it.

@@ -1,0 +1,46 @@
+"""Command line: deploy or destroy a synthesized stack against a local Connect emulator.
+
+export AWS_ENDPOINT_URL_CONNECT=http://127.0.0.1:4599   # python -m connect_phone_number.emulator
+npx cdk synth
+python -m connect_phone_number.local_deploy deploy
+python -m connect_phone_number.local_deploy destroy --stack ConnectPhoneNumberDemo
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .engine import DeployFailed, LocalCloudFormation
+from .template import load
+
+DEFAULT_ACCOUNT = "123456789012"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit status is 1 when the stack operation failed."""
+    parser = argparse.ArgumentParser(prog="cdk-local-deploy", description="Play CloudFormation locally for Custom::ConnectPhoneNumber resources.")
+    parser.add_argument("command", choices=["deploy", "destroy"])
+    parser.add_argument("--app", type=Path, default=Path("cdk.out"), help="the synthesized cloud assembly (default: cdk.out)")
+    parser.add_argument("--stack", help="the stack to deploy or destroy (default: the assembly's only stack)")
+    parser.add_argument("--state-dir", type=Path, default=Path(".cdk-local"), help="where deployed stacks are remembered")
+    parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="the account id placeholder ARNs use (the emulator's)")
+    args = parser.parse_args(argv)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    try:
+        cloudformation = LocalCloudFormation(args.state_dir, environment={**os.environ, "AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+        if args.command == "deploy":
+            cloudformation.deploy(load(args.app, args.stack, region=region, account=args.account))
+        else:
+            name = args.stack or load(args.app, None, region=region, account=args.account).name
+            cloudformation.destroy(name)
+    except DeployFailed as failure:
+        print(f"failed: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
