@@ -48,7 +48,7 @@ unit: setup
 test: lint synth unit
 
 bench: setup
-	python benchmarks/detection_latency.py
+	python benchmarks/bench.py
 
 demo: setup
 	python demo.py

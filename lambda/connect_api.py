@@ -67,7 +67,8 @@ class Deadline:
 def make_client() -> Any:
     """A Connect client. The endpoint comes from the standard settings (AWS_ENDPOINT_URL_CONNECT)."""
     log.info("botocore %s, retries by the handler", botocore.__version__)
-    return boto3.client("connect", config=CLIENT_CONFIG)
+    # A session of its own: boto3's default session is not safe to share across threads.
+    return boto3.session.Session().client("connect", config=CLIENT_CONFIG)
 
 
 def call(deadline: Deadline, operation: Callable[..., Any], /, **params: Any) -> Any:

@@ -123,7 +123,8 @@ class ConnectService:
         self.buckets: dict[str, TokenBucket] = {}
         self.claim_failures: list[tuple[str, str]] = []  # (match, message): exact number, prefix, or "*"
         self.injected: list[tuple[int, str, str]] = []  # the next calls' errors: (status, code, operation or "*")
-        self.calls: dict[str, int] = {}
+        self.calls: dict[str, int] = {}  # requests per operation, throttled ones included
+        self.throttled: dict[str, int] = {}  # requests per operation answered 429 by the token bucket
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
@@ -166,6 +167,7 @@ class ConnectService:
             self.calls[operation] = self.calls.get(operation, 0) + 1
             bucket = self.buckets.setdefault(operation, TokenBucket(self.config.rate_per_second, self.config.burst, time.monotonic))
             if not bucket.take():
+                self.throttled[operation] = self.throttled.get(operation, 0) + 1
                 raise WireError(429, self.config.throttle_code, "Rate exceeded")
             for i, (status, code, only) in enumerate(self.injected):
                 if only in ("*", operation):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -28,6 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status = 200
                 self.server.received[key] = {
+                    "received_at": time.time(),
                     "body": json.loads(body),
                     "size": len(body),
                     "content_type": self.headers.get("Content-Type"),
