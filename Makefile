@@ -24,7 +24,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error > /dev/null
 	touch $@
 
 lint: setup
