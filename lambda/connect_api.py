@@ -56,13 +56,6 @@ class Deadline:
         """Whether sleeping ``seconds`` still leaves time for one more call."""
         return self.remaining() > seconds
 
-    def limited_to(self, seconds: float) -> Deadline:
-        """A copy that ends no later than ``seconds`` from now."""
-        clone = object.__new__(Deadline)
-        clone.lambda_end = self.lambda_end
-        clone.end = min(self.end, time.monotonic() + seconds)
-        return clone
-
 
 def make_client() -> Any:
     """A Connect client. The endpoint comes from the standard settings (AWS_ENDPOINT_URL_CONNECT)."""

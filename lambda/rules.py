@@ -98,20 +98,26 @@ def is_busy(error: ClientError) -> bool:
     return error_code(error) == "ResourceInUseException"
 
 
-def poll_interval(elapsed: float) -> float:
+MAX_CROWDING = 3
+
+
+def poll_interval(elapsed: float, crowding: int = 0) -> float:
     """Seconds between DescribePhoneNumber calls, by time since the claim or update began.
 
     Claims usually settle within seconds, so the first ten seconds poll at Connect's sustained
-    rate for one caller (2 per second); longer waits back off so that many numbers waiting at
-    once stay inside the account's shared budget.
+    rate for one caller (2 per second); longer waits back off. ``crowding`` (0 to 3) counts
+    recent polls that were throttled: each doubles the interval (up to 8 times), so that many
+    numbers waiting at once share the account's budget instead of fighting over it.
     """
     if elapsed < 10:
-        return 0.5
-    if elapsed < 30:
-        return 1.0
-    if elapsed < 60:
-        return 2.0
-    return 3.0
+        base = 0.5
+    elif elapsed < 30:
+        base = 1.0
+    elif elapsed < 60:
+        base = 2.0
+    else:
+        base = 3.0
+    return base * (1 << max(0, min(MAX_CROWDING, crowding)))
 
 
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:

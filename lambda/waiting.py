@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from typing import Any
+
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 import rules
 from connect_api import Deadline, call
@@ -38,20 +42,32 @@ def status_of(summary: dict[str, Any]) -> str:
 def wait_until_settled(client: Any, deadline: Deadline, number_id: str, *, target_arn: str | None = None) -> dict[str, Any]:
     """Poll until the status is CLAIMED or FAILED (and, for a move, the target is ``target_arn``).
 
+    A throttled poll is not retried: it counts as a missed poll and slows the next ones
+    (rules.poll_interval's crowding), because every number waiting in the account polls too.
     Returns the last summary. Raises StillInProgress when the deadline comes first.
     """
     started = time.monotonic()
-    polls = 0
+    polls = crowding = 0
+    summary: dict[str, Any] = {"PhoneNumberId": number_id}
     while True:
-        summary = describe(client, deadline, number_id)
         polls += 1
+        try:
+            summary = dict(client.describe_phone_number(PhoneNumberId=number_id)["ClaimedPhoneNumberSummary"])
+            crowding = max(0, crowding - 1)
+        except ClientError as error:
+            if not rules.is_retryable(error):
+                raise
+            crowding = min(rules.MAX_CROWDING, crowding + 1)
+        except (BotoConnectionError, HTTPClientError):
+            crowding = min(rules.MAX_CROWDING, crowding + 1)
         status = status_of(summary)
         elapsed = time.monotonic() - started
         settled = status == FAILED or (status == CLAIMED and (target_arn is None or summary.get("TargetArn") == target_arn))
         if settled:
             log.info("number %s %s after %.1f s and %d polls", summary.get("PhoneNumber", number_id), status, elapsed, polls)
             return summary
-        pause = rules.poll_interval(elapsed)
+        # While crowded, a little jitter keeps many waiters from polling in step.
+        pause = rules.poll_interval(elapsed, crowding) * (random.uniform(0.8, 1.2) if crowding else 1.0)
         if not deadline.allows(pause):
             raise StillInProgress(summary, elapsed)
         time.sleep(pause)

@@ -111,3 +111,7 @@ def test_polling_starts_at_connects_sustained_rate_and_backs_off() -> None:
     assert rules.poll_interval(10) == 1.0
     assert rules.poll_interval(45) == 2.0
     assert rules.poll_interval(600) == 3.0
+
+
+def test_polling_slows_down_while_throttled_up_to_eight_times() -> None:
+    assert [rules.poll_interval(0, crowding) for crowding in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]

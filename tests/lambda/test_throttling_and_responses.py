@@ -35,6 +35,17 @@ def test_a_burst_of_consecutive_throttles_is_ridden_out(emulator: ConnectEmulato
     assert emulator.service.injected == []
 
 
+def test_a_throttled_poll_is_not_retried_but_slows_the_next_polls(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    emulator.service.config.claim_seconds = 2.0
+    emulator.service.fail_next(2, status=429, operation="DescribePhoneNumber")
+
+    result = run("Create", responses, search_props())
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    # Two throttled polls, then intervals of 2 s and 1 s instead of 0.5 s: fewer calls than unthrottled (5).
+    assert emulator.service.calls["DescribePhoneNumber"] <= 5
+
+
 def test_an_unmodeled_429_code_is_retried(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     emulator.service.fail_next(3, status=429, code="RateLimited", operation="SearchAvailablePhoneNumbers")
 
