@@ -27,18 +27,11 @@ sys.path[:0] = [str(ROOT / "lambda"), str(ROOT / "constructs")]
 
 import handler  # noqa: E402 - the asset root goes on sys.path first, as in Lambda
 from connect_phone_number.emulator import ConnectEmulator, EmulatorConfig  # noqa: E402
+from connect_phone_number.local_deploy.lambda_runner import Context  # noqa: E402
 from connect_phone_number.local_deploy.responses import ResponseServer  # noqa: E402
 
 INSTANCE = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-1111-2222-3333-444444444444"
 CLAIM_SECONDS = 3.0
-
-
-class Context:
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.end - time.monotonic()) * 1000))
 
 
 def event(responses: ResponseServer, logical_id: str) -> dict[str, Any]:

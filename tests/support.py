@@ -12,23 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from connect_phone_number.emulator import EmulatorConfig
+from connect_phone_number.local_deploy.lambda_runner import Context as FakeContext
 from connect_phone_number.local_deploy.responses import ResponseServer
+
+__all__ = ["FakeContext"]  # a Lambda context whose remaining time really runs down
 
 ACCOUNT = "123456789012"
 INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/aaaaaaaa-1111-2222-3333-444444444444"
 OTHER_INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/bbbbbbbb-1111-2222-3333-444444444444"
 STACK_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Test/11111111-2222-3333-4444-555555555555"
 SERVICE_TOKEN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:handler"
-
-
-class FakeContext:
-    """A Lambda context whose remaining time really runs down."""
-
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.end - time.monotonic()) * 1000))
 
 
 def fast_config(**overrides: Any) -> EmulatorConfig:

@@ -15,9 +15,9 @@ import time
 
 
 class Context:
-    """The parts of Lambda's context object a handler may use."""
+    """The parts of Lambda's context object a handler may use; its remaining time really runs down."""
 
-    def __init__(self, timeout: float, function_name: str) -> None:
+    def __init__(self, timeout: float, function_name: str = "local") -> None:
         self._end = time.monotonic() + timeout
         self.function_name = function_name
         self.memory_limit_in_mb = 256
