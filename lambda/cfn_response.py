@@ -88,6 +88,6 @@ class Responder:
             if self.sent is not None:
                 return False
             self.sent = status
-        log.info("answering %s for %s: %s", status, physical_id, reason or "-")
+        log.info("answering %s for %s%s", status, physical_id, f": {reason}" if reason else "")
         put(self._event["ResponseURL"], build_body(self._event, status=status, physical_id=physical_id, reason=reason, data=data))
         return True

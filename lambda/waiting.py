@@ -63,6 +63,8 @@ def wait_until_settled(client: Any, deadline: Deadline, number_id: str, *, targe
         status = status_of(summary)
         elapsed = time.monotonic() - started
         settled = status == FAILED or (status == CLAIMED and (target_arn is None or summary.get("TargetArn") == target_arn))
+        if polls == 1 and not settled:
+            log.info("number %s %s", summary.get("PhoneNumber", number_id), status or "not yet described")
         if settled:
             log.info("number %s %s after %.1f s and %d polls", summary.get("PhoneNumber", number_id), status, elapsed, polls)
             return summary
