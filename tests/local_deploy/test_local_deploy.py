@@ -114,6 +114,19 @@ def test_destroy_honours_retain(emulator: ConnectEmulator, local: Any, tmp_path:
     assert "DELETE_SKIPPED" in out.getvalue()
 
 
+def test_a_failed_delete_fails_the_destroy_and_keeps_the_resource_in_state(emulator: ConnectEmulator, local: Any, tmp_path: Path) -> None:
+    cloudformation, _ = local
+    cloudformation.deploy(synthesize(tmp_path / "a", numbers({"removal_policy": cdk.RemovalPolicy.DESTROY})))
+    emulator.service.fail_next(1, status=403, code="AccessDeniedException", operation="ReleasePhoneNumber")
+
+    with pytest.raises(DeployFailed, match="DELETE_FAILED"):
+        cloudformation.destroy(STACK)
+
+    assert len(held(emulator)) == 1
+    cloudformation.destroy(STACK)  # a second destroy finishes the job
+    assert held(emulator) == []
+
+
 def test_a_replacement_deletes_the_old_number_only_when_the_policy_allows(emulator: ConnectEmulator, local: Any, tmp_path: Path) -> None:
     cloudformation, _ = local
     cloudformation.deploy(synthesize(tmp_path / "a", numbers({}, {"removal_policy": cdk.RemovalPolicy.DESTROY})))

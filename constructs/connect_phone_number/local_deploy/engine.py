@@ -120,9 +120,16 @@ class LocalCloudFormation:
         self._started = time.monotonic()
         states = self._load(stack_name)
         self._say(f"{stack_name}: destroy (local)")
+        remaining = dict(states)
         with ResponseServer() as responses:
             for logical in _reverse_order(states):
-                self._delete(stack_name, logical, states[logical], states, responses, reason_policy=states[logical].deletion_policy)
+                if any(logical in remaining[other].depends_on for other in remaining if other != logical):
+                    continue  # something that depends on it failed to delete: keep it, as CloudFormation does
+                if self._delete(stack_name, logical, states[logical], states, responses, policy=states[logical].deletion_policy):
+                    del remaining[logical]
+        if remaining:
+            self._save(stack_name, remaining)
+            raise DeployFailed(f"{stack_name}: DELETE_FAILED; still there: {', '.join(sorted(remaining))}")
         self._state_file(stack_name).unlink(missing_ok=True)
         self._say(f"{stack_name}: DELETE_COMPLETE in {self._elapsed():.1f} s")
 
@@ -205,7 +212,7 @@ class LocalCloudFormation:
                 continue
             if now.physical_id != before.physical_id:
                 # The update replaced the resource: remove the replacement, keep the original.
-                self._delete(stack.name, logical, now, states, responses, reason_policy=now.update_replace_policy)
+                self._delete(stack.name, logical, now, states, responses, policy=now.update_replace_policy)
             resource = stack.resources[logical]
             attempted = failure.properties if logical == failure.logical_id else now.properties
             self._event("UPDATE_IN_PROGRESS", "rollback to the previous properties", resource)
@@ -213,7 +220,7 @@ class LocalCloudFormation:
             self._event(*_outcome("UPDATE", response), resource)
         for logical in reversed(created):
             state = states[logical]
-            self._delete(stack.name, logical, state, states, responses, reason_policy=state.deletion_policy)
+            self._delete(stack.name, logical, state, states, responses, policy=state.deletion_policy)
         self._say(f"{stack.name}: {'UPDATE_' if old else ''}ROLLBACK_COMPLETE")
 
     def _clean_up(
@@ -227,27 +234,29 @@ class LocalCloudFormation:
         """After success: delete replaced originals and resources the template no longer has."""
         for logical, before in updated:
             if states[logical].physical_id != before.physical_id:
-                self._delete(stack.name, logical, before, states, responses, reason_policy=before.update_replace_policy)
+                self._delete(stack.name, logical, before, states, responses, policy=before.update_replace_policy)
         gone = {k: v for k, v in old.items() if k not in stack.resources}
         for logical in _reverse_order(gone):
-            self._delete(stack.name, logical, gone[logical], states, responses, reason_policy=gone[logical].deletion_policy)
+            self._delete(stack.name, logical, gone[logical], states, responses, policy=gone[logical].deletion_policy)
 
     # --- one resource ---
 
     def _delete(
-        self, stack_name: str, logical: str, state: ResourceState, states: Mapping[str, ResourceState], responses: ResponseServer, *, reason_policy: str
-    ) -> None:
+        self, stack_name: str, logical: str, state: ResourceState, states: Mapping[str, ResourceState], responses: ResponseServer, *, policy: str
+    ) -> bool:
+        """Delete one resource unless its policy keeps it; returns whether it left the stack."""
         label = f"{state.type} {state.path or logical}"
-        if reason_policy in ("Retain", "RetainExceptOnCreate") and state.emulated:
-            self._line("DELETE_SKIPPED", label, f"{reason_policy} policy: {state.physical_id} is kept")
-            return
+        if policy in ("Retain", "RetainExceptOnCreate") and state.emulated:
+            self._line("DELETE_SKIPPED", label, f"{policy} policy: {state.physical_id} is kept")
+            return True
         if not state.emulated:
             self._line("DELETE_COMPLETE", label, "not emulated")
-            return
+            return True
         self._line("DELETE_IN_PROGRESS", label, state.physical_id)
         response = self._run_handler(stack_name, logical, state.type, "Delete", state.properties, state, None, responses, states)
         status, detail = _outcome("DELETE", response)
         self._line(status, label, detail)
+        return bool(response["Status"] == "SUCCESS")
 
     def _run_handler(
         self,
