@@ -83,11 +83,15 @@ class Responder:
         self.sent: str | None = None
 
     def send(self, status: str, *, physical_id: str, reason: str = "", data: Mapping[str, str] | None = None) -> bool:
-        """Send the response unless one was already sent. Returns whether this call sent it."""
-        with self._lock:
+        """Send the response unless one was already delivered. Returns whether this call delivered it.
+
+        If delivery fails the error propagates, so Lambda retries the invocation (which is safe
+        to repeat) rather than leaving CloudFormation waiting.
+        """
+        with self._lock:  # held during the PUT, so the watchdog and the main path never both answer
             if self.sent is not None:
                 return False
+            log.info("answering %s for %s%s", status, physical_id, f": {reason}" if reason else "")
+            put(self._event["ResponseURL"], build_body(self._event, status=status, physical_id=physical_id, reason=reason, data=data))
             self.sent = status
-        log.info("answering %s for %s%s", status, physical_id, f": {reason}" if reason else "")
-        put(self._event["ResponseURL"], build_body(self._event, status=status, physical_id=physical_id, reason=reason, data=data))
-        return True
+            return True

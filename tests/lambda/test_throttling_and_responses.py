@@ -26,8 +26,9 @@ def client_error(code: str, status: int, message: str = "") -> ClientError:
 
 @pytest.mark.parametrize("code", ["TooManyRequestsException", "ThrottlingException"])
 def test_a_burst_of_consecutive_throttles_is_ridden_out(emulator: ConnectEmulator, responses: ResponseServer, code: str) -> None:
-    emulator.service.fail_next(5, status=429, code=code, operation="DescribePhoneNumber")
-    emulator.service.fail_next(3, status=429, code=code, operation="ClaimPhoneNumber")
+    emulator.service.fail_next(3, status=429, code=code, operation="SearchAvailablePhoneNumbers")
+    emulator.service.fail_next(5, status=429, code=code, operation="ClaimPhoneNumber")
+    emulator.service.fail_next(2, status=429, code=code, operation="DescribePhoneNumber")
 
     result = run("Create", responses, search_props())
 
@@ -191,3 +192,14 @@ class _HangingContract:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._contract, name)
+
+
+def test_an_undeliverable_response_raises_so_lambda_retries(emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import handler
+
+    monkeypatch.setattr(cfn_response, "SEND_ATTEMPTS", 2)
+    responses.fail_next(100)
+    event = make_event("Create", responses, search_props())
+
+    with pytest.raises(Exception, match="503"):
+        handler.on_event(event, FakeContext(60))
