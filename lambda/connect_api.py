@@ -27,6 +27,9 @@ CLIENT_CONFIG = Config(
     user_agent_extra="cdk-connect-phone-number",
 )
 
+# Failures on the way to Connect (refused, reset, timed out): worth another try.
+NETWORK_ERRORS = (BotoConnectionError, HTTPClientError)
+
 # Time kept back from the Lambda deadline to answer CloudFormation.
 RESPONSE_RESERVE_SECONDS = 10.0
 
@@ -79,7 +82,7 @@ def call(deadline: Deadline, operation: Callable[..., Any], /, **params: Any) ->
                 raise
             reason = rules.error_code(error) or "HTTP error"
             last: Exception = error
-        except (BotoConnectionError, HTTPClientError) as error:  # refused, reset, timed out
+        except NETWORK_ERRORS as error:
             reason, last = type(error).__name__, error
         attempt += 1
         delay = rules.backoff_delay(attempt)

@@ -301,7 +301,8 @@ def _settled_or_fail(run: Run, deadline: Deadline, physical_id: str, *, target_a
     try:
         summary = wait_until_settled(run.client, deadline, physical_id, target_arn=target_arn)
     except StillInProgress as late:
-        raise Failure(f"Number {late.summary.get('PhoneNumber')} ({physical_id}) was still IN_PROGRESS after {late.waited:.0f} s.") from None
+        number = late.summary.get("PhoneNumber", physical_id)
+        raise Failure(f"Number {number} ({physical_id}) was still IN_PROGRESS after {late.waited:.0f} s.") from None
     if status_of(summary) == FAILED:
         message = summary.get("PhoneNumberStatus", {}).get("Message", "")
         raise Failure(f"{message} (update of {summary.get('PhoneNumber')} FAILED)")
@@ -328,7 +329,7 @@ def _delete(run: Run) -> Outcome:
         log.info("%s is already gone", physical_id)
         return Outcome(physical_id)
     except StillInProgress as late:
-        raise Failure(f"Number {late.summary.get('PhoneNumber')} ({physical_id}) stayed IN_PROGRESS; it was not released.") from None
+        raise Failure(f"Number {late.summary.get('PhoneNumber', physical_id)} ({physical_id}) stayed IN_PROGRESS; it was not released.") from None
     log.info("released %s (%s)", summary.get("PhoneNumber"), physical_id)
     return Outcome(physical_id)
 

@@ -7,11 +7,10 @@ import random
 import time
 from typing import Any
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import ClientError
 
 import rules
-from connect_api import Deadline, call
+from connect_api import NETWORK_ERRORS, Deadline, call
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def wait_until_settled(client: Any, deadline: Deadline, number_id: str, *, targe
             if not rules.is_retryable(error):
                 raise
             crowding = min(rules.MAX_CROWDING, crowding + 1)
-        except (BotoConnectionError, HTTPClientError):
+        except NETWORK_ERRORS:
             crowding = min(rules.MAX_CROWDING, crowding + 1)
         status = status_of(summary)
         elapsed = time.monotonic() - started
