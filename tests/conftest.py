@@ -8,16 +8,14 @@ import pytest
 
 from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
-from support import fast_config
+
+pytest_plugins = ["connect_phone_number.testing"]
 
 
 @pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConnectEmulator]:
-    """A fresh emulator, with boto3 pointed at it through the standard endpoint variables."""
-    with ConnectEmulator(fast_config()) as running:
-        for key, value in running.client_environment().items():
-            monkeypatch.setenv(key, value)
-        yield running
+def emulator(connect_emulator: ConnectEmulator) -> ConnectEmulator:
+    """A fresh emulator, with boto3 pointed at it: the fixture the package ships for its users."""
+    return connect_emulator
 
 
 @pytest.fixture

@@ -11,30 +11,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from connect_phone_number.emulator import EmulatorConfig
 from connect_phone_number.local_deploy.lambda_runner import Context as FakeContext
 from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number.testing import fast_config
 
-__all__ = ["FakeContext"]  # a Lambda context whose remaining time really runs down
+__all__ = ["FakeContext", "fast_config"]  # re-exported for the tests
 
 ACCOUNT = "123456789012"
 INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/aaaaaaaa-1111-2222-3333-444444444444"
 OTHER_INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/bbbbbbbb-1111-2222-3333-444444444444"
 STACK_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Test/11111111-2222-3333-4444-555555555555"
 SERVICE_TOKEN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:handler"
-
-
-def fast_config(**overrides: Any) -> EmulatorConfig:
-    """Connect's behaviour with short workflow times and no throttling, unless overridden."""
-    settings: dict[str, Any] = {
-        "claim_seconds": 0.2,
-        "update_seconds": 0.1,
-        "release_seconds": 0.05,
-        "rate_per_second": 1000.0,
-        "burst": 1000,
-    }
-    settings.update(overrides)
-    return EmulatorConfig(**settings)
 
 
 def search_props(**extra: Any) -> dict[str, Any]:
