@@ -31,7 +31,7 @@ logging.getLogger("botocore").setLevel(logging.WARNING)
 SUCCESS = "SUCCESS"
 # A failed claim must not hand CloudFormation a number's ARN: its rollback would release it.
 UNCLAIMED_PREFIX = "unclaimed-"
-MAX_TOKEN_ROUNDS = 3
+EARLIER_CLAIM_RECHECK_SECONDS = 3.0
 
 
 class Failure(Exception):
@@ -159,13 +159,12 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> tuple[
     candidates = _candidates(run, spec, deadline)
     number = next(candidates, None)
     taken: list[str] = []
-    token_round = 0
     while number is not None:
         params: dict[str, Any] = {
             "TargetArn": spec.target_arn,
             "PhoneNumber": number,
             "Tags": tags,
-            "ClientToken": run.token("claim", str(token_round)),
+            "ClientToken": run.token("claim"),
         }
         if spec.description:
             params["PhoneNumberDescription"] = spec.description
@@ -173,13 +172,7 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> tuple[
             claimed = call(deadline, run.client.claim_phone_number, **params)
         except ClientError as error:
             if rules.is_token_reused(error):
-                earlier = _find_earlier_claim(run, spec, deadline, marker)
-                if earlier is not None:
-                    return earlier
-                token_round += 1
-                if token_round >= MAX_TOKEN_ROUNDS:
-                    raise
-                continue
+                return _earlier_claim(run, spec, deadline, marker)
             if rules.is_number_taken(error) and spec.phone_number is None and len(taken) + 1 < rules.MAX_CLAIM_CANDIDATES:
                 log.info("%s was taken since the search; trying another candidate", number)
                 taken.append(number)
@@ -212,6 +205,26 @@ def _candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Itera
         random.SystemRandom().shuffle(fresh)
         seen.update(fresh)
         yield from fresh
+
+
+def _earlier_claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: str) -> tuple[str, dict[str, str]]:
+    """The number an earlier delivery of this request claimed; never a second one.
+
+    Whether Connect lists a number while its claim is still IN_PROGRESS is not documented, so
+    the search is repeated until the deadline. If the number never shows, the request fails:
+    claiming with a fresh token could hold two numbers.
+    """
+    while True:
+        earlier = _find_earlier_claim(run, spec, deadline, marker)
+        if earlier is not None:
+            return earlier
+        if not deadline.allows(EARLIER_CLAIM_RECHECK_SECONDS):
+            raise Failure(
+                "An earlier delivery of this request used its ClientToken, but no number carrying its marker "
+                f"({contract.CLAIM_MARKER_TAG}={marker}) is on {spec.target_arn}. Nothing more was claimed, "
+                "so that no number is held twice; deploy again."
+            )
+        time.sleep(EARLIER_CLAIM_RECHECK_SECONDS)
 
 
 def _find_earlier_claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: str) -> tuple[str, dict[str, str]] | None:

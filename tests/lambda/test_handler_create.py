@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -113,7 +114,7 @@ def test_claim_uses_a_deterministic_lowercase_uuid_token(emulator: ConnectEmulat
     [token_key] = [k for k in emulator.service.tokens if k.startswith("ClaimPhoneNumber/")]
     token = token_key.split("/", 1)[1]
     assert UUID.match(token)
-    assert token == handler.Run(result.event, FakeContext(1), None, "").token("claim", "0")
+    assert token == handler.Run(result.event, FakeContext(1), None, "").token("claim")
 
 
 def test_the_same_exact_create_delivered_twice_holds_one_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
@@ -156,6 +157,20 @@ def test_a_repeat_after_a_crash_mid_wait_finds_the_earlier_number(emulator: Conn
 
     assert repeat.response["Status"] == "SUCCESS", repeat.response["Reason"]
     assert len(held_numbers(emulator)) == 1
+
+
+def test_a_used_token_with_no_earlier_number_fails_rather_than_claim_twice(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    event = make_event("Create", responses, search_props())
+    token = handler.Run(event, FakeContext(1), None, "").token("claim")
+    # Connect remembers this token from a request that holds no number we can find.
+    emulator.service.tokens[f"ClaimPhoneNumber/{token}"] = ("another request", {}, time.time())
+
+    result = invoke(event, responses, seconds=RESPONSE_RESERVE_SECONDS + 4)
+
+    assert result.response["Status"] == "FAILED"
+    assert "Nothing more was claimed" in result.response["Reason"]
+    assert held_numbers(emulator) == []
+    assert emulator.service.calls["ListPhoneNumbersV2"] >= 2  # it looked again before giving up
 
 
 def test_a_number_taken_between_search_and_claim_is_replaced_by_another(emulator: ConnectEmulator, responses: ResponseServer) -> None:
