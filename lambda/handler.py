@@ -113,10 +113,10 @@ def on_event(event: Mapping[str, Any], context: LambdaContext) -> None:
 
 def _create(run: Run) -> Outcome:
     spec = contract.parse_properties(run.event["ResourceProperties"])
-    return _claim(run, spec)
+    return _claim(run, spec, Deadline(run.context, spec.wait_timeout_seconds))
 
 
-def _claim(run: Run, spec: contract.ClaimSpec) -> Outcome:
+def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     """Claim a number for ``spec``, wait for CLAIMED, and return it as the outcome.
 
     A failed replacement (an Update) reports the old number's physical id, so CloudFormation
@@ -124,7 +124,6 @@ def _claim(run: Run, spec: contract.ClaimSpec) -> Outcome:
     complete, so that the rollback can release it; otherwise an id that is no number's.
     """
     replacing = contract.is_phone_number_arn(run.physical_id)
-    deadline = Deadline(run.context, spec.wait_timeout_seconds)
     number, claimed = _claim_one(run, spec, deadline)
     arn, number_id = claimed["PhoneNumberArn"], claimed["PhoneNumberId"]
     if not replacing:
@@ -266,14 +265,14 @@ def _update(run: Run) -> Outcome:
     new = contract.parse_properties(run.event["ResourceProperties"])
     old = _old_spec(run.event)
     physical_id = run.event["PhysicalResourceId"]
+    deadline = Deadline(run.context, new.wait_timeout_seconds)
     if not contract.is_phone_number_arn(physical_id):
         log.info("the resource holds no number yet (%s); claiming one", physical_id)
-        return _claim(run, new)
-    deadline = Deadline(run.context, new.wait_timeout_seconds)
+        return _claim(run, new, deadline)
     current = describe(run.client, deadline, physical_id)
     if (old is None or rules.requires_replacement(old, new)) and not rules.already_satisfies(current, new):
         log.info("what number is wanted changed: claiming a replacement for %s", current.get("PhoneNumber"))
-        return _claim(run, new)
+        return _claim(run, new, deadline)
 
     if current.get("TargetArn") != new.target_arn:
         log.info("moving %s to %s", current.get("PhoneNumber"), new.target_arn)

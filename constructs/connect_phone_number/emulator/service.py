@@ -243,8 +243,7 @@ class ConnectService:
 
     def _release_phone_number(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         n = self._find(p["PhoneNumberId"], now)
-        if n.status == "IN_PROGRESS":
-            raise WireError(409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id)
+        _require_idle(n)
         if n.status == "FAILED" and n.settle_target == "":
             del self.numbers[n.id]  # a failed claim holds nothing: it goes straight back to inventory
             return {}
@@ -257,8 +256,7 @@ class ConnectService:
     def _update_phone_number(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         n = self._find(p["PhoneNumberId"], now)
         target = self._target(p, region)
-        if n.status == "IN_PROGRESS":
-            raise WireError(409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id)
+        _require_idle(n)
         full = ":instance/" in target and self._count_on(target, now, excluding=n.id) >= self.config.numbers_per_instance
         n.status, n.message = "IN_PROGRESS", ""
         n.settle_at = now + self.config.update_seconds
@@ -268,8 +266,7 @@ class ConnectService:
 
     def _update_phone_number_metadata(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         n = self._find(p["PhoneNumberId"], now)
-        if n.status == "IN_PROGRESS":
-            raise WireError(409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id)
+        _require_idle(n)
         if "PhoneNumberDescription" in p:
             n.description = p["PhoneNumberDescription"]
         n.status, n.message = "IN_PROGRESS", ""
@@ -485,6 +482,12 @@ class ConnectService:
         self.releases = state["releases"]
         self.tokens = {k: (v[0], v[1], v[2]) for k, v in state["tokens"].items()}
         self.claim_failures = [(m, s) for m, s in state["claim_failures"]]
+
+
+def _require_idle(n: Number) -> None:
+    """ResourceInUseException while a claim, move, metadata change or release is under way."""
+    if n.status == "IN_PROGRESS":
+        raise WireError(409, "ResourceInUseException", "An operation is in progress on this phone number.", ResourceType="PHONE_NUMBER", ResourceId=n.id)
 
 
 def _snake(name: str) -> str:
