@@ -18,7 +18,7 @@ from .service import ConnectService, EmulatorConfig
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/_emulator/"
-_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/connect/")
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/connect/")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -43,8 +43,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             operation, labels = wire.match(self.command, raw_path)
             params = wire.parse_input(operation, labels, query, body)
-            found = _REGION.search(self.headers.get("Authorization", ""))
-            result = self.server.service.handle(operation, params, found.group(1) if found else None)
+            found = _CREDENTIAL.search(self.headers.get("Authorization", ""))
+            key, region = (found.group(1), found.group(2)) if found else (None, None)
+            result = self.server.service.handle(operation, params, region, key)
             self._reply(200, {"Content-Type": "application/json"}, json.dumps(result).encode())
         except wire.WireError as error:
             self._reply(*wire.error_body(error))
@@ -56,12 +57,18 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.service
         args = json.loads(body) if body else {}
         if command == "state":
-            self._reply(200, {"Content-Type": "application/json"}, json.dumps({"numbers": service.held(), "calls": service.calls}).encode())
+            self._reply(
+                200,
+                {"Content-Type": "application/json"},
+                json.dumps({"numbers": service.held(), "calls": service.calls, "iam": service.iam_summary()}).encode(),
+            )
             return
         if command == "fail-claims":
             service.fail_claims(**args)
         elif command == "fail-next":
             service.fail_next(**args)
+        elif command == "identities":
+            service.add_identity(**args)
         elif command == "clear-faults":
             service.clear_faults()
         else:

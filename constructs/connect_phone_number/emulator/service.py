@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import iam
 from .wire import WireError, invalid
 
 LIMIT_MESSAGE = "The target has reached its limit of total claimed numbers."  # (choice) the real text is not published
@@ -48,6 +49,8 @@ class EmulatorConfig:
     inventory_per_kind: int = 40
     # (choice) Instances are not emulated; any well-formed target in this account is accepted.
     known_targets: list[str] | None = None
+    # An IAM identity policy for callers without an identity of their own (see add_identity). None: no IAM.
+    identity_policy: dict[str, Any] | None = None
 
 
 @dataclass
@@ -125,6 +128,9 @@ class ConnectService:
         self.injected: list[tuple[int, str, str]] = []  # the next calls' errors: (status, code, operation or "*")
         self.calls: dict[str, int] = {}  # requests per operation, throttled ones included
         self.throttled: dict[str, int] = {}  # requests per operation answered 429 by the token bucket
+        self.identities: dict[str, iam.Identity] = {}  # access key id -> identity whose policy is enforced
+        self.authorized: list[tuple[str, str, str]] = []  # (principal, action, resource) of every allowed check
+        self.denied: list[str] = []  # AccessDeniedException messages
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
@@ -148,6 +154,17 @@ class ConnectService:
         with self.lock:
             self.injected.extend([(status, code or self.config.throttle_code, operation)] * count)
 
+    def add_identity(self, access_key_id: str, principal: str, policy: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Enforce ``policy`` (an IAM policy document, or a list of them) on requests signed with ``access_key_id``."""
+        with self.lock:
+            self.identities[access_key_id] = iam.Identity.from_policy(principal, policy)
+
+    def iam_summary(self) -> dict[str, Any]:
+        """Whether IAM is enforced, and how many checks were allowed and denied."""
+        with self.lock:
+            enforced = bool(self.identities) or self.config.identity_policy is not None
+            return {"enforced": enforced, "allowed": len(self.authorized), "denied": len(self.denied), "denials": list(self.denied[-5:])}
+
     def available(self, country: str, kind: str) -> list[str]:
         """Numbers that search would offer now."""
         with self.lock:
@@ -161,10 +178,11 @@ class ConnectService:
 
     # --- the request path ---
 
-    def handle(self, operation: str, params: dict[str, Any], region: str | None) -> Any:
-        """Run one operation: throttle, injected faults, idempotency, then the operation itself."""
+    def handle(self, operation: str, params: dict[str, Any], region: str | None, access_key_id: str | None = None) -> Any:
+        """Run one operation: IAM, throttle, injected faults, idempotency, then the operation itself."""
         with self.lock:
             self.calls[operation] = self.calls.get(operation, 0) + 1
+            self._authorize(operation, params, region or self.config.region, access_key_id)
             bucket = self.buckets.setdefault(operation, TokenBucket(self.config.rate_per_second, self.config.burst, time.monotonic))
             if not bucket.take():
                 self.throttled[operation] = self.throttled.get(operation, 0) + 1
@@ -188,6 +206,24 @@ class ConnectService:
                 self.tokens[key] = (fingerprint, copy.deepcopy(response), now)
             self._save()
             return response
+
+    def _authorize(self, operation: str, params: dict[str, Any], region: str, access_key_id: str | None) -> None:
+        """AccessDeniedException unless the caller's identity policy allows the request (no policy: no IAM)."""
+        identity = self.identities.get(access_key_id or "")
+        if identity is None and self.config.identity_policy is not None:
+            identity = iam.Identity.from_policy(
+                f"arn:aws:sts::{self.config.account_id}:assumed-role/emulator/{access_key_id or 'anonymous'}", self.config.identity_policy
+            )
+        if identity is None:
+            return
+        number = self.numbers.get(str(params.get("PhoneNumberId", "")).rsplit("/", 1)[-1])
+        context = iam.RequestContext(region, self.config.account_id, params, current_target=number.target_arn if number else None)
+        try:
+            allowed = iam.authorize(identity, f"connect:{operation}", context)
+        except WireError as denial:
+            self.denied.append(denial.message)
+            raise
+        self.authorized.extend((identity.principal, action, arn) for action, arn in allowed)
 
     # --- operations ---
 
