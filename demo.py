@@ -82,7 +82,7 @@ def main() -> int:
         if checks["denied"] or not checks["allowed"]:
             print(f"IAM: the handler's synthesized role was refused: {checks['denials']}", file=sys.stderr)
             return 1
-        print(f"IAM: every Connect call ran as the stack's own handler role, with its synthesized policy enforced: {checks['allowed']} checks allowed, 0 denied.")
+        print(f"IAM: every Connect call ran as the stack's own handler role, its synthesized policy enforced: {checks['allowed']} checks allowed, 0 denied.")
 
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
     return 0
