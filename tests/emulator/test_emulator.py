@@ -331,16 +331,6 @@ def test_an_arn_naming_another_account_or_region_is_not_found(api: Any, emulator
     assert described.response["Error"]["Code"] == tagged.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_a_client_token_is_scoped_to_its_region(emulator: ConnectEmulator) -> None:
-    token = str(uuid.uuid4())
-    first, second = emulator.service.available("US", "DID")[:2]
-    connect_client(emulator, "us-east-1").claim_phone_number(TargetArn=INSTANCE, PhoneNumber=first, ClientToken=token)
-
-    west = connect_client(emulator, "us-west-2").claim_phone_number(TargetArn=INSTANCE.replace("us-east-1", "us-west-2"), PhoneNumber=second, ClientToken=token)
-
-    assert west["PhoneNumberArn"].startswith("arn:aws:connect:us-west-2:")
-
-
 # --- throttling and injected faults ---------------------------------------------------------
 
 
@@ -371,6 +361,17 @@ def test_the_throttle_code_is_configurable() -> None:
         error = error_of(api.list_phone_numbers_v2)
     assert error.response["Error"]["Code"] == "ThrottlingException"
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+
+
+def test_each_region_has_its_own_token_buckets() -> None:
+    with ConnectEmulator(fast_config(rate_per_second=0.001, burst=1)) as limited:
+        east, west = connect_client(limited, "us-east-1"), connect_client(limited, "us-west-2")
+        east.list_phone_numbers_v2()
+
+        west.list_phone_numbers_v2()
+        throttled = error_of(east.list_phone_numbers_v2)
+
+    assert throttled.response["Error"]["Code"] == "TooManyRequestsException"
 
 
 def test_the_next_n_calls_can_be_failed(api: Any, emulator: ConnectEmulator) -> None:

@@ -176,7 +176,7 @@ class ConnectService:
         with self.lock:
             region = region or self.config.region
             self.calls[operation] = self.calls.get(operation, 0) + 1
-            # Connect throttles per account, Region and API; tokens are per account and Region too.
+            # Connect throttles per account, Region and API.
             bucket = self.buckets.setdefault(f"{region}/{operation}", TokenBucket(self.config.rate_per_second, self.config.burst, time.monotonic))
             if not bucket.take():
                 self.throttled[operation] = self.throttled.get(operation, 0) + 1
@@ -186,7 +186,7 @@ class ConnectService:
                     del self.injected[i]
                     raise WireError(status, code, "Injected fault")
             token = params.get("ClientToken")
-            key = f"{region}/{operation}/{token}"
+            key = f"{operation}/{token}"
             fingerprint = json.dumps({k: v for k, v in params.items() if k != "ClientToken"}, sort_keys=True)
             now = self.clock()
             if token is not None and key in self.tokens and now - self.tokens[key][2] < self.config.token_window_seconds:
