@@ -56,7 +56,8 @@ class StackTemplate:
 
         A value given wins, then the value of the previous deploy, then the parameter's Default.
         Raises ValueError, naming the parameters, for a value given to a parameter the template
-        lacks, a parameter left without a value, or a value its constraints refuse.
+        lacks, a parameter left without a value, or a value its constraints refuse. Parameter Store
+        types are not looked up: the value (for CDK's BootstrapVersion, the parameter's name) is used as it is.
         """
         unknown = sorted(set(given) - set(self.parameters))
         if unknown:
@@ -157,7 +158,7 @@ def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
             raise ValueError(f"parameter {name}: {item!r} is not one of {spec['AllowedValues']}")
         if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], item):
             raise ValueError(f"parameter {name}: {item!r} does not match {spec['AllowedPattern']}")
-        if "Number" in kind:
+        if kind in ("Number", "List<Number>"):
             try:
                 float(item)
             except ValueError:
