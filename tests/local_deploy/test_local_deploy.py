@@ -366,6 +366,19 @@ def test_a_replaced_number_whose_release_failed_is_released_by_the_next_deploy(e
     assert [n["type"] for n in held(emulator)] == ["TOLL_FREE"]
 
 
+def test_a_removed_number_whose_release_failed_stays_in_state_until_a_deploy_releases_it(emulator: ConnectEmulator, local: Any, tmp_path: Path) -> None:
+    cloudformation, out = local
+    cloudformation.deploy(synthesize(tmp_path / "a", numbers({"removal_policy": DESTROY}, {"removal_policy": DESTROY})))
+    emulator.service.fail_next(1, status=403, code="AccessDeniedException", operation="ReleasePhoneNumber")
+
+    cloudformation.deploy(synthesize(tmp_path / "b", numbers({"removal_policy": DESTROY})))
+    assert len(held(emulator)) == 2
+    assert "kept in the state" in out.getvalue()
+
+    cloudformation.deploy(synthesize(tmp_path / "b", numbers({"removal_policy": DESTROY})))
+    assert len(held(emulator)) == 1
+
+
 def test_destroy_of_a_stack_it_never_deployed_does_not_claim_a_deletion(emulator: ConnectEmulator, local: Any) -> None:
     cloudformation, out = local
 
