@@ -29,6 +29,8 @@ from .template import Resolver, Resource, StackTemplate, placeholder
 RUNNER = Path(__file__).resolve().parent / "lambda_runner.py"
 # CloudFormation's default wait for a custom resource without ServiceTimeout.
 DEFAULT_SERVICE_TIMEOUT_SECONDS = 3600
+# Lambda runs an asynchronous event up to three times when a run fails (the first try and two retries).
+LAMBDA_ASYNC_ATTEMPTS = 3
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
@@ -392,30 +394,61 @@ class LocalCloudFormation:
         if old_properties is not None:
             event["OldResourceProperties"] = old_properties
         service_timeout = float(properties.get("ServiceTimeout", DEFAULT_SERVICE_TIMEOUT_SECONDS))
+        deadline = time.monotonic() + service_timeout
+        environment = self._lambda_environment(function, self._roles.get(stack_name, {}).get(str(function["name"])))
+        for attempt in range(1, LAMBDA_ASYNC_ATTEMPTS + 1):
+            response, exit_code = self._invoke_once(function, event, environment, logical, responses, deadline)
+            if response is not None:
+                return response
+            if exit_code == 0 or time.monotonic() >= deadline:
+                break
+            if attempt < LAMBDA_ASYNC_ATTEMPTS:
+                # CloudFormation invokes asynchronously, and Lambda retries an async event whose run failed.
+                self._line("HANDLER_RETRY", f"{kind} {logical}", f"the handler failed (exit {exit_code}) before it answered; Lambda retries the event")
+        reason = f"no response within the ServiceTimeout of {service_timeout:.0f} s"
+        if time.monotonic() < deadline:
+            reason = f"the handler ended without answering (exit {exit_code}); CloudFormation would wait out the ServiceTimeout of {service_timeout:.0f} s"
+        return {"Status": "FAILED", "Reason": reason, "PhysicalResourceId": physical_id}
+
+    def _invoke_once(
+        self, function: Mapping[str, Any], event: Mapping[str, Any], environment: dict[str, str], logical: str, responses: ResponseServer, deadline: float
+    ) -> tuple[dict[str, Any] | None, int | None]:
+        """One Lambda run: the answer it delivered (or None), and its exit code (None if it outlived the deadline)."""
         process = subprocess.Popen(  # noqa: S603 - our runner and the synthesized asset; no shell
             [sys.executable, "-I", str(RUNNER), function["asset_dir"], function["handler"], str(function["timeout"])],
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            env=self._lambda_environment(function, self._roles.get(stack_name, {}).get(str(function["name"]))),
+            env=environment,
             text=True,
         )
         logs = threading.Thread(target=self._relay_logs, args=(process.stderr, logical), daemon=True)
         logs.start()
+        killed_at = time.monotonic() + float(function["timeout"]) + 1  # Lambda stops a run at its timeout
         try:
             assert process.stdin is not None
-            with contextlib.suppress(BrokenPipeError):  # a handler that died at once answers nothing: a ServiceTimeout
+            with contextlib.suppress(BrokenPipeError):  # a handler that died at once answers nothing
                 process.stdin.write(json.dumps(event))
                 process.stdin.close()
-            return responses.wait(request_id, timeout=service_timeout)
-        except ResponseTimeout:
-            return {"Status": "FAILED", "Reason": f"no response within the ServiceTimeout of {service_timeout:.0f} s", "PhysicalResourceId": physical_id}
+            while True:
+                with contextlib.suppress(ResponseTimeout):
+                    return responses.wait(event["RequestId"], timeout=max(0.01, min(0.25, deadline - time.monotonic()))), None
+                if process.poll() is not None:
+                    # The run ended: take an answer that raced the exit, or report how it ended.
+                    with contextlib.suppress(ResponseTimeout):
+                        return responses.wait(event["RequestId"], timeout=0.2), process.returncode
+                    return None, process.returncode
+                if time.monotonic() >= deadline:
+                    return None, None
+                if time.monotonic() >= killed_at:
+                    process.kill()
         finally:
-            try:
-                process.wait(timeout=float(function["timeout"]))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            if process.poll() is None:
+                try:
+                    process.wait(timeout=max(0.0, killed_at - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
             logs.join(timeout=5)
 
     def _lambda_environment(self, function: Mapping[str, Any], role: iam.RoleIdentity | None = None) -> dict[str, str]:
