@@ -138,6 +138,7 @@ class ClaimedPhoneNumber(Resource):
         super().__init__(scope, id)
         stack = Stack.of(self)
         try:
+            _check_removal_policy(removal_policy or DEFAULT_REMOVAL_POLICY)  # before anything joins the tree
             wait_seconds, service_timeout = _timeouts(timeout or DEFAULT_TIMEOUT)
             _check_props(
                 stack=stack,
