@@ -325,7 +325,7 @@ def broken_second_number(stack: cdk.Stack) -> None:
         target_arn=INSTANCE,
         country_code="US",
         phone_number_type="DID",
-        description=first.resource.get_att_string("NoSuchAttribute"),
+        description=cdk.Token.as_string(first.resource.get_att("NoSuchAttribute")),
         removal_policy=DESTROY,
     )
 
