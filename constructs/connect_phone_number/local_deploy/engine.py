@@ -83,6 +83,7 @@ class LocalCloudFormation:
         self.state_dir = state_dir
         self.enforce_iam = enforce_iam
         self._roles: dict[str, dict[str, iam.RoleIdentity]] = {}
+        self._delete_failures: dict[str, str] = {}  # logical id -> why its last Delete failed
         self.endpoint = require_local_endpoint(environment)
         self.environment = dict(environment)
         self.out = out or sys.stdout
@@ -117,11 +118,19 @@ class LocalCloudFormation:
         # The new template's policies are in force from the start, and during its rollback (CloudFormation rolls
         # the custom resources back before the role's policy); the old ones again once the rollback is done.
         previous_roles = self._roles.get(stack.name, {})
+        played = iam.emulated_account(self.endpoint)
+        if played is not None and played != stack.account:
+            raise DeployFailed(
+                f"{stack.name}: the stack is in account {stack.account}, the emulator plays {played}: start it with "
+                f"--account-id {stack.account} (or deploy with --account {played}). Nothing was deployed."
+            )
         try:
             roles = iam.identities(stack, {k: v.physical_id for k, v in old.items()}, {k: v.attributes for k, v in old.items()}) if self.enforce_iam else {}
         except (KeyError, ValueError, TypeError) as error:
             raise DeployFailed(f"{stack.name}: the handler role's policy cannot be resolved locally ({error!r}); use --no-iam. Nothing was deployed.") from None
-        self._take_roles(stack.name, roles)
+        # A function the new template drops still answers the clean-up's Deletes, under its old role (CloudFormation
+        # deletes it, and its role, only after them).
+        self._take_roles(stack.name, {**previous_roles, **roles})
         created: list[str] = []
         updated: list[tuple[str, ResourceState]] = []
         with ResponseServer() as responses:
@@ -163,12 +172,15 @@ class LocalCloudFormation:
             self._say(f"{stack_name}: not deployed here (no state in {self.state_dir}): nothing to delete")
             return
         self._say(f"{stack_name}: destroy (local)")
+        if self.enforce_iam and not self._roles.get(stack_name):
+            self._say(f"{stack_name}: IAM not enforced for this destroy: the saved state has no roles (deployed with --no-iam)")
         self._take_roles(stack_name, self._roles.get(stack_name, {}))
         with ResponseServer() as responses:
             remaining = self._delete_all(stack_name, list(states), states, responses, rollback=False)
         if remaining:
             self._save(stack_name, remaining, self._parameters.get(stack_name, {}))
-            raise DeployFailed(f"{stack_name}: DELETE_FAILED; still there: {', '.join(sorted(remaining))}")
+            reasons = "".join(f"; {logical}: {self._delete_failures[logical]}" for logical in sorted(remaining) if logical in self._delete_failures)
+            raise DeployFailed(f"{stack_name}: DELETE_FAILED; still there: {', '.join(sorted(remaining))}{reasons}")
         self._state_file(stack_name).unlink(missing_ok=True)
         self._say(f"{stack_name}: DELETE_COMPLETE in {self._elapsed():.1f} s")
 
@@ -355,6 +367,8 @@ class LocalCloudFormation:
         response = self._run_handler(stack_name, state.logical_id or logical, state.type, "Delete", state.properties, state, None, responses, states)
         status, detail = _outcome("DELETE", response)
         self._line(status, label, detail)
+        if response["Status"] != "SUCCESS":
+            self._delete_failures[logical] = detail
         return bool(response["Status"] == "SUCCESS")
 
     def _run_handler(
@@ -395,7 +409,8 @@ class LocalCloudFormation:
             event["OldResourceProperties"] = old_properties
         service_timeout = float(properties.get("ServiceTimeout", DEFAULT_SERVICE_TIMEOUT_SECONDS))
         deadline = time.monotonic() + service_timeout
-        environment = self._lambda_environment(function, self._roles.get(stack_name, {}).get(str(function["name"])))
+        region = self._stack_ids[stack_name].split(":")[3]  # the stack's Region, as its id says
+        environment = self._lambda_environment(function, region, self._roles.get(stack_name, {}).get(str(function["name"])))
         for attempt in range(1, LAMBDA_ASYNC_ATTEMPTS + 1):
             response, exit_code = self._invoke_once(function, event, environment, logical, responses, deadline)
             if response is not None:
@@ -451,10 +466,13 @@ class LocalCloudFormation:
                     process.wait()
             logs.join(timeout=5)
 
-    def _lambda_environment(self, function: Mapping[str, Any], role: iam.RoleIdentity | None = None) -> dict[str, str]:
+    def _lambda_environment(self, function: Mapping[str, Any], region: str, role: iam.RoleIdentity | None = None) -> dict[str, str]:
+        """The handler's environment: the stack's Region, Connect on loopback, and the role's key (or any key without IAM)."""
         environment = {k: v for k, v in self.environment.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
         environment.update(
             {
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
                 "AWS_ENDPOINT_URL_CONNECT": self.endpoint,
                 # The role's own key: the emulator enforces its policies (without IAM, any key will do).
                 "AWS_ACCESS_KEY_ID": role.access_key_id if role else "local",

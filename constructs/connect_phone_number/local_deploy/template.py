@@ -100,7 +100,11 @@ class StackTemplate:
 
 
 def load(assembly_dir: Path, stack_name: str | None = None, *, region: str, account: str) -> StackTemplate:
-    """Read one stack (the only one, or ``stack_name``) from a cloud assembly directory."""
+    """Read one stack (the only one, or ``stack_name``) from a cloud assembly directory.
+
+    ``region`` and ``account`` are where an environment-agnostic stack is played; a stack whose ``env`` names
+    them is played in its own, as ``cdk deploy`` would deploy it (its ARNs, IAM included, name that env).
+    """
     manifest = json.loads((assembly_dir / "manifest.json").read_text())
     stacks = {name: a for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
     if stack_name is None:
@@ -108,6 +112,10 @@ def load(assembly_dir: Path, stack_name: str | None = None, *, region: str, acco
             raise ValueError(f"the assembly has stacks {sorted(stacks)}: name one")
         stack_name = next(iter(stacks))
     artifact = stacks[stack_name]
+    _, _, bound = str(artifact.get("environment", "")).partition("aws://")
+    bound_account, _, bound_region = bound.partition("/")
+    account = bound_account if bound_account and bound_account != "unknown-account" else account
+    region = bound_region if bound_region and bound_region != "unknown-region" else region
     template = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
     name = artifact.get("displayName", stack_name)
     assets = _code_assets(assembly_dir, manifest)
