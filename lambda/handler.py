@@ -196,12 +196,16 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
 
 
 def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: contract.ClaimMarker) -> tuple[str, str, str]:
-    """ClaimPhoneNumber on one candidate; returns the number, its ARN and its id.
+    """ClaimPhoneNumber on one candidate, or find the earlier delivery's claim; never claim a second number.
 
-    The ClientToken and the marker derive from the request, so a repeated delivery replays the
-    earlier delivery's claim: Connect answers IdempotencyException for any other number, so the
-    candidates are tried in an order derived from the request (the earlier delivery's number
-    first, if search still offers it), and a number search no longer offers is found by its marker.
+    Returns the number, its ARN and its id. The ClientToken and the marker derive from the
+    request, so a repeated delivery replays the earlier delivery's claim for the same number
+    (Connect answers IdempotencyException for any other), and finds it by its marker if search
+    no longer offers it. When Connect says the token was used, a number is known to exist, so
+    the rounds repeat until the deadline: whether Connect lists a claim still IN_PROGRESS is
+    not documented, and a claim that ends FAILED is offered by search again, where its replay
+    answers with Connect's message. If the number never shows the request fails, as claiming
+    with a fresh token could hold two.
     """
     request: ClaimPhoneNumberRequestTypeDef = {
         "TargetArn": spec.target_arn,
@@ -211,30 +215,56 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: c
     }
     if spec.description:
         request["PhoneNumberDescription"] = spec.description
-    token_used = False
-    tried = 0
+    while True:
+        attempt = _try_candidates(run, spec, deadline, request)
+        if attempt.claimed is not None:
+            return attempt.claimed
+        # Out of candidates. An earlier delivery of this request may hold a number search no longer offers.
+        for summary in _marked_numbers(run, spec, deadline, lambda found: found.request == marker.request):
+            log.info("an earlier delivery of this request claimed %s", summary.get("PhoneNumber"))
+            return summary["PhoneNumber"], summary["PhoneNumberArn"], summary["PhoneNumberId"]
+        if not attempt.token_used:
+            searched = f"CountryCode={spec.country_code} Type={spec.phone_number_type} Prefix={spec.prefix or '-'}"
+            raise Failure(f"No available number to claim for {searched} on {spec.target_arn} ({attempt.tried} candidates were taken).")
+        if not deadline.allows(EARLIER_CLAIM_RECHECK_SECONDS):
+            raise Failure(
+                "An earlier delivery of this request used its ClientToken, but no number carrying its marker "
+                f"({contract.CLAIM_MARKER_TAG}={marker.value}) is on {spec.target_arn}. Nothing more was claimed, "
+                "so that no number is held twice; deploy again."
+            )
+        time.sleep(EARLIER_CLAIM_RECHECK_SECONDS)
+
+
+@dataclass
+class _Attempt:
+    """One round of claims over the candidates."""
+
+    claimed: tuple[str, str, str] | None = None
+    token_used: bool = False
+    tried: int = 0
+
+
+def _try_candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline, request: ClaimPhoneNumberRequestTypeDef) -> _Attempt:
+    """Claim the first candidate Connect gives us, skipping numbers taken since the search."""
+    attempt = _Attempt()
     for number in _candidates(run, spec, deadline):
         request["PhoneNumber"] = number
         try:
             claimed = call(deadline, run.client.claim_phone_number, **request)
         except ClientError as error:
             if rules.is_token_reused(error):
-                token_used = True  # an earlier delivery claimed another number with this token
+                attempt.token_used = True  # an earlier delivery claimed another number with this token
             elif not (rules.is_number_taken(error) and spec.phone_number is None):
                 raise
             log.info("%s: %s; trying the next candidate", number, rules.error_code(error))
-            tried += 1
-            if tried >= rules.MAX_CLAIM_CANDIDATES:
+            attempt.tried += 1
+            if attempt.tried >= rules.MAX_CLAIM_CANDIDATES:
                 break
             continue
         log.info("claim of %s accepted as %s", number, claimed["PhoneNumberArn"])
-        return number, claimed["PhoneNumberArn"], claimed["PhoneNumberId"]
-    # Out of candidates. An earlier delivery of this request may hold a number search no longer offers.
-    earlier = _earlier_claim(run, spec, deadline, marker, patient=token_used)
-    if earlier is not None:
-        return earlier
-    searched = f"CountryCode={spec.country_code} Type={spec.phone_number_type} Prefix={spec.prefix or '-'}"
-    raise Failure(f"No available number to claim for {searched} on {spec.target_arn} ({tried} candidates were taken).")
+        attempt.claimed = (number, claimed["PhoneNumberArn"], claimed["PhoneNumberId"])
+        break
+    return attempt
 
 
 def _candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Iterator[str]:
@@ -261,29 +291,6 @@ def _candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Itera
         fresh = sorted((n for n in found if n not in seen), key=lambda n: run.token("candidate", n))
         seen.update(fresh)
         yield from fresh
-
-
-def _earlier_claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: contract.ClaimMarker, *, patient: bool) -> tuple[str, str, str] | None:
-    """The number an earlier delivery of this request claimed, found by its marker; never a second one.
-
-    Looked for once when the candidates ran out. When Connect said the request's token was
-    used (``patient``), a number is known to exist: whether Connect lists a number while its
-    claim is still IN_PROGRESS is not documented, so the search is repeated until the deadline,
-    and if the number never shows the request fails, as claiming with a fresh token could hold two.
-    """
-    while True:
-        for summary in _marked_numbers(run, spec, deadline, lambda found: found.request == marker.request):
-            log.info("an earlier delivery of this request claimed %s", summary.get("PhoneNumber"))
-            return summary["PhoneNumber"], summary["PhoneNumberArn"], summary["PhoneNumberId"]
-        if not patient:
-            return None
-        if not deadline.allows(EARLIER_CLAIM_RECHECK_SECONDS):
-            raise Failure(
-                "An earlier delivery of this request used its ClientToken, but no number carrying its marker "
-                f"({contract.CLAIM_MARKER_TAG}={marker.value}) is on {spec.target_arn}. Nothing more was claimed, "
-                "so that no number is held twice; deploy again."
-            )
-        time.sleep(EARLIER_CLAIM_RECHECK_SECONDS)
 
 
 def _marked_numbers(
