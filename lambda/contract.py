@@ -153,37 +153,39 @@ def translate_pattern(pattern: str) -> str:
 
 
 @cache
-def model_pattern(shape: str) -> re.Pattern[str] | None:
-    """The pattern Connect's model gives ``shape``, compiled for Python, or None if it has none."""
-    pattern = _connect_shape(shape).metadata.get("pattern")
-    return None if pattern is None else re.compile(translate_pattern(pattern))
-
-
-def tag_key_pattern() -> re.Pattern[str]:
-    """What a tag key may contain: the model's TagKey pattern (letters, numbers, separators, _.:/=+-@)."""
-    pattern = model_pattern("TagKey")
-    assert pattern is not None, "Connect's model gives TagKey a pattern"
-    return pattern
+def tag_key_pattern_source() -> str:
+    """The model's TagKey pattern as written (letters, numbers, separators and _.:/=+-@, no 'aws:' prefix)."""
+    return str(_connect_shape("TagKey").metadata["pattern"])
 
 
 @cache
-def tag_value_pattern() -> re.Pattern[str]:
-    """What a tag value may contain: the model's TagValue pattern if it has one.
+def tag_value_pattern_source() -> str:
+    """The model's TagValue pattern as written, if it has one.
 
     (choice) The model gives TagValue no pattern today. AWS's tag restrictions allow the same
     characters in values as in keys (letters, numbers and separators, and _.:/=+-@), so values
     are checked against the TagKey pattern less its reserved-prefix lookahead. Control
     characters such as tab and newline are refused either way.
     """
-    own = model_pattern("TagValue")
-    if own is not None:
-        return own
-    return re.compile(tag_key_pattern().pattern.replace(_RESERVED_PREFIX_LOOKAHEAD, "", 1))
+    own = _connect_shape("TagValue").metadata.get("pattern")
+    return str(own) if own is not None else tag_key_pattern_source().replace(_RESERVED_PREFIX_LOOKAHEAD, "", 1)
+
+
+@cache
+def tag_key_pattern() -> re.Pattern[str]:
+    """TagKey's pattern, compiled for Python. Use ``fullmatch``: ``$`` alone allows a final newline."""
+    return re.compile(translate_pattern(tag_key_pattern_source()))
+
+
+@cache
+def tag_value_pattern() -> re.Pattern[str]:
+    """TagValue's pattern (see tag_value_pattern_source), compiled for Python. Use ``fullmatch``."""
+    return re.compile(translate_pattern(tag_value_pattern_source()))
 
 
 def _refused_characters(pattern: re.Pattern[str], text: str) -> str:
     """The characters of ``text`` that ``pattern`` refuses one by one, for the error message."""
-    return "".join(dict.fromkeys(c for c in text if not pattern.match(c)))
+    return "".join(dict.fromkeys(c for c in text if not pattern.fullmatch(c)))
 
 
 def country_codes() -> frozenset[str]:
@@ -198,7 +200,7 @@ def phone_number_types() -> frozenset[str]:
 
 def check_phone_number(prop: str, value: str) -> None:
     """An exact number must be E.164: a plus, then 2 to 15 digits, not starting with 0."""
-    if not _E164.match(value):
+    if not _E164.fullmatch(value):
         raise InvalidProperty(prop, f"{value!r} is not an E.164 number such as +18005550100")
 
 
@@ -217,7 +219,7 @@ def check_phone_number_type(prop: str, value: str) -> None:
 
 def check_prefix(prop: str, value: str) -> None:
     """A prefix is an optional plus and 1 to 11 digits."""
-    if not _PREFIX.match(value):
+    if not _PREFIX.fullmatch(value):
         raise InvalidProperty(prop, f"{value!r} is not a prefix of 1 to 11 digits such as +1800")
 
 
@@ -229,7 +231,7 @@ def check_description(prop: str, value: str) -> None:
 
 def check_target_arn(prop: str, value: str) -> None:
     """The target is a Connect instance ARN or a traffic distribution group ARN."""
-    if not _TARGET_ARN.match(value):
+    if not _TARGET_ARN.fullmatch(value):
         raise InvalidProperty(
             prop,
             f"{value!r} is not a Connect instance ARN (arn:aws:connect:REGION:ACCOUNT:instance/ID) or traffic distribution group ARN",
@@ -247,12 +249,12 @@ def check_tags(prop: str, tags: Mapping[str, str]) -> None:
             raise InvalidProperty(prop, f"tag key {key!r} uses the reserved prefix 'aws:'")
         if key == CLAIM_MARKER_TAG:
             raise InvalidProperty(prop, f"tag key {key!r} is reserved for this library")
-        if not tag_key_pattern().match(key):
+        if not tag_key_pattern().fullmatch(key):
             refused = _refused_characters(tag_value_pattern(), key)
             raise InvalidProperty(prop, f"tag key {key!r} has characters Connect refuses: {refused!r} (allowed: {_TAG_CHARACTERS})")
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
             raise InvalidProperty(prop, f"tag {key!r} needs a string value of at most {MAX_TAG_VALUE_LENGTH} characters")
-        if not tag_value_pattern().match(value):
+        if not tag_value_pattern().fullmatch(value):
             refused = _refused_characters(tag_value_pattern(), value)
             raise InvalidProperty(prop, f"tag {key!r} has a value with characters Connect refuses: {refused!r} (allowed: {_TAG_CHARACTERS})")
 
@@ -400,7 +402,7 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
 
 def is_phone_number_arn(value: str) -> bool:
     """True for a current (not instance-scoped) Connect phone-number ARN."""
-    return bool(_PHONE_NUMBER_ARN.match(value))
+    return bool(_PHONE_NUMBER_ARN.fullmatch(value))
 
 
 def deterministic_token(*parts: str) -> str:
