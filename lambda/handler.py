@@ -312,7 +312,12 @@ def _marked_numbers(
         for listed in page.get("ListPhoneNumbersSummaryList", []):
             if not rules.matches_spec(listed, spec):
                 continue
-            summary = describe(run.client, deadline, listed["PhoneNumberId"])
+            try:
+                summary = describe(run.client, deadline, listed["PhoneNumberId"])
+            except ClientError as error:
+                if not rules.is_already_gone(error):
+                    raise
+                continue  # released since the list
             value = summary.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
             if value is not None and wanted(contract.ClaimMarker.parse(value)):
                 found.append(summary)
@@ -422,15 +427,18 @@ def _release_abandoned_replacements(run: Run, failed: contract.ClaimSpec, deadli
     for summary in abandoned:
         number_id, number = summary["PhoneNumberId"], summary.get("PhoneNumber")
         try:
-            settled = wait_until_settled(run.client, deadline, number_id)
+            if status_of(wait_until_settled(run.client, deadline, number_id)) != FAILED:  # a FAILED claim holds nothing
+                _release(run, deadline, number_id)
+                log.info("released %s, claimed by a replacement that failed", number)
         except StillInProgress:
             raise Failure(
                 f"The failed replacement's number {number} ({summary.get('PhoneNumberArn')}) is still IN_PROGRESS, so the rollback "
                 "cannot release it yet. Continue the rollback (continue-update-rollback) once it settles; it is released then."
             ) from None
-        if status_of(settled) != FAILED:  # a FAILED claim holds nothing
-            _release(run, deadline, number_id)
-            log.info("released %s, claimed by a replacement that failed", number)
+        except ClientError as error:
+            if not rules.is_already_gone(error):
+                raise
+            log.info("%s is already gone", number)  # released by an earlier delivery of this rollback
 
 
 # --- Delete ---------------------------------------------------------------------------------
