@@ -27,6 +27,7 @@ OPERATIONS = (
     "UpdatePhoneNumberMetadata",
     "SearchAvailablePhoneNumbers",
     "ListPhoneNumbersV2",
+    "ListPhoneNumbers",
     "ImportPhoneNumber",
     "AssociatePhoneNumberContactFlow",
     "DisassociatePhoneNumberContactFlow",
@@ -107,12 +108,7 @@ def parse_input(operation: str, labels: dict[str, str], query: str, body: bytes)
     model: OperationModel = service_model().operation_model(operation)
     shape = model.input_shape
     params: dict[str, Any] = {}
-    try:
-        document = json.loads(body) if body.strip() else {}
-    except json.JSONDecodeError:
-        raise WireError(400, "SerializationException", "The request body is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise WireError(400, "SerializationException", "The request body must be a JSON object")
+    document = parse_json(body)
     queries = urllib.parse.parse_qs(query, keep_blank_values=True)
     for member, member_shape in shape.members.items():
         location = member_shape.serialization.get("location")
@@ -123,11 +119,37 @@ def parse_input(operation: str, labels: dict[str, str], query: str, body: bytes)
         elif location == "querystring":
             if wire_name in queries:
                 values = queries[wire_name]
-                params[member] = values if member_shape.type_name == "list" else values[0]
+                params[member] = values if member_shape.type_name == "list" else _scalar(member_shape, values[0], wire_name)
         elif member in document:
             params[member] = document[member]
     validate(shape, params, path="")
     return params
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object (an empty body is ``{}``); 400 SerializationException otherwise."""
+    try:
+        document = json.loads(body) if body.strip() else {}
+    except ValueError:  # bad JSON, and bytes that are not UTF-8 (UnicodeDecodeError)
+        raise WireError(400, "SerializationException", "The request body is not valid UTF-8 JSON") from None
+    if not isinstance(document, dict):
+        raise WireError(400, "SerializationException", "The request body must be a JSON object")
+    return document
+
+
+def output_body(operation: str, result: dict[str, Any]) -> bytes:
+    """The response body: JSON, or nothing at all for an operation whose model has no output members."""
+    shape = service_model().operation_model(operation).output_shape
+    return json.dumps(result).encode() if shape is not None and shape.members else b""
+
+
+def _scalar(shape: Shape, value: str, wire_name: str) -> Any:
+    """A query-string value as its shape's type (only strings and integers occur here)."""
+    if shape.type_name != "integer":
+        return value
+    if re.fullmatch(r"-?[0-9]{1,18}", value) is None:
+        raise invalid(f"Value '{value}' at '{wire_name}' must be an integer")
+    return int(value)
 
 
 def _label(path: str, name: str) -> str:
