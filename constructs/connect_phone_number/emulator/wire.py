@@ -17,6 +17,9 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, Shape
 
+# Absolute, so that this module also loads on its own (scripts/generate_iam_reference.py does).
+from connect_phone_number.runtime import contract
+
 OPERATIONS = (
     "ClaimPhoneNumber",
     "DescribePhoneNumber",
@@ -35,12 +38,12 @@ OPERATIONS = (
 )
 
 # The model stores these two patterns double-escaped (they would only match backslashes);
-# these are the rules the service means. TagKey's pattern uses \p{..} classes, checked by hand.
+# these are the rules the service means. The tag patterns use \p{..} classes, which the
+# handler's contract translates for Python's re (one translation for construct, handler and here).
 _PATTERN_FIXES = {
     "PhoneNumber": re.compile(r"^\+[1-9]\d{1,14}$"),
     "PhoneNumberPrefix": re.compile(r"^\+?[0-9]{1,11}$"),
 }
-_TAG_KEY_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 class WireError(Exception):
@@ -209,13 +212,14 @@ def _check_size(meta: dict[str, Any], size: int, where: str) -> None:
 def _check_pattern(shape: Shape, value: str, where: str) -> None:
     fixed = _PATTERN_FIXES.get(shape.name)
     if fixed is not None:
-        ok, pattern = bool(fixed.match(value)), fixed.pattern
+        compiled, pattern = fixed, fixed.pattern
     elif shape.name == "TagKey":
-        ok = not value.startswith("aws:") and all(c.isalnum() or c.isspace() or c in _TAG_KEY_PUNCTUATION for c in value)
-        pattern = shape.metadata["pattern"]
+        compiled, pattern = contract.tag_key_pattern(), contract.tag_key_pattern_source()
+    elif shape.name == "TagValue":
+        compiled, pattern = contract.tag_value_pattern(), contract.tag_value_pattern_source()
     else:
         return
-    if not ok:
+    if not compiled.fullmatch(value):
         raise invalid(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}")
 
 
