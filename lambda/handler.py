@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
@@ -174,6 +175,7 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     """
     replacing = contract.is_phone_number_arn(run.physical_id)
     marker = run.marker(pending=replacing)
+    claimed_at = datetime.now(UTC)
     number, arn, number_id = _claim_one(run, spec, deadline, marker)
     if not replacing:
         run.physical_id = arn
@@ -188,7 +190,7 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     if status_of(summary) == FAILED:
         message = summary.get("PhoneNumberStatus", {}).get("Message", "")
         raise Failure(
-            f"{message} (claim of {number} on {spec.target_arn} FAILED; no number is held)",
+            rules.failed_claim_reason(message, number, spec.target_arn, claimed_at),
             physical_id=run.physical_id if replacing else UNCLAIMED_PREFIX + run.token(),
         )
     if replacing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -17,6 +18,9 @@ MAX_CLAIM_CANDIDATES = 6
 # Throttle codes Connect sends. In the field it is TooManyRequestsException (from its API
 # Gateway front), though the model only lists ThrottlingException. Any 429 counts too.
 THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling", "LimitExceededException", "RequestLimitExceeded"})
+
+# After a FAILED claim Connect keeps the number for the claiming account for one day (PhoneNumberStatus).
+FAILED_CLAIM_RETRY_WINDOW = timedelta(days=1)
 
 # Backoff for throttles and transient errors: full jitter between a floor and a doubling cap.
 BACKOFF_FLOOR_SECONDS = 0.1
@@ -149,3 +153,18 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
     """Full-jitter exponential backoff for retry number ``attempt`` (1 for the first retry)."""
     cap = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
     return (rng or random).uniform(BACKOFF_FLOOR_SECONDS, max(BACKOFF_FLOOR_SECONDS, cap))
+
+
+def failed_claim_reason(message: str, number: str, target_arn: str, claimed_at: datetime) -> str:
+    """The Reason for a claim that ended FAILED: Connect's message first and verbatim, then the retry window.
+
+    Connect keeps the number for this account for a day after the failure, so a user who fixes
+    the cause (a full instance, say) can still get the number they were offered. The day is
+    counted from the claim request, which is no later than the failure: the time given is one
+    the number is certainly still reserved until.
+    """
+    until = (claimed_at + FAILED_CLAIM_RETRY_WINDOW).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{message} (claim of {number} on {target_arn} FAILED. Connect keeps {number} reserved for this account until "
+        f'{until}: fix the cause, then claim it with phone_number="{number}" (PhoneNumber).)'
+    )

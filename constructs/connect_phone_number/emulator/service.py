@@ -130,6 +130,7 @@ class ConnectService:
         self.tokens: dict[str, tuple[str, Any, float]] = {}  # op/token -> (fingerprint, response, time)
         self.buckets: dict[str, TokenBucket] = {}
         self.claim_failures: list[tuple[str, str]] = []  # (match, message): exact number, prefix, or "*"
+        self.import_failures: list[tuple[str, str]] = []  # (match, message): source ARN, prefix, or "*"
         self.injected: list[tuple[int, str, str]] = []  # the next calls' errors: (status, code, operation or "*")
         self.calls: dict[str, int] = {}  # requests per operation, throttled ones included
         self.throttled: dict[str, int] = {}  # requests per operation answered 429 by the token bucket
@@ -152,6 +153,7 @@ class ConnectService:
         """Remove every injected claim failure and pending error."""
         with self.lock:
             self.claim_failures.clear()
+            self.import_failures.clear()
             self.injected.clear()
             self._save()
 
@@ -179,10 +181,16 @@ class ConnectService:
                 "denials": list(self.denied[-5:]),
             }
 
-    def available(self, country: str, kind: str) -> list[str]:
-        """Numbers that search would offer now."""
+    def available(self, country: str, kind: str, *, account: str | None = None) -> list[str]:
+        """Numbers that search would offer now, to this emulator's account or to ``account`` (another customer)."""
         with self.lock:
-            return self._available(country, kind, None)
+            return self._available(country, kind, None, account or self.config.account_id)
+
+    def fail_imports(self, match: str = "*", message: str = LIMIT_MESSAGE) -> None:
+        """Make imports end FAILED with ``message``: ``match`` is a source ARN, a prefix of one, or "*"."""
+        with self.lock:
+            self.import_failures.append((match, message))
+            self._save()
 
     def held(self) -> list[dict[str, Any]]:
         """A snapshot of every number record (failed claims and releases included), for tests and the demo."""
@@ -272,11 +280,15 @@ class ConnectService:
         target = self._target({"InstanceId": p["InstanceId"]}, region)
         digest = int(hashlib.sha256(p["SourcePhoneNumberArn"].encode()).hexdigest(), 16)
         number = f"+1206666{digest % 10000:04d}"
-        if self._by_number(number, now) is not None:
+        existing = self._by_number(number, now)
+        if existing is not None and _failed_claim(existing):
+            del self.numbers[existing.id]  # a failed import may be retried
+        elif existing is not None:
             raise invalid(f"Phone number already imported: {number}")
         record = self._new_number(number, "US", "DID", target, region, p)
         record.source_arn = p["SourcePhoneNumberArn"]
         record.settle_at = now + self.config.claim_seconds
+        record.settle_status, record.settle_message = self._import_outcome(record.source_arn, target, now)
         self.numbers[record.id] = record
         return {"PhoneNumberId": record.id, "PhoneNumberArn": record.arn}
 
@@ -302,7 +314,9 @@ class ConnectService:
         n = self._find(p["PhoneNumberId"], region, now)
         _require_idle(n)
         if _failed_claim(n):
-            del self.numbers[n.id]  # a failed claim holds nothing: it goes straight back to inventory
+            # A failed claim holds nothing, but its number goes back to the inventory only when its day ends.
+            del self.numbers[n.id]
+            self.cooldown[n.number] = max(self.cooldown.get(n.number, 0), n.settle_at + self.config.failed_claim_seconds)
             return {}
         n.status, n.message, n.releasing = "IN_PROGRESS", "", True
         n.settle_at = now + self.config.release_seconds
@@ -334,8 +348,8 @@ class ConnectService:
         return {}
 
     def _search_available_phone_numbers(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        self._target(p, region)
-        found = self._available(p["PhoneNumberCountryCode"], p["PhoneNumberType"], p.get("PhoneNumberPrefix"))
+        self._target(p, region)  # a target in this account, so the search is this account's
+        found = self._available(p["PhoneNumberCountryCode"], p["PhoneNumberType"], p.get("PhoneNumberPrefix"), self.config.account_id)
         page, token = _page(found, p.get("MaxResults", 10), p.get("NextToken"))
         result: dict[str, Any] = {
             "AvailableNumbersList": [
@@ -476,6 +490,13 @@ class ConnectService:
             return "FAILED", LIMIT_MESSAGE
         return "CLAIMED", ""
 
+    def _import_outcome(self, source_arn: str, target: str, now: float) -> tuple[str, str]:
+        """An import settles like a claim: an injected failure, or the instance's quota, ends it FAILED."""
+        for pattern, message in self.import_failures:
+            if pattern == "*" or source_arn.startswith(pattern):
+                return "FAILED", message
+        return ("FAILED", LIMIT_MESSAGE) if self._count_on(target, now) >= self.config.numbers_per_instance else ("CLAIMED", "")
+
     def _count_on(self, target: str, now: float, excluding: str = "") -> int:
         """Numbers counted against ``target``'s quota: those held on it, and those moving to it.
 
@@ -535,9 +556,20 @@ class ConnectService:
                 return n
         return None
 
-    def _available(self, country: str, kind: str, prefix: str | None) -> list[str]:
+    def _available(self, country: str, kind: str, prefix: str | None, account: str) -> list[str]:
+        """What search offers ``account``: the inventory, less numbers held, cooling down, or reserved for another account.
+
+        A claim that ended FAILED keeps its number out of every other account's search for a day
+        (failed_claim_seconds). (choice) The claiming account's own search still offers it in that
+        day: Connect's page says the claimant may retry it, and a redelivered claim finds its
+        earlier, FAILED claim this way (its candidates come from search) and answers at once.
+        """
         now = self.clock()
-        taken = {n.number for n in list(self.numbers.values()) if self._advance(n, now).id in self.numbers}
+        taken = {
+            n.number
+            for n in list(self.numbers.values())
+            if self._advance(n, now).id in self.numbers and not (_failed_claim(n) and n.arn.split(":")[4] == account)
+        }
         digits = _digits_prefix(prefix)
         return [
             n
@@ -556,6 +588,7 @@ class ConnectService:
             "releases": self.releases,
             "tokens": {k: list(v) for k, v in self.tokens.items()},
             "claim_failures": self.claim_failures,
+            "import_failures": self.import_failures,
         }
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state))
@@ -568,6 +601,7 @@ class ConnectService:
         self.releases = state["releases"]
         self.tokens = {k: (v[0], v[1], v[2]) for k, v in state["tokens"].items()}
         self.claim_failures = [(m, s) for m, s in state["claim_failures"]]
+        self.import_failures = [(m, s) for m, s in state.get("import_failures", [])]
 
 
 def _failed_claim(n: Number) -> bool:
