@@ -30,11 +30,12 @@ BACKOFF_CAP_SECONDS = 4.0
 
 def requires_replacement(old: ClaimSpec, new: ClaimSpec) -> bool:
     """A change in what number is wanted claims a new one; target, description and tags change in place."""
-    return (old.phone_number, old.country_code, old.phone_number_type, old.prefix) != (
+    return (old.phone_number, old.country_code, old.phone_number_type, old.prefix, old.source_phone_number_arn) != (
         new.phone_number,
         new.country_code,
         new.phone_number_type,
         new.prefix,
+        new.source_phone_number_arn,
     )
 
 
@@ -47,6 +48,11 @@ def already_satisfies(summary: Mapping[str, Any], wanted: ClaimSpec) -> bool:
     """
     if wanted.phone_number is not None:
         return summary.get("PhoneNumber") == wanted.phone_number
+    # An import is satisfied by the number imported from its source; a search only by a number claimed from the inventory.
+    if (summary.get("SourcePhoneNumberArn") or None) != wanted.source_phone_number_arn:
+        return False
+    if wanted.source_phone_number_arn is not None:
+        return True
     prefix = wanted.prefix or ""
     if prefix and not prefix.startswith("+"):
         prefix = "+" + prefix

@@ -18,6 +18,8 @@ DescribePhoneNumber,               phone-number*                                
 UpdatePhoneNumberMetadata,
 ReleasePhoneNumber
 TagResource, UntagResource         phone-number (among many types)                              ``phone-number/*``
+ImportPhoneNumber                  instance*, wildcard-phone-number*; dependent                 each importing instance,
+                                   sms-voice:DescribePhoneNumbers (on the source number)        ``phone-number/*``; the source
 =================================  ===========================================================  ==========================
 
 Every resource is in the stack's own account and Region; there is no ``*`` resource.
@@ -54,6 +56,10 @@ TARGET_ACTIONS = ("connect:ClaimPhoneNumber",)
 #: move back in CloudFormation's rollback of a move runs under the new template's policy, which does not name the
 #: old target: scoping this to the declared targets would leave the stack in UPDATE_ROLLBACK_FAILED.
 ANY_TARGET_ACTIONS = ("connect:UpdatePhoneNumber",)
+#: instance and wildcard-phone-number, for a number that is imported rather than claimed.
+IMPORT_ACTIONS = ("connect:ImportPhoneNumber",)
+#: ImportPhoneNumber's dependent action, on the End User Messaging number imported.
+IMPORT_SOURCE_ACTIONS = ("sms-voice:DescribePhoneNumbers",)
 #: The target resource types of the reference, as ARN resource names.
 TARGET_RESOURCE_TYPES = ("instance", "traffic-distribution-group")
 
@@ -67,6 +73,16 @@ def grant_account_actions(function: lambda_.Function, stack: Stack) -> None:
 def grant_target(function: lambda_.Function, target_arn: str) -> None:
     """Claims on one declared target (an instance or a traffic distribution group)."""
     function.add_to_role_policy(iam.PolicyStatement(actions=list(TARGET_ACTIONS), resources=[target_arn]))
+
+
+def grant_import(function: lambda_.Function, stack: Stack, target_arn: str, source_phone_number_arn: str) -> None:
+    """Imports into one declared instance, from one declared End User Messaging number.
+
+    The reference lists ImportPhoneNumber on instance* and wildcard-phone-number*, with the dependent action
+    sms-voice:DescribePhoneNumbers on the source number (WhatsApp's dependents are for WhatsApp sources only).
+    """
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(IMPORT_ACTIONS), resources=[target_arn, _arn(stack, "phone-number")]))
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(IMPORT_SOURCE_ACTIONS), resources=[source_phone_number_arn]))
 
 
 def acknowledge_wildcards(handler_scope: Construct, stack: Stack) -> None:

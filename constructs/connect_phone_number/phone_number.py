@@ -61,6 +61,9 @@ PROP_NAMES = {
     "country_code": "country_code",
     "phone_number_type": "phone_number_type",
     "prefix": "prefix",
+    "adopt_existing": "adopt_existing",
+    "source_phone_number_arn": "source_phone_number_arn",
+    "target_arn": "target_arn",
 }
 
 
@@ -122,6 +125,8 @@ class ClaimedPhoneNumber(Resource):
         tags: Mapping[str, str] | None = None,
         removal_policy: RemovalPolicy | None = None,
         timeout: Duration | None = None,
+        adopt_existing: bool | None = None,
+        source_phone_number_arn: str | None = None,
     ) -> None:
         """Declare a phone number.
 
@@ -140,12 +145,27 @@ class ClaimedPhoneNumber(Resource):
             RETAIN_ON_UPDATE_OR_DELETE or DESTROY. Default: RemovalPolicy.RETAIN
         :param timeout: How long to wait for Connect to finish a claim or move: whole seconds, 10 s to 14 min. A
             token must be ``Duration.seconds(token)``. Default: Duration.minutes(10)
+        :param adopt_existing: Take over ``phone_number`` if this account already holds it (moved to ``target_arn`` if
+            it is elsewhere, its description and tags converged), instead of failing. Two stacks must not manage one
+            number. Default: false - a number the account already holds fails the deployment, naming where it is.
+        :param source_phone_number_arn: An AWS End User Messaging phone-number ARN to import with ImportPhoneNumber
+            instead of claiming a number (as AWS::Connect::PhoneNumber's SourcePhoneNumberArn); ``target_arn`` must be
+            an instance. Changing it imports a replacement. Default: - no import; a number is claimed.
         """
         super().__init__(scope, id)
         stack = Stack.of(self)
         try:
             _check_removal_policy(removal_policy or DEFAULT_REMOVAL_POLICY)  # before anything joins the tree
             wait_seconds, service_timeout = _timeouts(timeout or DEFAULT_TIMEOUT)
+            _check_adoption_and_import(
+                target_arn=target_arn,
+                phone_number=phone_number,
+                country_code=country_code,
+                phone_number_type=phone_number_type,
+                prefix=prefix,
+                adopt_existing=bool(adopt_existing),
+                source_phone_number_arn=source_phone_number_arn,
+            )
             _check_props(
                 stack=stack,
                 target_arn=target_arn,
@@ -155,11 +175,15 @@ class ClaimedPhoneNumber(Resource):
                 phone_number=phone_number,
                 description=description,
                 tags=tags or {},
+                importing=source_phone_number_arn is not None,
             )
         except contract.InvalidProperty as error:
             raise ValueError(_refusal(error)) from None
         handler = _Handler.of(stack)
-        permissions.grant_target(handler.function, target_arn)
+        if source_phone_number_arn is None:
+            permissions.grant_target(handler.function, target_arn)
+        else:
+            permissions.grant_import(handler.function, stack, target_arn, source_phone_number_arn)
         self.function: lambda_.IFunction = handler.function
         """The stack's shared handler function."""
         # Prop tags enter at TagManager's initial priority, below Tags.of's default: Tags.of wins on the same key,
@@ -178,6 +202,8 @@ class ClaimedPhoneNumber(Resource):
             contract.PREFIX: prefix,
             contract.PHONE_NUMBER: phone_number,
             contract.DESCRIPTION: description,
+            contract.SOURCE_PHONE_NUMBER_ARN: source_phone_number_arn,
+            contract.ADOPT_EXISTING: "true" if adopt_existing else None,
         }
         properties.update({k: v for k, v in optional.items() if v is not None})
         # Rendered by CDK at synthesis, after Tags.of has run; absent when there are no tags.
@@ -289,8 +315,9 @@ def _check_props(
     phone_number: str | None,
     description: str | None,
     tags: Mapping[str, str],
+    importing: bool = False,
 ) -> None:
-    """Check props at synth time with the handler's own rules.
+    """Check props at synth time with the handler's own rules (an import's are checked by _check_adoption_and_import).
 
     A token (a value known only at deploy time) cannot be checked here; the handler checks it
     before it calls Connect.
@@ -299,13 +326,14 @@ def _check_props(
     def known(value: str | None) -> bool:
         return value is not None and not Token.is_unresolved(value)
 
-    contract.check_selection(
-        phone_number=phone_number,
-        country_code=country_code,
-        phone_number_type=phone_number_type,
-        prefix=prefix,
-        names=PROP_NAMES,
-    )
+    if not importing:
+        contract.check_selection(
+            phone_number=phone_number,
+            country_code=country_code,
+            phone_number_type=phone_number_type,
+            prefix=prefix,
+            names=PROP_NAMES,
+        )
     if known(target_arn):
         contract.check_target_arn("target_arn", target_arn)
         _check_target_env(stack, target_arn)
@@ -320,6 +348,31 @@ def _check_props(
         if value is not None and known(value):
             check(name, value)
     _check_tags("tags", tags)
+
+
+def _check_adoption_and_import(
+    *,
+    target_arn: str,
+    phone_number: str | None,
+    country_code: str | None,
+    phone_number_type: str | None,
+    prefix: str | None,
+    adopt_existing: bool,
+    source_phone_number_arn: str | None,
+) -> None:
+    """Adoption needs an exact number; an import needs an instance and nothing to search or claim (the handler's rules)."""
+    contract.check_adoption_and_import(
+        adopt_existing=adopt_existing,
+        source_phone_number_arn=source_phone_number_arn,
+        phone_number=phone_number,
+        country_code=country_code,
+        phone_number_type=phone_number_type,
+        prefix=prefix,
+        target_arn=None if Token.is_unresolved(target_arn) else target_arn,
+        names=PROP_NAMES,
+    )
+    if source_phone_number_arn is not None and not Token.is_unresolved(source_phone_number_arn):
+        contract.check_source_phone_number_arn("source_phone_number_arn", source_phone_number_arn)
 
 
 def _check_target_env(stack: Stack, target_arn: str) -> None:
