@@ -255,3 +255,94 @@ def _allowed(policies: list[dict[str, Any]], action: str, resource: str) -> bool
 def test_the_synthesized_policy_has_no_star_resource(both_targets_policy: list[dict[str, Any]]) -> None:
     rendered = json.dumps(both_targets_policy)
     assert '"*"' not in rendered
+
+
+# --- Adoption and import ----------------------------------------------------------------------
+
+SOURCE = f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:phone-number/phone-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def import_policy() -> list[dict[str, Any]]:
+    """The handler role of a stack that imports SOURCE into INSTANCE (and claims a number on OTHER_INSTANCE)."""
+    app = cdk.App(outdir=tempfile.mkdtemp(prefix="iam-synth-"))
+    stack = cdk.Stack(app, "IamImport", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    ClaimedPhoneNumber(stack, "Imported", target_arn=INSTANCE, source_phone_number_arn=SOURCE)
+    ClaimedPhoneNumber(stack, "Claimed", target_arn=OTHER_INSTANCE, country_code="US", phone_number_type="DID")
+    roles = local_iam.identities(load(Path(app.synth().directory), "IamImport", region=REGION, account=ACCOUNT), {}, {})
+    [role] = roles.values()
+    return role.policies
+
+
+#: The import's own actions, each needed before anything is imported.
+IMPORT_PATHS = ("connect:ImportPhoneNumber", "sms-voice:DescribePhoneNumbers")
+
+
+def test_the_import_policy_adds_exactly_the_imports_actions(import_policy: list[dict[str, Any]]) -> None:
+    granted = {a for d in import_policy for s in d["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {a for a in granted if a.startswith(("connect:", "sms-voice:"))} == set(PATHS) | set(IMPORT_PATHS)
+    assert _allowed(import_policy, "sms-voice:DescribePhoneNumbers", SOURCE)
+    assert not _allowed(import_policy, "sms-voice:DescribePhoneNumbers", SOURCE.replace("0123", "9999"))
+    assert not _allowed(import_policy, "connect:ImportPhoneNumber", OTHER_INSTANCE)  # only the importing instance
+
+
+def test_an_import_and_its_release_are_authorized(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, import_policy: list[dict[str, Any]]
+) -> None:
+    run_as(emulator, monkeypatch, import_policy)
+    props = {"TargetArn": INSTANCE, "SourcePhoneNumberArn": SOURCE, "Tags": [{"Key": "team", "Value": "care"}]}
+
+    created = run("Create", responses, props)
+    deleted = run("Delete", responses, props, physical_id=created.response["PhysicalResourceId"])
+
+    assert created.response["Status"] == "SUCCESS", created.response["Reason"]
+    assert deleted.response["Status"] == "SUCCESS", deleted.response["Reason"]
+    assert emulator.service.denied == []
+    authorized = {(a, r) for _, a, r in emulator.service.authorized}
+    assert {("connect:ImportPhoneNumber", INSTANCE), ("sms-voice:DescribePhoneNumbers", SOURCE)} <= authorized
+    for action, resource in authorized:
+        kind = "sms-voice" if action.startswith("sms-voice:") else "connect"
+        assert resource.startswith(f"arn:aws:{kind}:{REGION}:{ACCOUNT}:")
+
+
+@pytest.mark.parametrize("action", IMPORT_PATHS)
+def test_an_import_policy_missing_one_action_fails_naming_it_and_imports_nothing(
+    action: str, emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, import_policy: list[dict[str, Any]]
+) -> None:
+    run_as(emulator, monkeypatch, without(import_policy, action))
+
+    result = run("Create", responses, {"TargetArn": INSTANCE, "SourcePhoneNumberArn": SOURCE})
+
+    assert result.response["Status"] == "FAILED"
+    assert "AccessDeniedException" in result.response["Reason"]
+    assert f"perform: {action} on resource: arn:aws:" in result.response["Reason"]
+    assert emulator.service.holding() == []
+
+
+def test_the_refusal_of_a_held_number_and_its_adoption_are_authorized(enforced: ConnectEmulator, responses: ResponseServer) -> None:
+    existing = run("Create", responses, search_props(), logical_id="Elsewhere")
+    number = existing.response["Data"]["PhoneNumber"]
+    exact = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "Description": "adopted"}
+
+    refused = run("Create", responses, exact)
+    adopted = run("Create", responses, {**exact, "AdoptExisting": "true"})
+
+    assert refused.response["Status"] == "FAILED"
+    assert "already held by this account" in refused.response["Reason"]
+    assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
+    [record] = held(enforced)
+    assert record["target_arn"] == OTHER_INSTANCE
+
+
+def test_a_policy_missing_the_list_fails_an_adoption_naming_it_and_changes_nothing(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, both_targets_policy: list[dict[str, Any]]
+) -> None:
+    existing = run("Create", responses, search_props(), logical_id="Elsewhere")
+    before = held(emulator)
+    run_as(emulator, monkeypatch, without(both_targets_policy, "connect:ListPhoneNumbersV2"))
+
+    result = run("Create", responses, {"TargetArn": OTHER_INSTANCE, "PhoneNumber": existing.response["Data"]["PhoneNumber"], "AdoptExisting": "true"})
+
+    assert result.response["Status"] == "FAILED"
+    assert f"perform: connect:ListPhoneNumbersV2 on resource: arn:aws:connect:{REGION}:{ACCOUNT}:phone-number/*" in result.response["Reason"]
+    assert held(emulator) == before

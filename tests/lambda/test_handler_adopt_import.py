@@ -21,9 +21,7 @@ def held_by_hand(emulator: ConnectEmulator, responses: ResponseServer, target: s
     return record
 
 
-def test_claiming_a_number_the_account_holds_fails_naming_it_where_it_is_and_how_to_adopt_it(
-    emulator: ConnectEmulator, responses: ResponseServer
-) -> None:
+def test_claiming_a_number_the_account_holds_fails_naming_it_where_it_is_and_how_to_adopt_it(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     existing = held_by_hand(emulator, responses)
     before = emulator.service.held()
 
