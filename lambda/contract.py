@@ -32,6 +32,7 @@ PHONE_NUMBER = "PhoneNumber"
 DESCRIPTION = "Description"
 TAGS = "Tags"
 WAIT_TIMEOUT_SECONDS = "WaitTimeoutSeconds"
+CONTACT_FLOW_ARN = "ContactFlowArn"
 KNOWN_PROPERTIES = frozenset(
     {
         SERVICE_TOKEN,
@@ -44,6 +45,7 @@ KNOWN_PROPERTIES = frozenset(
         DESCRIPTION,
         TAGS,
         WAIT_TIMEOUT_SECONDS,
+        CONTACT_FLOW_ARN,
     }
 )
 
@@ -74,6 +76,7 @@ _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _PREFIX = re.compile(r"^\+?[0-9]{1,11}$")
 _TARGET_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:(instance|traffic-distribution-group)/[A-Za-z0-9-]+$")
 _PHONE_NUMBER_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9-]+$")
+_CONTACT_FLOW_ARN = re.compile(r"^arn:(aws[a-z-]*):connect:([a-z0-9-]+):(\d{12}):instance/([A-Za-z0-9-]+)/contact-flow/([A-Za-z0-9-]+)$")
 _UNICODE_CLASS = re.compile(r"\\p\{(\w{1,2})\}")
 _RESERVED_PREFIX_LOOKAHEAD = "(?!aws:)"
 _TAG_CHARACTERS = "letters, numbers, spaces and _.:/=+-@"
@@ -302,6 +305,7 @@ class ClaimSpec:
     description: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     wait_timeout_seconds: int = DEFAULT_WAIT_TIMEOUT_SECONDS
+    contact_flow_arn: str | None = None
 
 
 HANDLER_NAMES = {
@@ -378,6 +382,7 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
         description=_optional_string(props, DESCRIPTION),
         tags=_parse_tags(props.get(TAGS)),
         wait_timeout_seconds=_parse_wait_timeout(props.get(WAIT_TIMEOUT_SECONDS)),
+        contact_flow_arn=_optional_string(props, CONTACT_FLOW_ARN),
     )
     check_selection(
         phone_number=spec.phone_number,
@@ -397,7 +402,44 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
     if spec.description is not None:
         check_description(DESCRIPTION, spec.description)
     check_tags(TAGS, spec.tags)
+    if spec.contact_flow_arn is not None:
+        check_contact_flow(CONTACT_FLOW_ARN, spec.contact_flow_arn, target_arn)
     return spec
+
+
+def check_contact_flow(prop: str, flow_arn: str, target_arn: str) -> None:
+    """A flow is a contact-flow ARN of the target's own instance (for a traffic distribution group: its account and Region).
+
+    Connect routes a number only to a flow of the instance it is claimed to. (choice) A traffic distribution
+    group's ARN does not say which instance owns it, so for one only the account and Region are checked here,
+    and Connect decides the rest.
+    """
+    flow = check_contact_flow_arn(prop, flow_arn)
+    target = target_arn.split(":")
+    if ":instance/" in target_arn:
+        same = flow_instance_arn(flow_arn) == target_arn
+    else:
+        same = (flow.group(1), flow.group(2), flow.group(3)) == (target[1], target[3], target[4])
+    if not same:
+        raise InvalidProperty(prop, f"the flow {flow_arn!r} is on instance {flow_instance_arn(flow_arn)!r}; it cannot route a number claimed to {target_arn!r}")
+
+
+def check_contact_flow_arn(prop: str, flow_arn: str) -> re.Match[str]:
+    """A contact flow ARN: ``arn:aws:connect:REGION:ACCOUNT:instance/ID/contact-flow/ID``."""
+    flow = _CONTACT_FLOW_ARN.fullmatch(flow_arn)
+    if flow is None:
+        raise InvalidProperty(prop, f"{flow_arn!r} is not a contact flow ARN (arn:aws:connect:REGION:ACCOUNT:instance/ID/contact-flow/ID)")
+    return flow
+
+
+def flow_instance_arn(flow_arn: str) -> str:
+    """The ARN of the instance a contact flow belongs to."""
+    return flow_arn.split("/contact-flow/", 1)[0]
+
+
+def flow_id(flow_arn: str) -> str:
+    """A contact flow's id: the last part of its ARN."""
+    return flow_arn.rsplit("/", 1)[-1]
 
 
 def is_phone_number_arn(value: str) -> bool:

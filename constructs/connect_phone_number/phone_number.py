@@ -122,6 +122,7 @@ class ClaimedPhoneNumber(Resource):
         tags: Mapping[str, str] | None = None,
         removal_policy: RemovalPolicy | None = None,
         timeout: Duration | None = None,
+        contact_flow_arn: str | None = None,
     ) -> None:
         """Declare a phone number.
 
@@ -140,6 +141,10 @@ class ClaimedPhoneNumber(Resource):
             RETAIN_ON_UPDATE_OR_DELETE or DESTROY. Default: RemovalPolicy.RETAIN
         :param timeout: How long to wait for Connect to finish a claim or move: whole seconds, 10 s to 14 min. A
             token must be ``Duration.seconds(token)``. Default: Duration.minutes(10)
+        :param contact_flow_arn: The contact flow calls to the number go to, a flow of the target's instance. It is
+            associated once the number is CLAIMED, again after a move (a move drops it), and restored on every
+            update if it was changed by hand; removing the prop disassociates it. Default: - no flow is managed
+            (a flow set by hand is left alone).
         """
         super().__init__(scope, id)
         stack = Stack.of(self)
@@ -156,6 +161,7 @@ class ClaimedPhoneNumber(Resource):
                 description=description,
                 tags=tags or {},
             )
+            _check_contact_flow(target_arn, contact_flow_arn)
         except contract.InvalidProperty as error:
             raise ValueError(_refusal(error)) from None
         handler = _Handler.of(stack)
@@ -178,6 +184,7 @@ class ClaimedPhoneNumber(Resource):
             contract.PREFIX: prefix,
             contract.PHONE_NUMBER: phone_number,
             contract.DESCRIPTION: description,
+            contract.CONTACT_FLOW_ARN: contact_flow_arn,
         }
         properties.update({k: v for k, v in optional.items() if v is not None})
         # Rendered by CDK at synthesis, after Tags.of has run; absent when there are no tags.
@@ -322,6 +329,16 @@ def _check_props(
     _check_tags("tags", tags)
 
 
+def _check_contact_flow(target_arn: str, contact_flow_arn: str | None) -> None:
+    """A concrete flow must be a flow of the target's instance, as the handler checks; a token is left to the handler."""
+    if contact_flow_arn is None or Token.is_unresolved(contact_flow_arn):
+        return
+    if Token.is_unresolved(target_arn):
+        contract.check_contact_flow_arn("contact_flow_arn", contact_flow_arn)
+    else:
+        contract.check_contact_flow("contact_flow_arn", contact_flow_arn, target_arn)
+
+
 def _check_target_env(stack: Stack, target_arn: str) -> None:
     """The handler calls Connect in the stack's Region, as a role of the stack's account: a target elsewhere cannot work."""
     target = Arn.split(target_arn, ArnFormat.SLASH_RESOURCE_NAME)
@@ -380,6 +397,8 @@ class _Handler(Construct):
         )
         permissions.grant_account_actions(self.function, stack)
         permissions.acknowledge_wildcards(self, stack)
+        permissions.grant_flow_actions(self.function, stack)
+        permissions.acknowledge_flow_wildcards(self, stack)
         for path, logical_id in HANDLER_LOGICAL_IDS.items():
             child: IConstruct = self
             for part in path.split("/"):
