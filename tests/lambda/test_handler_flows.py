@@ -79,6 +79,7 @@ def test_an_update_restores_a_flow_removed_by_hand(emulator: ConnectEmulator, re
 def test_removing_the_prop_disassociates(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     old = search_props(ContactFlowArn=FLOW)
     arn = create(responses, old)
+    assert flow_of(emulator, arn) == FLOW
 
     result = run("Update", responses, search_props(), old=old, physical_id=arn)
 
@@ -99,6 +100,19 @@ def test_a_traffic_distribution_group_number_is_associated_by_its_full_arn(emula
     arn = create(responses, search_props(TargetArn=GROUP, ContactFlowArn=FLOW))
 
     assert flow_of(emulator, arn) == FLOW
+
+
+def test_a_move_between_groups_with_the_same_flow_associates_it_again(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """The declared flow does not change, but the move drops Connect's association: only reading it shows that."""
+    old = search_props(TargetArn=GROUP, ContactFlowArn=FLOW)
+    arn = create(responses, old)
+    other_group = GROUP.replace("cccccccc", "dddddddd")
+
+    result = run("Update", responses, {**old, "TargetArn": other_group}, old=old, physical_id=arn)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert flow_of(emulator, arn) == FLOW
+    assert emulator.service.calls["AssociatePhoneNumberContactFlow"] == 2
 
 
 @pytest.mark.parametrize(
