@@ -110,8 +110,8 @@ def flow_step(declared: str | None, declared_before: str | None, associated: str
     """What brings the number's flow to the declared one, from the association read now (ListFlowAssociations).
 
     A move drops Connect's association and a change by hand replaces it: either way the read shows it, so one
-    rule covers a claim, a move, drift and a rollback. Removing the prop disassociates, but only a flow this
-    resource set: one associated by hand after the prop was removed is left alone.
+    rule covers a claim, a move, drift and a rollback. Removing the prop disassociates the flow it declared; a
+    different flow found then was set by hand, and is left alone.
     """
     if declared is not None:
         return None if associated == declared else FlowStep(contract.flow_instance_arn(declared), declared)
