@@ -34,6 +34,7 @@ TAGS = "Tags"
 WAIT_TIMEOUT_SECONDS = "WaitTimeoutSeconds"
 ADOPT_EXISTING = "AdoptExisting"
 SOURCE_PHONE_NUMBER_ARN = "SourcePhoneNumberArn"
+CONTACT_FLOW_ARN = "ContactFlowArn"
 KNOWN_PROPERTIES = frozenset(
     {
         ADOPT_EXISTING,
@@ -48,6 +49,7 @@ KNOWN_PROPERTIES = frozenset(
         DESCRIPTION,
         TAGS,
         WAIT_TIMEOUT_SECONDS,
+        CONTACT_FLOW_ARN,
     }
 )
 
@@ -80,6 +82,7 @@ _TARGET_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:(instance|t
 _PHONE_NUMBER_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9-]+$")
 # ImportPhoneNumber's source: a number in AWS End User Messaging (the only source this library grants IAM for).
 _SOURCE_PHONE_NUMBER_ARN = re.compile(r"^arn:aws[a-z-]*:sms-voice:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9_-]+$")
+_CONTACT_FLOW_ARN = re.compile(r"^arn:(aws[a-z-]*):connect:([a-z0-9-]+):(\d{12}):instance/([A-Za-z0-9-]+)/contact-flow/([A-Za-z0-9-]+)$")
 _UNICODE_CLASS = re.compile(r"\\p\{(\w{1,2})\}")
 _RESERVED_PREFIX_LOOKAHEAD = "(?!aws:)"
 _TAG_CHARACTERS = "letters, numbers, spaces and _.:/=+-@"
@@ -350,6 +353,7 @@ class ClaimSpec:
     adopt_existing: bool = False
     # Import this End User Messaging number (ImportPhoneNumber) instead of claiming one.
     source_phone_number_arn: str | None = None
+    contact_flow_arn: str | None = None
 
 
 HANDLER_NAMES = {
@@ -441,6 +445,7 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
         wait_timeout_seconds=_parse_wait_timeout(props.get(WAIT_TIMEOUT_SECONDS)),
         adopt_existing=_parse_bool(props, ADOPT_EXISTING),
         source_phone_number_arn=_optional_string(props, SOURCE_PHONE_NUMBER_ARN),
+        contact_flow_arn=_optional_string(props, CONTACT_FLOW_ARN),
     )
     _check_claim_kind(spec)
     if spec.source_phone_number_arn is None:
@@ -462,6 +467,8 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
     if spec.description is not None:
         check_description(DESCRIPTION, spec.description)
     check_tags(TAGS, spec.tags)
+    if spec.contact_flow_arn is not None:
+        check_contact_flow(CONTACT_FLOW_ARN, spec.contact_flow_arn, target_arn)
     return spec
 
 
@@ -479,6 +486,41 @@ def _check_claim_kind(spec: ClaimSpec) -> None:
     )
     if spec.source_phone_number_arn is not None:
         check_source_phone_number_arn(SOURCE_PHONE_NUMBER_ARN, spec.source_phone_number_arn)
+
+
+def check_contact_flow(prop: str, flow_arn: str, target_arn: str) -> None:
+    """A flow is a contact-flow ARN of the target's own instance (for a traffic distribution group: its account and Region).
+
+    Connect routes a number only to a flow of the instance it is claimed to. (choice) A traffic distribution
+    group's ARN does not say which instance owns it, so for one only the account and Region are checked here,
+    and Connect decides the rest.
+    """
+    flow = check_contact_flow_arn(prop, flow_arn)
+    target = target_arn.split(":")
+    if ":instance/" in target_arn:
+        same = flow_instance_arn(flow_arn) == target_arn
+    else:
+        same = (flow.group(1), flow.group(2), flow.group(3)) == (target[1], target[3], target[4])
+    if not same:
+        raise InvalidProperty(prop, f"the flow {flow_arn!r} is on instance {flow_instance_arn(flow_arn)!r}; it cannot route a number claimed to {target_arn!r}")
+
+
+def check_contact_flow_arn(prop: str, flow_arn: str) -> re.Match[str]:
+    """A contact flow ARN: ``arn:aws:connect:REGION:ACCOUNT:instance/ID/contact-flow/ID``."""
+    flow = _CONTACT_FLOW_ARN.fullmatch(flow_arn)
+    if flow is None:
+        raise InvalidProperty(prop, f"{flow_arn!r} is not a contact flow ARN (arn:aws:connect:REGION:ACCOUNT:instance/ID/contact-flow/ID)")
+    return flow
+
+
+def flow_instance_arn(flow_arn: str) -> str:
+    """The ARN of the instance a contact flow belongs to."""
+    return flow_arn.split("/contact-flow/", 1)[0]
+
+
+def flow_id(flow_arn: str) -> str:
+    """A contact flow's id: the last part of its ARN."""
+    return flow_arn.rsplit("/", 1)[-1]
 
 
 def is_phone_number_arn(value: str) -> bool:

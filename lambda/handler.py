@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         ClaimedPhoneNumberSummaryTypeDef,
         ClaimPhoneNumberRequestTypeDef,
         ImportPhoneNumberRequestTypeDef,
+        ListFlowAssociationsRequestTypeDef,
         ListPhoneNumbersV2RequestTypeDef,
         SearchAvailablePhoneNumbersRequestTypeDef,
     )
@@ -202,6 +203,8 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
             imported if spec.source_phone_number_arn else rules.failed_claim_reason(message, number, spec.target_arn, claimed_at),
             physical_id=run.physical_id if replacing else UNCLAIMED_PREFIX + run.token(),
         )
+    # Before the marker says "answered": a replacement whose flow cannot be set stays pending, so the rollback releases it.
+    _converge_flow(run, deadline, arn, number, spec.contact_flow_arn, None)
     if replacing:
         # From here CloudFormation is told about the number: no rollback may release it.
         call(deadline, run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker.answered().value})
@@ -408,7 +411,7 @@ def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: Claimed
     physical_id = held["PhoneNumberArn"]
     log.info("adopting %s from %s", held.get("PhoneNumber"), held.get("TargetArn"))
     current = _settled(run, deadline, physical_id, doing="before its adoption")
-    current = _converge(run, deadline, physical_id, current, spec, declared_before={})
+    current = _converge(run, deadline, physical_id, current, spec, declared_before={}, flow_before=None)
     call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: run.marker(pending=False).value})
     return Outcome(physical_id, _attributes(current))
 
@@ -442,7 +445,8 @@ def _update(run: Run) -> Outcome:
         return _claim(run, new, deadline)
 
     declared_before = old.tags if old is not None else {k: v for k, v in current.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
-    return Outcome(physical_id, _attributes(_converge(run, deadline, physical_id, current, new, declared_before)))
+    flow_before = old.contact_flow_arn if old is not None else None
+    return Outcome(physical_id, _attributes(_converge(run, deadline, physical_id, current, new, declared_before, flow_before)))
 
 
 def _converge(
@@ -452,11 +456,13 @@ def _converge(
     current: ClaimedPhoneNumberSummaryTypeDef,
     new: contract.ClaimSpec,
     declared_before: Mapping[str, str],
+    flow_before: str | None,
 ) -> ClaimedPhoneNumberSummaryTypeDef:
-    """Bring a held, settled number to what ``new`` declares: move, description, tags. Returns it as it ends.
+    """Bring a held, settled number to what ``new`` declares: move, description, tags, flow. Returns it as it ends.
 
     An Update and an adoption both come here; ``declared_before`` is the tags the stack declared
-    before (none, for an adoption), so tags it never declared are left alone.
+    before (none, for an adoption), so tags it never declared are left alone; ``flow_before`` is the
+    flow it declared before (a flow set by hand stays unless the stack declares one).
     """
     if current.get("TargetArn") != new.target_arn:
         log.info("moving %s to %s", current.get("PhoneNumber"), new.target_arn)
@@ -480,7 +486,49 @@ def _converge(
         call(deadline, run.client.tag_resource, resourceArn=physical_id, tags=to_set)
     if to_set or to_remove:
         log.info("tags of %s: set %s, removed %s", current.get("PhoneNumber"), sorted(to_set), to_remove)
+    _converge_flow(run, deadline, physical_id, current.get("PhoneNumber", ""), new.contact_flow_arn, flow_before)
     return current
+
+
+def _converge_flow(run: Run, deadline: Deadline, number_arn: str, number: str, declared: str | None, declared_before: str | None) -> None:
+    """Bring the number's flow association to the declared flow: read it, compute the step (rules.flow_step), apply it.
+
+    The number is named by its full ARN: a traffic distribution group's number needs it (from the group's other
+    Region a UUID answers ResourceNotFoundException), and an instance's number accepts it too.
+    (choice) AssociatePhoneNumberContactFlow on a number that has a flow replaces it, so no Disassociate comes first.
+    """
+    instance_arn = rules.flow_instance(declared, declared_before)
+    if instance_arn is None:
+        return
+    step = rules.flow_step(declared, declared_before, _associated_flow(run, deadline, instance_arn, number_arn))
+    if step is None:
+        return
+    instance_id = step.instance_arn.rsplit("/", 1)[-1]
+    if step.flow_arn is not None:
+        call(
+            deadline,
+            run.client.associate_phone_number_contact_flow,
+            PhoneNumberId=number_arn,
+            InstanceId=instance_id,
+            ContactFlowId=contract.flow_id(step.flow_arn),
+        )
+        log.info("%s now routes to flow %s", number, step.flow_arn)
+    else:
+        call(deadline, run.client.disassociate_phone_number_contact_flow, PhoneNumberId=number_arn, InstanceId=instance_id)
+        log.info("%s no longer routes to a flow (the prop was removed)", number)
+
+
+def _associated_flow(run: Run, deadline: Deadline, instance_arn: str, number_arn: str) -> str | None:
+    """The ARN of the flow the number routes to on ``instance_arn`` now, from ListFlowAssociations (Describe does not show it)."""
+    request: ListFlowAssociationsRequestTypeDef = {"InstanceId": instance_arn.rsplit("/", 1)[-1], "ResourceType": "VOICE_PHONE_NUMBER", "MaxResults": 1000}
+    while True:
+        page = call(deadline, run.client.list_flow_associations, **request)
+        for summary in page.get("FlowAssociationSummaryList", []):
+            if summary.get("ResourceId") == number_arn:
+                return summary.get("FlowId")
+        if not page.get("NextToken"):
+            return None
+        request["NextToken"] = page["NextToken"]
 
 
 def _old_spec(event: Mapping[str, Any]) -> contract.ClaimSpec | None:

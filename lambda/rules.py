@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+import contract
 from contract import ClaimSpec
 
 # How many candidates a claim tries when numbers are taken between search and claim, or when
@@ -95,6 +97,37 @@ def tag_diff(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[dict[str, 
     to_set = {k: v for k, v in new.items() if old.get(k) != v}
     to_remove = sorted(k for k in old if k not in new)
     return to_set, to_remove
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One change to a number's flow association: associate ``flow_arn``, or (None) disassociate on ``instance_arn``."""
+
+    instance_arn: str
+    flow_arn: str | None
+
+
+def flow_instance(declared: str | None, declared_before: str | None) -> str | None:
+    """The instance whose flow associations to read: the declared flow's, else the one declared before; None: leave it.
+
+    A number nobody declared a flow for is left as it is (a flow set by hand stays), as tags are.
+    """
+    flow = declared or declared_before
+    return contract.flow_instance_arn(flow) if flow else None
+
+
+def flow_step(declared: str | None, declared_before: str | None, associated: str | None) -> FlowStep | None:
+    """What brings the number's flow to the declared one, from the association read now (ListFlowAssociations).
+
+    A move drops Connect's association and a change by hand replaces it: either way the read shows it, so one
+    rule covers a claim, a move, drift and a rollback. Removing the prop disassociates the flow it declared; a
+    different flow found then was set by hand, and is left alone.
+    """
+    if declared is not None:
+        return None if associated == declared else FlowStep(contract.flow_instance_arn(declared), declared)
+    if declared_before is not None and associated == declared_before:
+        return FlowStep(contract.flow_instance_arn(declared_before), None)
+    return None
 
 
 def error_code(error: ClientError) -> str:

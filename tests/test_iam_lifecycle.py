@@ -27,6 +27,8 @@ from connect_phone_number.local_deploy.template import load
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, run, search_props
 
 REGION = "us-east-1"
+FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
+FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
 
 
 def synthesized_policies(*targets: str) -> list[dict[str, Any]]:
@@ -161,6 +163,24 @@ def test_a_move_and_its_rollback_are_authorized_by_the_new_templates_policy(
     assert number["target_arn"] == INSTANCE
 
 
+def test_a_move_with_flows_and_its_rollback_are_authorized_by_the_new_templates_policy(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, other_target_policy: list[dict[str, Any]]
+) -> None:
+    before = search_props(ContactFlowArn=FLOW)
+    after = search_props(TargetArn=OTHER_INSTANCE, ContactFlowArn=FLOW_ON_OTHER)
+    arn = run("Create", responses, before).response["PhysicalResourceId"]
+    run_as(emulator, monkeypatch, other_target_policy)
+
+    moved = run("Update", responses, after, old=before, physical_id=arn)
+    rolled_back = run("Update", responses, before, old=after, physical_id=arn)
+
+    assert moved.response["Status"] == "SUCCESS", moved.response["Reason"]
+    assert rolled_back.response["Status"] == "SUCCESS", rolled_back.response["Reason"]
+    assert emulator.service.denied == []
+    [number] = held(emulator)
+    assert (number["target_arn"], number["contact_flow"]) == (INSTANCE, FLOW)
+
+
 # What each action is needed for, so that a policy missing it fails that path. ``before_claim``: the call comes
 # before anything is claimed, so nothing may be held afterwards.
 PATHS: dict[str, tuple[str, bool]] = {
@@ -173,6 +193,9 @@ PATHS: dict[str, tuple[str, bool]] = {
     "connect:UntagResource": ("tags", False),
     "connect:ReleasePhoneNumber": ("delete", False),
     "connect:ListPhoneNumbersV2": ("redelivery", False),
+    "connect:ListFlowAssociations": ("flow", False),
+    "connect:AssociatePhoneNumberContactFlow": ("flow", False),
+    "connect:DisassociatePhoneNumberContactFlow": ("flow removal", False),
 }
 
 
@@ -187,6 +210,8 @@ def test_a_policy_missing_one_action_fails_naming_it(
 ) -> None:
     path, before_claim = PATHS[action]
     props = search_props(Description="one", Tags=[{"Key": "team", "Value": "care"}])
+    if path == "flow removal":
+        props["ContactFlowArn"] = FLOW
     request_id = str(uuid.uuid4())
     if path != "search":
         created = run("Create", responses, props, request_id=request_id)
@@ -205,6 +230,8 @@ def test_a_policy_missing_one_action_fails_naming_it(
             "move": {**props, "TargetArn": OTHER_INSTANCE},
             "description": {**props, "Description": "two"},
             "tags": {**props, "Tags": [{"Key": "owner", "Value": "ops"}]},
+            "flow": {**props, "ContactFlowArn": FLOW},
+            "flow removal": {k: v for k, v in props.items() if k != "ContactFlowArn"},
         }[path]
         result = run("Update", responses, changed, old=props, physical_id=arn)
 
@@ -223,16 +250,22 @@ def test_every_call_the_handler_makes_is_allowed_per_the_service_authorization_r
     request_id = str(uuid.uuid4())
     arn = run("Create", responses, props, request_id=request_id).response["PhysicalResourceId"]
     run("Create", responses, props, request_id=request_id)  # a redelivery: the list path
-    for new in ({**props, "TargetArn": OTHER_INSTANCE, "Description": "d", "Tags": [{"Key": "k", "Value": "v"}]}, {**props, "TargetArn": OTHER_INSTANCE}):
+    for new in (
+        {**props, "TargetArn": OTHER_INSTANCE, "Description": "d", "Tags": [{"Key": "k", "Value": "v"}]},
+        {**props, "TargetArn": OTHER_INSTANCE},
+        {**props, "TargetArn": OTHER_INSTANCE, "ContactFlowArn": FLOW_ON_OTHER},
+        {**props, "TargetArn": OTHER_INSTANCE},
+    ):
         run("Update", responses, new, old=props, physical_id=arn)
         props = new
     run("Delete", responses, props, physical_id=arn)
     called = {f"connect:{operation}" for operation, count in enforced.service.calls.items() if count}
-    assert len(called) == 9, called
+    assert len(called) == 12, called
 
     example = {
         "instance": [INSTANCE, OTHER_INSTANCE],
         "phone-number": [arn],
+        "contact-flow": [FLOW, FLOW_ON_OTHER],
         "wildcard-phone-number": [f"arn:aws:connect:{REGION}:{ACCOUNT}:phone-number/*"],
     }
     for action in sorted(called):

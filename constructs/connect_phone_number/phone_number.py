@@ -127,6 +127,7 @@ class ClaimedPhoneNumber(Resource):
         timeout: Duration | None = None,
         adopt_existing: bool | None = None,
         source_phone_number_arn: str | None = None,
+        contact_flow_arn: str | None = None,
     ) -> None:
         """Declare a phone number.
 
@@ -151,6 +152,10 @@ class ClaimedPhoneNumber(Resource):
         :param source_phone_number_arn: An AWS End User Messaging phone-number ARN to import with ImportPhoneNumber
             instead of claiming a number (as AWS::Connect::PhoneNumber's SourcePhoneNumberArn); ``target_arn`` must be
             an instance. Changing it imports a replacement. Default: - no import; a number is claimed.
+        :param contact_flow_arn: The contact flow calls to the number go to, a flow of the target's instance. It is
+            associated once the number is CLAIMED, again after a move (a move drops it), and restored on every
+            update if it was changed by hand; removing the prop disassociates it. Default: - no flow is managed
+            (a flow set by hand is left alone).
         """
         super().__init__(scope, id)
         stack = Stack.of(self)
@@ -177,6 +182,7 @@ class ClaimedPhoneNumber(Resource):
                 tags=tags or {},
                 importing=source_phone_number_arn is not None,
             )
+            _check_contact_flow(target_arn, contact_flow_arn)
         except contract.InvalidProperty as error:
             raise ValueError(_refusal(error)) from None
         handler = _Handler.of(stack)
@@ -204,6 +210,7 @@ class ClaimedPhoneNumber(Resource):
             contract.DESCRIPTION: description,
             contract.SOURCE_PHONE_NUMBER_ARN: source_phone_number_arn,
             contract.ADOPT_EXISTING: "true" if adopt_existing else None,
+            contract.CONTACT_FLOW_ARN: contact_flow_arn,
         }
         properties.update({k: v for k, v in optional.items() if v is not None})
         # Rendered by CDK at synthesis, after Tags.of has run; absent when there are no tags.
@@ -375,6 +382,16 @@ def _check_adoption_and_import(
         contract.check_source_phone_number_arn("source_phone_number_arn", source_phone_number_arn)
 
 
+def _check_contact_flow(target_arn: str, contact_flow_arn: str | None) -> None:
+    """A concrete flow must be a flow of the target's instance, as the handler checks; a token is left to the handler."""
+    if contact_flow_arn is None or Token.is_unresolved(contact_flow_arn):
+        return
+    if Token.is_unresolved(target_arn):
+        contract.check_contact_flow_arn("contact_flow_arn", contact_flow_arn)
+    else:
+        contract.check_contact_flow("contact_flow_arn", contact_flow_arn, target_arn)
+
+
 def _check_target_env(stack: Stack, target_arn: str) -> None:
     """The handler calls Connect in the stack's Region, as a role of the stack's account: a target elsewhere cannot work."""
     target = Arn.split(target_arn, ArnFormat.SLASH_RESOURCE_NAME)
@@ -433,6 +450,8 @@ class _Handler(Construct):
         )
         permissions.grant_account_actions(self.function, stack)
         permissions.acknowledge_wildcards(self, stack)
+        permissions.grant_flow_actions(self.function, stack)
+        permissions.acknowledge_flow_wildcards(self, stack)
         for path, logical_id in HANDLER_LOGICAL_IDS.items():
             child: IConstruct = self
             for part in path.split("/"):

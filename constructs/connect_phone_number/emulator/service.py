@@ -417,18 +417,28 @@ class ConnectService:
         return {"PhoneNumberSummaryList": page, **({"NextToken": token} if token else {})}
 
     def _associate_phone_number_contact_flow(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], region, now)
-        if n.instance_id != p["InstanceId"]:
-            raise WireError(404, "ResourceNotFoundException", "The phone number is not claimed to this instance.")
-        n.contact_flow = p["ContactFlowId"]
+        n = self._flow_number(p, region, now)
+        flow = p["ContactFlowId"]
+        # (choice) Associating a number that has a flow replaces it (reference section 14 leaves this open).
+        n.contact_flow = flow if flow.startswith("arn:") else f"{self._target({'InstanceId': p['InstanceId']}, region)}/contact-flow/{flow}"
         return {}
 
     def _disassociate_phone_number_contact_flow(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], region, now)
-        if n.instance_id != p["InstanceId"]:
-            raise WireError(404, "ResourceNotFoundException", "The phone number is not claimed to this instance.")
-        n.contact_flow = ""
+        self._flow_number(p, region, now).contact_flow = ""
         return {}
+
+    def _list_flow_associations(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
+        """The numbers routed to a flow of one instance: ResourceId is the number's ARN, FlowId the flow's (reference section 14)."""
+        instance = self._target({"InstanceId": p["InstanceId"]}, region)
+        if p.get("ResourceType", "VOICE_PHONE_NUMBER") != "VOICE_PHONE_NUMBER":
+            return {"FlowAssociationSummaryList": []}  # only voice numbers are emulated
+        listed = [
+            {"ResourceId": n.arn, "FlowId": n.contact_flow, "ResourceType": "VOICE_PHONE_NUMBER"}
+            for n in self._held(now)
+            if n.contact_flow.startswith(instance + "/contact-flow/")
+        ]
+        page, token = _page(listed, p.get("MaxResults", 100), p.get("NextToken"))
+        return {"FlowAssociationSummaryList": page, **({"NextToken": token} if token else {})}
 
     def _tag_resource(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         n = self._tagged(p["resourceArn"], region, now)
@@ -526,6 +536,8 @@ class ConnectService:
                 return n
             n.status, n.message = n.settle_status, n.settle_message
             if n.settle_status == "CLAIMED" and n.settle_target:
+                if n.settle_target != n.target_arn:
+                    n.contact_flow = ""  # a move does not carry the flow to the new target (reference section 14)
                 n.target_arn = n.settle_target
                 n.instance_id = n.settle_target.rsplit("/", 1)[1] if ":instance/" in n.settle_target else ""
         if _failed_claim(n) and now - n.settle_at > self.config.failed_claim_seconds:
@@ -542,6 +554,22 @@ class ConnectService:
         # ARN naming another Region or account, finds nothing.
         if n is None or n.id not in self.numbers or _region_of(n.arn) != region or (arn is not None and number_id != n.arn):
             raise WireError(404, "ResourceNotFoundException", f"Phone number not found: {number_id}")
+        return n
+
+    def _flow_number(self, p: dict[str, Any], region: str, now: float) -> Number:
+        """The number a flow call names, which must be held on the call's instance.
+
+        (choice) A traffic distribution group's number must be named by its full ARN: the reference says calls from
+        the group's alternate Region need it, and this emulator serves one Region per number, so it asks it always.
+        It does not know which instance owns a group, so any instance of the account is accepted for one.
+        """
+        n = self._find(p["PhoneNumberId"], region, now)
+        _require_held(n)
+        on_group = ":traffic-distribution-group/" in n.target_arn
+        if on_group and p["PhoneNumberId"] != n.arn:
+            raise WireError(404, "ResourceNotFoundException", f"Phone number not found: {p['PhoneNumberId']} (a group's number needs its ARN)")
+        if not on_group and n.instance_id != p["InstanceId"]:
+            raise WireError(404, "ResourceNotFoundException", "The phone number is not claimed to this instance.")
         return n
 
     def _tagged(self, resource_arn: str, region: str, now: float) -> Number:
