@@ -201,12 +201,24 @@ def test_delete_of_a_number_already_gone_succeeds(emulator: ConnectEmulator, res
     assert again.response["Status"] == "SUCCESS"
 
 
-@pytest.mark.parametrize("physical_id", ["unclaimed-1234", "Number-ABCDEF", "arn:aws:connect:us-east-1:123456789012:instance/x"])
+@pytest.mark.parametrize("physical_id", ["Number-ABCDEF", "arn:aws:connect:us-east-1:123456789012:instance/x"])
 def test_delete_of_a_physical_id_that_is_not_a_number_succeeds_without_calls(emulator: ConnectEmulator, responses: ResponseServer, physical_id: str) -> None:
     result = run("Delete", responses, search_props(), physical_id=physical_id)
 
     assert result.response["Status"] == "SUCCESS"
     assert emulator.service.calls == {}
+
+
+def test_the_delete_of_an_unclaimed_id_releases_only_what_that_request_claimed(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """A Create that failed without naming its number: its rollback looks for that request's claim, and no other."""
+    kept = create(responses, search_props())  # another request's number on the same target
+
+    result = run("Delete", responses, search_props(), physical_id="unclaimed-00000000-0000-5000-8000-000000000000")
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert emulator.service.calls.get("ListPhoneNumbersV2") == 1
+    assert "ReleasePhoneNumber" not in emulator.service.calls
+    assert [n["arn"] for n in emulator.service.held()] == [kept]
 
 
 def test_the_rollback_after_a_failed_create_succeeds(emulator: ConnectEmulator, responses: ResponseServer) -> None:
