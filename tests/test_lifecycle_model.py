@@ -778,10 +778,8 @@ class Lifecycle(RuleBasedStateMachine):
             number = held.get(resource.physical_id)
             assert number is not None, f"{logical} names {resource.physical_id}, which is not held"
             props = resource.props
-            assert number["status"] != "IN_PROGRESS", (
-                f"{logical}'s number {number['number']} is still IN_PROGRESS (towards {number['settle_target'] or number['target_arn']}) "
-                "although its last request was answered"
-            )
+            towards = number["settle_target"] or number["target_arn"]
+            assert number["status"] != "IN_PROGRESS", f"{logical}'s number {number['number']} is IN_PROGRESS (towards {towards}) after its last answer"
             assert number["target_arn"] == props["TargetArn"], f"{logical}'s number {number['number']} is on {number['target_arn']}, not {props['TargetArn']}"
             assert number["description"] == props.get("Description", ""), f"{logical}'s description is {number['description']!r}"
             declared = {t["Key"]: t["Value"] for t in props.get("Tags", [])}
