@@ -8,15 +8,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 # CloudFormation refuses a response body over 4 KiB.
 MAX_BODY_BYTES = 4096
-SEND_ATTEMPTS = 5
 SEND_TIMEOUT_SECONDS = 10
+# A failed PUT is tried again after 0.4 s, 0.8 s, ... up to this pause, while Lambda time lasts.
+SEND_PAUSE_CAP_SECONDS = 5.0
+# Kept back from the Lambda deadline so that an undeliverable answer still raises (and Lambda
+# retries the invocation) instead of the run being cut off mid-PUT.
+SEND_MARGIN_SECONDS = 1.0
 _ELLIPSIS = " [...]"
 
 
@@ -28,7 +32,11 @@ def build_body(
     reason: str = "",
     data: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The response document, with the Reason shortened (from its end) to fit 4 KiB."""
+    """The response document, with the Reason shortened (from its end) to fit 4 KiB once encoded.
+
+    The cut keeps the longest prefix of the Reason that fits, measured in encoded bytes (a
+    character can take up to 12 bytes as a JSON escape), so the start of Connect's message survives.
+    """
     document: dict[str, Any] = {
         "Status": status,
         "Reason": reason or status,
@@ -39,27 +47,39 @@ def build_body(
         "NoEcho": False,
         "Data": dict(data or {}),
     }
-    body = json.dumps(document).encode()
-    if len(body) > MAX_BODY_BYTES:
-        excess = len(body) - MAX_BODY_BYTES
-        # Callers put Connect's own message first, so cutting the tail keeps its meaning.
-        keep = max(0, len(document["Reason"]) - excess - len(_ELLIPSIS) - 16)
-        while len(body) > MAX_BODY_BYTES and keep >= 0:
-            document["Reason"] = document["Reason"][:keep] + _ELLIPSIS
-            body = json.dumps(document).encode()
-            keep -= 64
-    return body
+    full = document["Reason"]
+
+    def encoded(keep: int | None) -> bytes:
+        document["Reason"] = full if keep is None else full[:keep] + _ELLIPSIS
+        return json.dumps(document).encode()
+
+    body = encoded(None)
+    if len(body) <= MAX_BODY_BYTES:
+        return body
+    # Binary search on the number of characters kept: the encoded size grows with the prefix.
+    low, high = 0, len(full) - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(encoded(middle)) <= MAX_BODY_BYTES:
+            low = middle
+        else:
+            high = middle - 1
+    return encoded(low)
 
 
-def put(url: str, body: bytes) -> None:
-    """PUT ``body`` to the presigned URL, retrying transient network and server errors.
+def put(url: str, body: bytes, time_left: Callable[[], float]) -> None:
+    """PUT ``body`` to the presigned URL, retrying network and server errors while time is left.
 
-    The Content-Type is empty because the URL's signature was made without one.
+    ``time_left`` gives the seconds left in the Lambda run. The Content-Type is empty because
+    the URL's signature was made without one. Raises the last error if no attempt got through.
     """
-    for attempt in range(1, SEND_ATTEMPTS + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": ""})  # noqa: S310 - CloudFormation's URL
+        timeout = max(1.0, min(SEND_TIMEOUT_SECONDS, time_left() - SEND_MARGIN_SECONDS))
         try:
-            with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as reply:  # noqa: S310 - as above
+            with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 - as above
                 log.info("response delivered (HTTP %s)", reply.status)
                 return
         except urllib.error.HTTPError as error:
@@ -68,30 +88,48 @@ def put(url: str, body: bytes) -> None:
             problem: Exception = error
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             problem = error
+        pause = min(SEND_PAUSE_CAP_SECONDS, 0.2 * 2**attempt)
         log.warning("response not delivered (attempt %d): %s", attempt, problem)
-        if attempt == SEND_ATTEMPTS:
+        if time_left() - pause < SEND_MARGIN_SECONDS + 1.0:
             raise problem
-        time.sleep(0.2 * 2**attempt)
+        time.sleep(pause)
 
 
 class Responder:
-    """Sends exactly one response per event, whichever path gets there first."""
+    """Sends one answer per event: the first one decided, whichever path decides it.
 
-    def __init__(self, event: Mapping[str, Any]) -> None:
+    Once an answer is decided it never changes: a later ``send`` with another status delivers
+    the decided answer again if it was not delivered yet, and does nothing if it was. ``answered``
+    is set as soon as the answer is decided, before the PUT, so that no Connect call starts
+    after it.
+    """
+
+    def __init__(self, event: Mapping[str, Any], time_left: Callable[[], float]) -> None:
         self._event = event
+        self._time_left = time_left
         self._lock = threading.Lock()
-        self.sent: str | None = None
+        self._body: bytes | None = None
+        self.answered = threading.Event()
+        self.sent: str | None = None  # the decided status
+        self.delivered = False
 
     def send(self, status: str, *, physical_id: str, reason: str = "", data: Mapping[str, str] | None = None) -> bool:
-        """Send the response unless one was already delivered. Returns whether this call delivered it.
+        """Decide (if not yet decided) and deliver the answer. Returns whether this call decided it.
 
-        If delivery fails the error propagates, so Lambda retries the invocation (which is safe
-        to repeat) rather than leaving CloudFormation waiting.
+        If delivery fails until Lambda time runs out, the error propagates so that Lambda retries
+        the invocation (which is safe to repeat) rather than leaving CloudFormation waiting.
         """
         with self._lock:  # held during the PUT, so the watchdog and the main path never both answer
-            if self.sent is not None:
+            if self.delivered:
                 return False
-            log.info("answering %s for %s%s", status, physical_id, f": {reason}" if reason else "")
-            put(self._event["ResponseURL"], build_body(self._event, status=status, physical_id=physical_id, reason=reason, data=data))
-            self.sent = status
-            return True
+            decided = self._body is None
+            if self._body is None:
+                log.info("answering %s for %s%s", status, physical_id, f": {reason}" if reason else "")
+                self._body = build_body(self._event, status=status, physical_id=physical_id, reason=reason, data=data)
+                self.sent = status
+                self.answered.set()
+            else:
+                log.info("delivering the answer decided earlier (%s), not %s", self.sent, status)
+            put(self._event["ResponseURL"], self._body, self._time_left)
+            self.delivered = True
+            return decided

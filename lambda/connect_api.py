@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 
 import boto3
 import botocore
@@ -14,6 +15,10 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 import rules
+
+if TYPE_CHECKING:
+    # Development only (mypy-boto3-connect): the Lambda runtime has boto3 but not its stubs.
+    from mypy_boto3_connect import ConnectClient
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,9 @@ NETWORK_ERRORS = (BotoConnectionError, HTTPClientError)
 # Time kept back from the Lambda deadline to answer CloudFormation.
 RESPONSE_RESERVE_SECONDS = 10.0
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class LambdaContext(Protocol):
     """The part of Lambda's context object the handler uses."""
@@ -40,43 +48,66 @@ class LambdaContext(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-class Deadline:
-    """When the handler must stop working: the Lambda deadline less the reserve, or the wait limit."""
+class OutOfTime(Exception):
+    """A Connect call was not started: the deadline has passed, or the request was answered already."""
 
-    def __init__(self, context: LambdaContext, limit_seconds: float | None = None) -> None:
+
+class Deadline:
+    """When the handler must stop working: the Lambda deadline less the reserve, or the wait limit.
+
+    ``stop`` is set once CloudFormation has been answered (by the watchdog, say): from then on
+    no time is left, so nothing new starts after the answer.
+    """
+
+    def __init__(self, context: LambdaContext, limit_seconds: float | None = None, *, stop: threading.Event | None = None) -> None:
         now = time.monotonic()
         self.lambda_end = now + context.get_remaining_time_in_millis() / 1000.0
         end = self.lambda_end - RESPONSE_RESERVE_SECONDS
         if limit_seconds is not None:
             end = min(end, now + limit_seconds)
         self.end = end
+        self.stop = stop or threading.Event()
 
     def remaining(self) -> float:
         """Seconds of work left; zero or less means stop."""
+        if self.stop.is_set():
+            return 0.0
         return self.end - time.monotonic()
 
     def allows(self, seconds: float) -> bool:
         """Whether sleeping ``seconds`` still leaves time for one more call."""
         return self.remaining() > seconds
 
+    def check(self, what: str) -> None:
+        """Raise OutOfTime unless there is time to start ``what``."""
+        if self.stop.is_set():
+            raise OutOfTime(f"{what} was not started: the request was answered already")
+        if self.remaining() <= 0:
+            raise OutOfTime(f"{what} was not started: no time was left before the deadline")
 
-def make_client() -> Any:
+
+def make_client() -> ConnectClient:
     """A Connect client. The endpoint comes from the standard settings (AWS_ENDPOINT_URL_CONNECT)."""
     log.info("botocore %s, retries by the handler", botocore.__version__)
     # A session of its own: boto3's default session is not safe to share across threads.
-    return boto3.session.Session().client("connect", config=CLIENT_CONFIG)
+    client: ConnectClient = boto3.session.Session().client("connect", config=CLIENT_CONFIG)
+    return client
 
 
-def call(deadline: Deadline, operation: Callable[..., Any], /, **params: Any) -> Any:
+def call(deadline: Deadline, operation: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """Call ``operation`` and ride out throttles and transient faults until the deadline.
 
-    Every operation that changes state carries a ClientToken, so a retry after a lost
-    response is safe.
+    Typed by the operation's own signature, so a misspelt operation or parameter fails mypy.
+    No attempt starts, the first included, once the deadline has passed or the request has
+    been answered. Every operation that changes state carries a ClientToken, so a retry after
+    a lost response is safe.
     """
+    name = getattr(operation, "__name__", "call")
     attempt = 0
     while True:
+        deadline.check(name)
         try:
-            return operation(**params)
+            return operation(*args, **kwargs)
         except ClientError as error:
             if not rules.is_retryable(error):
                 raise
@@ -88,5 +119,5 @@ def call(deadline: Deadline, operation: Callable[..., Any], /, **params: Any) ->
         delay = rules.backoff_delay(attempt)
         if not deadline.allows(delay):
             raise last
-        log.info("%s: %s, retry %d in %.2f s", getattr(operation, "__name__", "call"), reason, attempt, delay)
+        log.info("%s: %s, retry %d in %.2f s", name, reason, attempt, delay)
         time.sleep(delay)

@@ -10,6 +10,8 @@ It imports only the standard library and botocore, which the Lambda Python runti
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,8 +59,9 @@ MIN_WAIT_TIMEOUT_SECONDS = 10
 MAX_WAIT_TIMEOUT_SECONDS = 840
 FUNCTION_TIMEOUT_SECONDS = 900
 
-# Every number this library claims carries this tag. Its value identifies the CloudFormation
-# request that claimed it, so a repeated delivery of that request can find the number again.
+# Every number this library claims carries this tag. Its value (ClaimMarker) names the resource
+# and the CloudFormation request that claimed it, so a repeated delivery of that request can find
+# the number again, and a rollback can find a replacement nobody was told about.
 # Connect allows 50 tags, so users get one fewer.
 CLAIM_MARKER_TAG = "cdk-connect-phone-number:claim-request"
 MAX_USER_TAGS = 49
@@ -71,7 +74,9 @@ _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _PREFIX = re.compile(r"^\+?[0-9]{1,11}$")
 _TARGET_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:(instance|traffic-distribution-group)/[A-Za-z0-9-]+$")
 _PHONE_NUMBER_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9-]+$")
-_TAG_KEY_PUNCTUATION = frozenset("_.:/=+-@")
+_UNICODE_CLASS = re.compile(r"\\p\{(\w{1,2})\}")
+_RESERVED_PREFIX_LOOKAHEAD = "(?!aws:)"
+_TAG_CHARACTERS = "letters, numbers, spaces and _.:/=+-@"
 _NAMESPACE = uuid.UUID("9f6c2b52-5a4e-4c55-9a0f-3e0b6f1f6a11")
 
 
@@ -84,12 +89,103 @@ class InvalidProperty(ValueError):
 
 
 @cache
-def _connect_enum(shape: str) -> frozenset[str]:
-    """An enum from botocore's Connect service model, the authority for allowed values."""
+def _connect_shape(shape: str) -> Any:
+    """A shape from botocore's Connect service model, the authority for allowed values."""
     import botocore.session  # noqa: PLC0415 - loaded on first use only: the model is large
 
-    model = botocore.session.get_session().get_service_model("connect")
-    return frozenset(model.shape_for(shape).enum)
+    return botocore.session.get_session().get_service_model("connect").shape_for(shape)
+
+
+def _connect_enum(shape: str) -> frozenset[str]:
+    return frozenset(_connect_shape(shape).enum)
+
+
+@cache
+def _category_runs() -> tuple[tuple[str, int, int], ...]:
+    """Every code point as runs of one Unicode general category: (category, first, last)."""
+    runs = []
+    start, current = 0, unicodedata.category(chr(0))
+    for code in range(1, sys.maxunicode + 1):
+        category = unicodedata.category(chr(code))
+        if category != current:
+            runs.append((current, start, code - 1))
+            start, current = code, category
+    runs.append((current, start, sys.maxunicode))
+    return tuple(runs)
+
+
+def _category_class(category: str) -> str:
+    """The body of a character class matching ``\\p{category}`` ("L", "Zs", ...), for Python's re."""
+    return "".join(
+        re.escape(chr(first)) + ("" if first == last else "-" + re.escape(chr(last))) for name, first, last in _category_runs() if name.startswith(category)
+    )
+
+
+def translate_pattern(pattern: str) -> str:
+    """A model pattern (Java regex syntax) in Python's re syntax.
+
+    Python's re lacks the Unicode category classes (``\\p{L}``) that Connect's patterns use,
+    so each becomes the explicit ranges of that category from unicodedata. This is the one
+    place the translation happens; the handler, the construct and the emulator all use it.
+    """
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        found = _UNICODE_CLASS.match(pattern, i)
+        if found:
+            body = _category_class(found.group(1))
+            out.append(body if in_class else f"[{body}]")
+            i = found.end()
+            continue
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+@cache
+def tag_key_pattern_source() -> str:
+    """The model's TagKey pattern as written (letters, numbers, separators and _.:/=+-@, no 'aws:' prefix)."""
+    return str(_connect_shape("TagKey").metadata["pattern"])
+
+
+@cache
+def tag_value_pattern_source() -> str:
+    """The model's TagValue pattern as written, if it has one.
+
+    (choice) The model gives TagValue no pattern today. AWS's tag restrictions allow the same
+    characters in values as in keys (letters, numbers and separators, and _.:/=+-@), so values
+    are checked against the TagKey pattern less its reserved-prefix lookahead. Control
+    characters such as tab and newline are refused either way.
+    """
+    own = _connect_shape("TagValue").metadata.get("pattern")
+    return str(own) if own is not None else tag_key_pattern_source().replace(_RESERVED_PREFIX_LOOKAHEAD, "", 1)
+
+
+@cache
+def tag_key_pattern() -> re.Pattern[str]:
+    """TagKey's pattern, compiled for Python. Use ``fullmatch``: ``$`` alone allows a final newline."""
+    return re.compile(translate_pattern(tag_key_pattern_source()))
+
+
+@cache
+def tag_value_pattern() -> re.Pattern[str]:
+    """TagValue's pattern (see tag_value_pattern_source), compiled for Python. Use ``fullmatch``."""
+    return re.compile(translate_pattern(tag_value_pattern_source()))
+
+
+def _refused_characters(pattern: re.Pattern[str], text: str) -> str:
+    """The characters of ``text`` that ``pattern`` refuses one by one, for the error message."""
+    return "".join(dict.fromkeys(c for c in text if not pattern.fullmatch(c)))
 
 
 def country_codes() -> frozenset[str]:
@@ -104,7 +200,7 @@ def phone_number_types() -> frozenset[str]:
 
 def check_phone_number(prop: str, value: str) -> None:
     """An exact number must be E.164: a plus, then 2 to 15 digits, not starting with 0."""
-    if not _E164.match(value):
+    if not _E164.fullmatch(value):
         raise InvalidProperty(prop, f"{value!r} is not an E.164 number such as +18005550100")
 
 
@@ -123,7 +219,7 @@ def check_phone_number_type(prop: str, value: str) -> None:
 
 def check_prefix(prop: str, value: str) -> None:
     """A prefix is an optional plus and 1 to 11 digits."""
-    if not _PREFIX.match(value):
+    if not _PREFIX.fullmatch(value):
         raise InvalidProperty(prop, f"{value!r} is not a prefix of 1 to 11 digits such as +1800")
 
 
@@ -135,7 +231,7 @@ def check_description(prop: str, value: str) -> None:
 
 def check_target_arn(prop: str, value: str) -> None:
     """The target is a Connect instance ARN or a traffic distribution group ARN."""
-    if not _TARGET_ARN.match(value):
+    if not _TARGET_ARN.fullmatch(value):
         raise InvalidProperty(
             prop,
             f"{value!r} is not a Connect instance ARN (arn:aws:connect:REGION:ACCOUNT:instance/ID) or traffic distribution group ARN",
@@ -153,11 +249,14 @@ def check_tags(prop: str, tags: Mapping[str, str]) -> None:
             raise InvalidProperty(prop, f"tag key {key!r} uses the reserved prefix 'aws:'")
         if key == CLAIM_MARKER_TAG:
             raise InvalidProperty(prop, f"tag key {key!r} is reserved for this library")
-        bad = [c for c in key if not (c.isalnum() or c.isspace() or c in _TAG_KEY_PUNCTUATION)]
-        if bad:
-            raise InvalidProperty(prop, f"tag key {key!r} has characters Connect refuses: {''.join(bad)!r}")
+        if not tag_key_pattern().fullmatch(key):
+            refused = _refused_characters(tag_value_pattern(), key)
+            raise InvalidProperty(prop, f"tag key {key!r} has characters Connect refuses: {refused!r} (allowed: {_TAG_CHARACTERS})")
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
             raise InvalidProperty(prop, f"tag {key!r} needs a string value of at most {MAX_TAG_VALUE_LENGTH} characters")
+        if not tag_value_pattern().fullmatch(value):
+            refused = _refused_characters(tag_value_pattern(), value)
+            raise InvalidProperty(prop, f"tag {key!r} has a value with characters Connect refuses: {refused!r} (allowed: {_TAG_CHARACTERS})")
 
 
 def check_selection(
@@ -244,6 +343,14 @@ def _parse_wait_timeout(raw: Any) -> int:
     return seconds
 
 
+def wait_timeout_or_default(props: Mapping[str, Any]) -> int:
+    """The wait limit of ``props``, or the default if it does not parse: a Delete must not fail on its properties."""
+    try:
+        return _parse_wait_timeout(props.get(WAIT_TIMEOUT_SECONDS))
+    except InvalidProperty:
+        return DEFAULT_WAIT_TIMEOUT_SECONDS
+
+
 def check_wait_timeout(prop: str, seconds: float) -> None:
     """The wait must fit inside one Lambda run, with time left to answer."""
     if not MIN_WAIT_TIMEOUT_SECONDS <= seconds <= MAX_WAIT_TIMEOUT_SECONDS:
@@ -295,9 +402,51 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
 
 def is_phone_number_arn(value: str) -> bool:
     """True for a current (not instance-scoped) Connect phone-number ARN."""
-    return bool(_PHONE_NUMBER_ARN.match(value))
+    return bool(_PHONE_NUMBER_ARN.fullmatch(value))
 
 
 def deterministic_token(*parts: str) -> str:
     """A lowercase UUID derived from ``parts``: the same request always gets the same token."""
     return str(uuid.uuid5(_NAMESPACE, "\n".join(parts)))
+
+
+def resource_token(stack_id: str, logical_id: str) -> str:
+    """A lowercase UUID naming one resource of one stack, the same for every request about it."""
+    return deterministic_token(stack_id, logical_id)
+
+
+@dataclass(frozen=True)
+class ClaimMarker:
+    """The value of the CLAIM_MARKER_TAG tag: who claimed the number, and whether anyone was told.
+
+    ``RESOURCE/REQUEST`` names the resource (resource_token) and the request that claimed the
+    number. A replacement claim carries ``RESOURCE/REQUEST/pending`` until the handler answers
+    SUCCESS: only a pending replacement may be released by a rollback, so a number that
+    CloudFormation was told about (or that RETAIN keeps) is never released that way. Numbers
+    claimed by earlier releases of this library carry ``REQUEST`` alone and are never pending.
+    All of it fits in the one reserved tag, so users keep 49.
+    """
+
+    request: str
+    resource: str = ""
+    pending: bool = False
+
+    @property
+    def value(self) -> str:
+        """The tag value."""
+        parts = [self.resource, self.request] if self.resource else [self.request]
+        return "/".join([*parts, "pending"] if self.pending else parts)
+
+    def answered(self) -> ClaimMarker:
+        """The same marker once CloudFormation has been told about the number."""
+        return ClaimMarker(self.request, self.resource)
+
+    @classmethod
+    def parse(cls, value: str) -> ClaimMarker:
+        """The marker a tag value holds. A value this library did not write is never pending."""
+        parts = value.split("/")
+        if len(parts) == 3 and parts[2] == "pending":
+            return cls(parts[1], parts[0], pending=True)
+        if len(parts) == 2:
+            return cls(parts[1], parts[0])
+        return cls(value)

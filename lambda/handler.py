@@ -2,26 +2,36 @@
 
 Lambda entry point: ``handler.on_event``. The function speaks CloudFormation's custom-resource
 protocol itself and waits for Connect's asynchronous status within its own run: every path,
-including bad input, an exception and the deadline, ends in exactly one response.
+including bad input, an exception and the deadline, ends in exactly one answer, decided once.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 import contract
 import rules
 from cfn_response import Responder
-from connect_api import RESPONSE_RESERVE_SECONDS, Deadline, LambdaContext, call, make_client
-from waiting import FAILED, IN_PROGRESS, StillInProgress, describe, status_of, wait_until_settled
+from connect_api import RESPONSE_RESERVE_SECONDS, Deadline, LambdaContext, OutOfTime, call, make_client
+from waiting import FAILED, StillInProgress, describe, status_of, wait_until_settled
+
+if TYPE_CHECKING:
+    from mypy_boto3_connect import ConnectClient
+    from mypy_boto3_connect.literals import PhoneNumberCountryCodeType, PhoneNumberTypeType
+    from mypy_boto3_connect.type_defs import (
+        ClaimedPhoneNumberSummaryTypeDef,
+        ClaimPhoneNumberRequestTypeDef,
+        ListPhoneNumbersV2RequestTypeDef,
+        SearchAvailablePhoneNumbersRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 logging.getLogger().setLevel(logging.INFO)
@@ -52,60 +62,95 @@ class Outcome:
 
 
 @dataclass
+class Answer:
+    """What to tell CloudFormation."""
+
+    status: str
+    physical_id: str
+    reason: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Run:
-    """One invocation: the event, Lambda's context, the client, and what has been claimed so far."""
+    """One invocation: the event, Lambda's context, its one answer, and what has been claimed so far."""
 
     event: Mapping[str, Any]
     context: LambdaContext
-    client: Any
     # The physical id to report if the run fails from here on.
-    physical_id: str
+    physical_id: str = ""
+    responder: Responder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.responder = Responder(self.event, lambda: self.context.get_remaining_time_in_millis() / 1000)
+        self.physical_id = self.physical_id or self.event.get("PhysicalResourceId") or UNCLAIMED_PREFIX + self.token()
+
+    @cached_property
+    def client(self) -> ConnectClient:
+        """The Connect client, made on first use (inside the path that answers any error)."""
+        return make_client()
 
     def token(self, *purpose: str) -> str:
         """A ClientToken that every delivery of this request derives alike."""
         return contract.deterministic_token(self.event["StackId"], self.event["LogicalResourceId"], self.event["RequestId"], *purpose)
 
+    def marker(self, *, pending: bool) -> contract.ClaimMarker:
+        """The claim marker for a number this request claims."""
+        resource = contract.resource_token(self.event["StackId"], self.event["LogicalResourceId"])
+        return contract.ClaimMarker(self.token(), resource, pending=pending)
+
+    def deadline(self, limit_seconds: float | None = None) -> Deadline:
+        """A deadline for this run's work, which also ends the moment CloudFormation is answered."""
+        return Deadline(self.context, limit_seconds, stop=self.responder.answered)
+
 
 def on_event(event: Mapping[str, Any], context: LambdaContext) -> None:
-    """Lambda entry point."""
-    responder = Responder(event)
-    run = Run(event, context, client=None, physical_id=event.get("PhysicalResourceId") or "")
+    """Lambda entry point.
+
+    The answer is worked out first and delivered after, outside the error handling: an answer
+    that cannot be delivered raises (so Lambda retries the run, which is safe to repeat), and is
+    never replaced by a different one.
+    """
+    run = Run(event, context)
     log.info("%s %s (%s)", event.get("RequestType"), event.get("LogicalResourceId"), event.get("PhysicalResourceId", "new"))
 
-    if not run.physical_id:
-        run.physical_id = UNCLAIMED_PREFIX + run.token()
-
     def out_of_time() -> None:
-        responder.send(
-            "FAILED",
-            physical_id=run.physical_id,
-            reason=f"The handler ran out of Lambda run time before Connect answered ({run.physical_id}).",
-        )
+        if run.responder.answered.is_set():
+            return  # the main path has decided; it delivers its own answer
+        reason = f"The handler ran out of Lambda run time before Connect answered ({run.physical_id})."
+        run.responder.send("FAILED", physical_id=run.physical_id, reason=reason)
 
     # A backstop for a call that hangs: the deadline-aware paths below answer well before it.
     watchdog = threading.Timer(max(0.0, context.get_remaining_time_in_millis() / 1000 - RESPONSE_RESERVE_SECONDS / 2), out_of_time)
     watchdog.daemon = True
     watchdog.start()
     try:
-        route = ROUTES.get(event.get("RequestType", ""))
-        if route is None:
-            raise Failure(f"Unknown RequestType {event.get('RequestType')!r}")
-        run.client = make_client()
-        outcome = route(run)
-        responder.send(SUCCESS, physical_id=outcome.physical_id, data=outcome.data)
-    except Failure as failure:
-        responder.send("FAILED", physical_id=failure.physical_id or run.physical_id, reason=failure.reason)
-    except contract.InvalidProperty as error:
-        responder.send("FAILED", physical_id=run.physical_id, reason=f"Invalid property {error}. Nothing was claimed or changed.")
-    except ClientError as error:
-        operation = error.operation_name
-        message = error.response.get("Error", {}).get("Message", "")
-        responder.send("FAILED", physical_id=run.physical_id, reason=f"{message} ({operation}: {rules.error_code(error)})")
-    except Exception as error:
-        log.exception("unexpected error")
-        responder.send("FAILED", physical_id=run.physical_id, reason=f"{type(error).__name__}: {error}")
+        answer = _work(run)
+        run.responder.send(answer.status, physical_id=answer.physical_id, reason=answer.reason, data=answer.data)
     finally:
         watchdog.cancel()
+
+
+def _work(run: Run) -> Answer:
+    """Route the request and turn every outcome, including any exception, into an answer."""
+    try:
+        route = ROUTES.get(run.event.get("RequestType", ""))
+        if route is None:
+            raise Failure(f"Unknown RequestType {run.event.get('RequestType')!r}")
+        outcome = route(run)
+        return Answer(SUCCESS, outcome.physical_id, data=outcome.data)
+    except Failure as failure:
+        return Answer("FAILED", failure.physical_id or run.physical_id, failure.reason)
+    except contract.InvalidProperty as error:
+        return Answer("FAILED", run.physical_id, f"Invalid property {error}. Nothing was claimed or changed.")
+    except OutOfTime as error:
+        return Answer("FAILED", run.physical_id, f"The handler ran out of time ({error}; {run.physical_id}).")
+    except ClientError as error:
+        message = error.response.get("Error", {}).get("Message", "")
+        return Answer("FAILED", run.physical_id, f"{message} ({error.operation_name}: {rules.error_code(error)})")
+    except Exception as error:
+        log.exception("unexpected error")
+        return Answer("FAILED", run.physical_id, f"{type(error).__name__}: {error}")
 
 
 # --- Create ---------------------------------------------------------------------------------
@@ -113,28 +158,29 @@ def on_event(event: Mapping[str, Any], context: LambdaContext) -> None:
 
 def _create(run: Run) -> Outcome:
     spec = contract.parse_properties(run.event["ResourceProperties"])
-    return _claim(run, spec, Deadline(run.context, spec.wait_timeout_seconds))
+    return _claim(run, spec, run.deadline(spec.wait_timeout_seconds))
 
 
 def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     """Claim a number for ``spec``, wait for CLAIMED, and return it as the outcome.
 
     A failed replacement (an Update) reports the old number's physical id, so CloudFormation
-    keeps it. A failed Create reports the new number's ARN only while the claim may still
-    complete, so that the rollback can release it; otherwise an id that is no number's.
+    keeps it; the replacement's marker stays pending, so CloudFormation's rollback finds and
+    releases it (_release_abandoned_replacements). A failed Create reports the new number's
+    ARN only while the claim may still complete, so that the rollback can release it;
+    otherwise an id that is no number's.
     """
     replacing = contract.is_phone_number_arn(run.physical_id)
-    number, claimed = _claim_one(run, spec, deadline)
-    arn, number_id = claimed["PhoneNumberArn"], claimed["PhoneNumberId"]
+    marker = run.marker(pending=replacing)
+    number, arn, number_id = _claim_one(run, spec, deadline, marker)
     if not replacing:
         run.physical_id = arn
     try:
         summary = wait_until_settled(run.client, deadline, number_id)
     except StillInProgress as late:
+        then = "CloudFormation's rollback releases it once it settles" if replacing else "the rollback releases it where the removal policy allows"
         raise Failure(
-            f"Number {number} ({arn}) was still IN_PROGRESS after {late.waited:.0f} s, the wait limit. "
-            "Connect may still complete the claim: the rollback releases it where the removal policy allows; "
-            "otherwise release it or adopt it by its number.",
+            f"Number {number} ({arn}) was still IN_PROGRESS after {late.waited:.0f} s, the wait limit. Connect may still complete the claim: {then}.",
             physical_id=run.physical_id,
         ) from None
     if status_of(summary) == FAILED:
@@ -143,114 +189,144 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
             f"{message} (claim of {number} on {spec.target_arn} FAILED; no number is held)",
             physical_id=run.physical_id if replacing else UNCLAIMED_PREFIX + run.token(),
         )
+    if replacing:
+        # From here CloudFormation is told about the number: no rollback may release it.
+        call(deadline, run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker.answered().value})
     return Outcome(arn, _attributes(summary))
 
 
-def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> tuple[str, dict[str, str]]:
-    """ClaimPhoneNumber on one candidate, replacing candidates taken since the search.
+def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: contract.ClaimMarker) -> tuple[str, str, str]:
+    """ClaimPhoneNumber on one candidate, or find the earlier delivery's claim; never claim a second number.
 
-    The ClientToken and the marker tag derive from the request, so a repeated delivery
-    either replays the same claim or, if it picked another candidate, is told the token was
-    used and finds the earlier number by its marker.
+    Returns the number, its ARN and its id. The ClientToken and the marker derive from the
+    request, so a repeated delivery replays the earlier delivery's claim for the same number
+    (Connect answers IdempotencyException for any other), and finds it by its marker if search
+    no longer offers it. When Connect says the token was used, a number is known to exist, so
+    the rounds repeat until the deadline: whether Connect lists a claim still IN_PROGRESS is
+    not documented, and a claim that ends FAILED is offered by search again, where its replay
+    answers with Connect's message. If the number never shows the request fails, as claiming
+    with a fresh token could hold two.
     """
-    marker = run.token()
-    tags = {**spec.tags, contract.CLAIM_MARKER_TAG: marker}
-    candidates = _candidates(run, spec, deadline)
-    number = next(candidates, None)
-    taken: list[str] = []
-    while number is not None:
-        params: dict[str, Any] = {
-            "TargetArn": spec.target_arn,
-            "PhoneNumber": number,
-            "Tags": tags,
-            "ClientToken": run.token("claim"),
-        }
-        if spec.description:
-            params["PhoneNumberDescription"] = spec.description
-        try:
-            claimed = call(deadline, run.client.claim_phone_number, **params)
-        except ClientError as error:
-            if rules.is_token_reused(error):
-                return _earlier_claim(run, spec, deadline, marker)
-            if rules.is_number_taken(error) and spec.phone_number is None and len(taken) + 1 < rules.MAX_CLAIM_CANDIDATES:
-                log.info("%s was taken since the search; trying another candidate", number)
-                taken.append(number)
-                number = next(candidates, None)
-                continue
-            raise
-        log.info("claim of %s accepted as %s", number, claimed["PhoneNumberArn"])
-        return number, {"PhoneNumberArn": claimed["PhoneNumberArn"], "PhoneNumberId": claimed["PhoneNumberId"]}
-    searched = f"CountryCode={spec.country_code} Type={spec.phone_number_type} Prefix={spec.prefix or '-'}"
-    raise Failure(f"No available number to claim for {searched} on {spec.target_arn} ({len(taken)} candidates were taken).")
-
-
-def _candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Iterator[str]:
-    """The exact number, or searched numbers in random order so that parallel claims rarely collide."""
-    if spec.phone_number is not None:
-        yield spec.phone_number
-        return
-    params: dict[str, Any] = {
+    request: ClaimPhoneNumberRequestTypeDef = {
         "TargetArn": spec.target_arn,
-        "PhoneNumberCountryCode": spec.country_code,
-        "PhoneNumberType": spec.phone_number_type,
-        "MaxResults": 10,
+        "PhoneNumber": "",
+        "Tags": {**spec.tags, contract.CLAIM_MARKER_TAG: marker.value},
+        "ClientToken": run.token("claim"),
     }
-    if spec.prefix:
-        params["PhoneNumberPrefix"] = spec.prefix
-    seen: set[str] = set()
-    for _ in range(2):  # a second search refills the list after a run of taken numbers
-        found = [n["PhoneNumber"] for n in call(deadline, run.client.search_available_phone_numbers, **params).get("AvailableNumbersList", [])]
-        fresh = [n for n in found if n not in seen]
-        random.SystemRandom().shuffle(fresh)
-        seen.update(fresh)
-        yield from fresh
-
-
-def _earlier_claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: str) -> tuple[str, dict[str, str]]:
-    """The number an earlier delivery of this request claimed; never a second one.
-
-    Whether Connect lists a number while its claim is still IN_PROGRESS is not documented, so
-    the search is repeated until the deadline. If the number never shows, the request fails:
-    claiming with a fresh token could hold two numbers.
-    """
+    if spec.description:
+        request["PhoneNumberDescription"] = spec.description
     while True:
-        earlier = _find_earlier_claim(run, spec, deadline, marker)
-        if earlier is not None:
-            return earlier
+        attempt = _try_candidates(run, spec, deadline, request)
+        if attempt.claimed is not None:
+            return attempt.claimed
+        # Out of candidates. An earlier delivery of this request may hold a number search no longer offers.
+        for summary in _marked_numbers(run, spec, deadline, lambda found: found.request == marker.request):
+            log.info("an earlier delivery of this request claimed %s", summary.get("PhoneNumber"))
+            return summary["PhoneNumber"], summary["PhoneNumberArn"], summary["PhoneNumberId"]
+        if not attempt.token_used:
+            searched = f"CountryCode={spec.country_code} Type={spec.phone_number_type} Prefix={spec.prefix or '-'}"
+            raise Failure(f"No available number to claim for {searched} on {spec.target_arn} ({attempt.tried} candidates were taken).")
         if not deadline.allows(EARLIER_CLAIM_RECHECK_SECONDS):
             raise Failure(
                 "An earlier delivery of this request used its ClientToken, but no number carrying its marker "
-                f"({contract.CLAIM_MARKER_TAG}={marker}) is on {spec.target_arn}. Nothing more was claimed, "
+                f"({contract.CLAIM_MARKER_TAG}={marker.value}) is on {spec.target_arn}. Nothing more was claimed, "
                 "so that no number is held twice; deploy again."
             )
         time.sleep(EARLIER_CLAIM_RECHECK_SECONDS)
 
 
-def _find_earlier_claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: str) -> tuple[str, dict[str, str]] | None:
-    """The number an earlier delivery of this request claimed, found by its marker tag.
+@dataclass
+class _Attempt:
+    """One round of claims over the candidates."""
 
-    This costs a list and one Describe per number on the target, and runs only when Connect
-    says the request's token was used already.
+    claimed: tuple[str, str, str] | None = None
+    token_used: bool = False
+    tried: int = 0
+
+
+def _try_candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline, request: ClaimPhoneNumberRequestTypeDef) -> _Attempt:
+    """Claim the first candidate Connect gives us, skipping numbers taken since the search."""
+    attempt = _Attempt()
+    for number in _candidates(run, spec, deadline):
+        request["PhoneNumber"] = number
+        try:
+            claimed = call(deadline, run.client.claim_phone_number, **request)
+        except ClientError as error:
+            if rules.is_token_reused(error):
+                attempt.token_used = True  # an earlier delivery claimed another number with this token
+            elif not (rules.is_number_taken(error) and spec.phone_number is None):
+                raise
+            log.info("%s: %s; trying the next candidate", number, rules.error_code(error))
+            attempt.tried += 1
+            if attempt.tried >= rules.MAX_CLAIM_CANDIDATES:
+                break
+            continue
+        log.info("claim of %s accepted as %s", number, claimed["PhoneNumberArn"])
+        attempt.claimed = (number, claimed["PhoneNumberArn"], claimed["PhoneNumberId"])
+        break
+    return attempt
+
+
+def _candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Iterator[str]:
+    """The exact number, or searched numbers in an order derived from the request.
+
+    Parallel requests get unrelated orders, so they rarely collide; a repeated delivery gets
+    the same order, so it tries the earlier delivery's number first and Connect replays that
+    claim (a FAILED one included, so the repeat answers with Connect's message at once).
     """
-    params: dict[str, Any] = {"TargetArn": spec.target_arn, "MaxResults": 1000}
+    if spec.phone_number is not None:
+        yield spec.phone_number
+        return
+    search: SearchAvailablePhoneNumbersRequestTypeDef = {
+        "TargetArn": spec.target_arn,
+        "PhoneNumberCountryCode": cast("PhoneNumberCountryCodeType", spec.country_code),
+        "PhoneNumberType": cast("PhoneNumberTypeType", spec.phone_number_type),
+        "MaxResults": 10,
+    }
+    if spec.prefix:
+        search["PhoneNumberPrefix"] = spec.prefix
+    seen: set[str] = set()
+    for _ in range(2):  # a second search refills the list after a run of taken numbers
+        found = [n["PhoneNumber"] for n in call(deadline, run.client.search_available_phone_numbers, **search).get("AvailableNumbersList", [])]
+        fresh = sorted((n for n in found if n not in seen), key=lambda n: run.token("candidate", n))
+        seen.update(fresh)
+        yield from fresh
+
+
+def _marked_numbers(
+    run: Run, spec: contract.ClaimSpec, deadline: Deadline, wanted: Callable[[contract.ClaimMarker], bool]
+) -> list[ClaimedPhoneNumberSummaryTypeDef]:
+    """The numbers on ``spec``'s target that could have been claimed for ``spec`` and carry a wanted marker.
+
+    This costs a list and one Describe per matching number (the list carries no tags). It runs
+    only off the normal path: for a repeated delivery, and for the rollback of a replacement.
+    """
+    listing: ListPhoneNumbersV2RequestTypeDef = {"TargetArn": spec.target_arn, "MaxResults": 1000}
     if spec.country_code:
-        params["PhoneNumberCountryCodes"] = [spec.country_code]
+        listing["PhoneNumberCountryCodes"] = [cast("PhoneNumberCountryCodeType", spec.country_code)]
     if spec.phone_number_type:
-        params["PhoneNumberTypes"] = [spec.phone_number_type]
+        listing["PhoneNumberTypes"] = [cast("PhoneNumberTypeType", spec.phone_number_type)]
+    found: list[ClaimedPhoneNumberSummaryTypeDef] = []
     while True:
-        page = call(deadline, run.client.list_phone_numbers_v2, **params)
+        page = call(deadline, run.client.list_phone_numbers_v2, **listing)
         for listed in page.get("ListPhoneNumbersSummaryList", []):
-            summary = describe(run.client, deadline, listed["PhoneNumberId"])
-            if summary.get("Tags", {}).get(contract.CLAIM_MARKER_TAG) == marker:
-                log.info("an earlier delivery of this request claimed %s", summary.get("PhoneNumber"))
-                return str(summary["PhoneNumber"]), {"PhoneNumberArn": summary["PhoneNumberArn"], "PhoneNumberId": summary["PhoneNumberId"]}
+            if not rules.matches_spec(listed, spec):
+                continue
+            try:
+                summary = describe(run.client, deadline, listed["PhoneNumberId"])
+            except ClientError as error:
+                if not rules.is_already_gone(error):
+                    raise
+                continue  # released since the list
+            value = summary.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
+            if value is not None and wanted(contract.ClaimMarker.parse(value)):
+                found.append(summary)
         if not page.get("NextToken"):
-            log.info("no number carries this request's marker")
-            return None
-        params["NextToken"] = page["NextToken"]
+            return found
+        listing["NextToken"] = page["NextToken"]
 
 
-def _attributes(summary: Mapping[str, Any]) -> dict[str, str]:
+def _attributes(summary: ClaimedPhoneNumberSummaryTypeDef) -> dict[str, str]:
     return {
         contract.ATTR_PHONE_NUMBER: summary["PhoneNumber"],
         contract.ATTR_PHONE_NUMBER_ARN: summary["PhoneNumberArn"],
@@ -262,22 +338,26 @@ def _attributes(summary: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _update(run: Run) -> Outcome:
+    """Converge the held number on the declared properties: wait, read, compute, apply."""
     new = contract.parse_properties(run.event["ResourceProperties"])
     old = _old_spec(run.event)
     physical_id = run.event["PhysicalResourceId"]
-    deadline = Deadline(run.context, new.wait_timeout_seconds)
+    deadline = run.deadline(new.wait_timeout_seconds)
     if not contract.is_phone_number_arn(physical_id):
         log.info("the resource holds no number yet (%s); claiming one", physical_id)
         return _claim(run, new, deadline)
-    current = describe(run.client, deadline, physical_id)
-    if (old is None or rules.requires_replacement(old, new)) and not rules.already_satisfies(current, new):
+    # A FAILED status here is an earlier move's: the number is still held where it was.
+    current = _settled(run, deadline, physical_id, doing="from an earlier request")
+    if old is not None and rules.is_rollback_of_replacement(current, old, new):
+        _release_abandoned_replacements(run, old, deadline)
+    elif rules.needs_replacement(current, old, new):
         log.info("what number is wanted changed: claiming a replacement for %s", current.get("PhoneNumber"))
         return _claim(run, new, deadline)
 
     if current.get("TargetArn") != new.target_arn:
         log.info("moving %s to %s", current.get("PhoneNumber"), new.target_arn)
         call(deadline, run.client.update_phone_number, PhoneNumberId=physical_id, TargetArn=new.target_arn, ClientToken=run.token("move"))
-        current = _settled_or_fail(run, deadline, physical_id, target_arn=new.target_arn)
+        current = _applied(run, deadline, physical_id, doing="moving", target_arn=new.target_arn)
 
     if (current.get("PhoneNumberDescription") or "") != (new.description or ""):
         call(
@@ -287,7 +367,7 @@ def _update(run: Run) -> Outcome:
             PhoneNumberDescription=new.description or "",
             ClientToken=run.token("metadata"),
         )
-        current = _settled_or_fail(run, deadline, physical_id)
+        current = _applied(run, deadline, physical_id, doing="changing its description")
 
     declared_before = old.tags if old is not None else {k: v for k, v in current.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
     to_set, to_remove = rules.tag_diff(declared_before, new.tags)
@@ -309,31 +389,74 @@ def _old_spec(event: Mapping[str, Any]) -> contract.ClaimSpec | None:
         return None
 
 
-def _settled_or_fail(run: Run, deadline: Deadline, physical_id: str, *, target_arn: str | None = None) -> dict[str, Any]:
+def _settled(run: Run, deadline: Deadline, physical_id: str, *, doing: str, target_arn: str | None = None) -> ClaimedPhoneNumberSummaryTypeDef:
+    """The number once the operation in progress on it has settled (CLAIMED or FAILED).
+
+    Waiting first is what makes a rollback safe: a move or description change that an earlier
+    request left IN_PROGRESS finishes before the number is compared with what is declared.
+    """
     try:
-        summary = wait_until_settled(run.client, deadline, physical_id, target_arn=target_arn)
+        return wait_until_settled(run.client, deadline, physical_id, target_arn=target_arn)
     except StillInProgress as late:
         number = late.summary.get("PhoneNumber", physical_id)
-        raise Failure(f"Number {number} ({physical_id}) was still IN_PROGRESS after {late.waited:.0f} s.") from None
+        raise Failure(f"Number {number} ({physical_id}) was still IN_PROGRESS {doing} after {late.waited:.0f} s, the wait limit.") from None
+
+
+def _applied(run: Run, deadline: Deadline, physical_id: str, *, doing: str, target_arn: str | None = None) -> ClaimedPhoneNumberSummaryTypeDef:
+    """The number once our own change to it has settled; fails with Connect's message if the change FAILED."""
+    summary = _settled(run, deadline, physical_id, doing=doing, target_arn=target_arn)
     if status_of(summary) == FAILED:
         message = summary.get("PhoneNumberStatus", {}).get("Message", "")
         raise Failure(f"{message} (update of {summary.get('PhoneNumber')} FAILED)")
     return summary
 
 
+def _release_abandoned_replacements(run: Run, failed: contract.ClaimSpec, deadline: Deadline) -> None:
+    """Release the numbers a failed replacement of this resource claimed but never reported.
+
+    Why this design: the replacement claim carries this resource's marker in the pending state
+    (set atomically by ClaimPhoneNumber itself, so even a crash right after the claim leaves it
+    findable) until the handler answers SUCCESS. CloudFormation's rollback of the failed Update
+    tells us the failed attempt's properties, so we list its target for numbers of this resource
+    still pending, wait for each to settle, and release it. A number CloudFormation was told
+    about, or one kept by RETAIN, is never pending, so it is never released here. The list is
+    paid for only on this rollback (rules.is_rollback_of_replacement).
+    """
+    resource = contract.resource_token(run.event["StackId"], run.event["LogicalResourceId"])
+    abandoned = _marked_numbers(run, failed, deadline, lambda marker: marker.pending and marker.resource == resource)
+    for summary in abandoned:
+        number_id, number = summary["PhoneNumberId"], summary.get("PhoneNumber")
+        try:
+            if status_of(wait_until_settled(run.client, deadline, number_id)) != FAILED:  # a FAILED claim holds nothing
+                _release(run, deadline, number_id)
+                log.info("released %s, claimed by a replacement that failed", number)
+        except StillInProgress:
+            raise Failure(
+                f"The failed replacement's number {number} ({summary.get('PhoneNumberArn')}) is still IN_PROGRESS, so the rollback "
+                "cannot release it yet. Continue the rollback (continue-update-rollback) once it settles; it is released then."
+            ) from None
+        except ClientError as error:
+            if not rules.is_already_gone(error):
+                raise
+            log.info("%s is already gone", number)  # released by an earlier delivery of this rollback
+
+
 # --- Delete ---------------------------------------------------------------------------------
 
 
 def _delete(run: Run) -> Outcome:
+    """Release the number (after an operation in progress settles), within the wait limit.
+
+    The wait limit matters here too: CloudFormation gives up at ServiceTimeout (the wait limit
+    plus two minutes), so the answer must come before it, not at the Lambda deadline.
+    """
     physical_id = run.event["PhysicalResourceId"]
     if not contract.is_phone_number_arn(physical_id):
         log.info("%s is not a phone number: nothing to release", physical_id)
         return Outcome(physical_id)
-    deadline = Deadline(run.context)
+    deadline = run.deadline(contract.wait_timeout_or_default(run.event.get("ResourceProperties", {})))
     try:
-        summary = describe(run.client, deadline, physical_id)
-        if status_of(summary) == IN_PROGRESS:
-            summary = wait_until_settled(run.client, deadline, physical_id)
+        summary = wait_until_settled(run.client, deadline, physical_id)
         _release(run, deadline, physical_id)
     except ClientError as error:
         if not rules.is_already_gone(error):
@@ -341,17 +464,20 @@ def _delete(run: Run) -> Outcome:
         log.info("%s is already gone", physical_id)
         return Outcome(physical_id)
     except StillInProgress as late:
-        raise Failure(f"Number {late.summary.get('PhoneNumber', physical_id)} ({physical_id}) stayed IN_PROGRESS; it was not released.") from None
+        raise Failure(
+            f"Number {late.summary.get('PhoneNumber', physical_id)} ({physical_id}) stayed IN_PROGRESS for {late.waited:.0f} s, "
+            "the wait limit; it was not released."
+        ) from None
     log.info("released %s (%s)", summary.get("PhoneNumber"), physical_id)
     return Outcome(physical_id)
 
 
-def _release(run: Run, deadline: Deadline, physical_id: str) -> None:
+def _release(run: Run, deadline: Deadline, number_id: str) -> None:
     """ReleasePhoneNumber, waiting out an operation still running on the number."""
     started = time.monotonic()
     while True:
         try:
-            call(deadline, run.client.release_phone_number, PhoneNumberId=physical_id, ClientToken=run.token("release"))
+            call(deadline, run.client.release_phone_number, PhoneNumberId=number_id, ClientToken=run.token("release", number_id))
             return
         except ClientError as error:
             pause = rules.poll_interval(time.monotonic() - started)

@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 
 from contract import ClaimSpec
 
-# How many candidates a searched claim tries when numbers are taken between search and claim.
+# How many candidates a claim tries when numbers are taken between search and claim, or when
+# Connect says an earlier delivery used the request's ClientToken for another number.
 MAX_CLAIM_CANDIDATES = 6
 
 # Throttle codes Connect sends. In the field it is TooManyRequestsException (from its API
@@ -50,6 +51,30 @@ def already_satisfies(summary: Mapping[str, Any], wanted: ClaimSpec) -> bool:
         and summary.get("PhoneNumberType") == wanted.phone_number_type
         and str(summary.get("PhoneNumber", "")).startswith(prefix)
     )
+
+
+def needs_replacement(held: Mapping[str, Any], old: ClaimSpec | None, new: ClaimSpec) -> bool:
+    """Whether an Update claims a new number: what number is wanted changed, and the held one is not it.
+
+    ``old`` is None when the previous properties no longer parse; then only the held number decides.
+    """
+    return (old is None or requires_replacement(old, new)) and not already_satisfies(held, new)
+
+
+def is_rollback_of_replacement(held: Mapping[str, Any], old: ClaimSpec, new: ClaimSpec) -> bool:
+    """Whether an Update is CloudFormation's rollback of a replacement that failed.
+
+    The rollback sends the properties of the number still held back, with the failed attempt's
+    properties as the old ones: the held number satisfies the new properties but not the old.
+    A normal Update never looks like this (the held number was claimed for the old properties),
+    so the search for an abandoned replacement costs nothing on the normal path.
+    """
+    return requires_replacement(old, new) and already_satisfies(held, new) and not already_satisfies(held, old)
+
+
+def matches_spec(listed: Mapping[str, Any], spec: ClaimSpec) -> bool:
+    """Whether a listed number (ListPhoneNumbersV2 summary) could have been claimed for ``spec``."""
+    return listed.get("TargetArn") == spec.target_arn and already_satisfies(listed, spec)
 
 
 def tag_diff(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 import rules
 from connect_api import NETWORK_ERRORS, Deadline, call
+
+if TYPE_CHECKING:
+    from mypy_boto3_connect import ConnectClient
+    from mypy_boto3_connect.type_defs import ClaimedPhoneNumberSummaryTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -22,36 +27,40 @@ FAILED = "FAILED"
 class StillInProgress(Exception):
     """The deadline came while the number was still IN_PROGRESS."""
 
-    def __init__(self, summary: dict[str, Any], waited: float) -> None:
+    def __init__(self, summary: ClaimedPhoneNumberSummaryTypeDef, waited: float) -> None:
         super().__init__(f"still IN_PROGRESS after {waited:.0f} s")
         self.summary = summary
         self.waited = waited
 
 
-def describe(client: Any, deadline: Deadline, number_id: str) -> dict[str, Any]:
+def describe(client: ConnectClient, deadline: Deadline, number_id: str) -> ClaimedPhoneNumberSummaryTypeDef:
     """DescribePhoneNumber's ClaimedPhoneNumberSummary."""
-    return dict(call(deadline, client.describe_phone_number, PhoneNumberId=number_id)["ClaimedPhoneNumberSummary"])
+    return call(deadline, client.describe_phone_number, PhoneNumberId=number_id)["ClaimedPhoneNumberSummary"]
 
 
-def status_of(summary: dict[str, Any]) -> str:
+def status_of(summary: Mapping[str, Any]) -> str:
     """The workflow status of a ClaimedPhoneNumberSummary."""
     return str(summary.get("PhoneNumberStatus", {}).get("Status", ""))
 
 
-def wait_until_settled(client: Any, deadline: Deadline, number_id: str, *, target_arn: str | None = None) -> dict[str, Any]:
+def wait_until_settled(client: ConnectClient, deadline: Deadline, number_id: str, *, target_arn: str | None = None) -> ClaimedPhoneNumberSummaryTypeDef:
     """Poll until the status is CLAIMED or FAILED (and, for a move, the target is ``target_arn``).
 
     A throttled poll is not retried: it counts as a missed poll and slows the next ones
     (rules.poll_interval's crowding), because every number waiting in the account polls too.
-    Returns the last summary. Raises StillInProgress when the deadline comes first.
+    Returns the last summary. Raises StillInProgress when the deadline comes first (even
+    before the first poll), and OutOfTime once the request has been answered.
     """
     started = time.monotonic()
     polls = crowding = 0
-    summary: dict[str, Any] = {"PhoneNumberId": number_id}
+    summary: ClaimedPhoneNumberSummaryTypeDef = {"PhoneNumberId": number_id}
     while True:
+        if deadline.remaining() <= 0 and not deadline.stop.is_set():
+            raise StillInProgress(summary, time.monotonic() - started)
+        deadline.check("DescribePhoneNumber")
         polls += 1
         try:
-            summary = dict(client.describe_phone_number(PhoneNumberId=number_id)["ClaimedPhoneNumberSummary"])
+            summary = client.describe_phone_number(PhoneNumberId=number_id)["ClaimedPhoneNumberSummary"]
             crowding = max(0, crowding - 1)
         except ClientError as error:
             if not rules.is_retryable(error):

@@ -6,14 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import (
-    Acknowledgment,
-    ArnFormat,
     CustomResource,
     Duration,
     RemovalPolicy,
     Stack,
     Token,
-    Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -21,6 +18,7 @@ from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 
+from . import permissions
 from .runtime import contract
 
 #: Where the handler's code lives: the top-level ``lambda/`` folder, reached through ``runtime``.
@@ -109,7 +107,7 @@ class ClaimedPhoneNumber(Construct):
             timeout=wait,
         )
         handler = _handler(Stack.of(self))
-        _grant(handler, target_arn)
+        permissions.grant_target(handler, target_arn)
         self.function: lambda_.IFunction = handler
         """The stack's shared handler function."""
 
@@ -217,50 +215,6 @@ def _handler(stack: Stack) -> lambda_.Function:
         log_group=log_group,
         description="Claims, updates and releases Amazon Connect phone numbers (cdk-connect-phone-number)",
     )
-    function.add_to_role_policy(_phone_number_statement(stack))
-    _acknowledge_wildcards(scope)
+    permissions.grant_account_actions(function, stack)
+    permissions.acknowledge_wildcards(scope, stack)
     return function
-
-
-def _grant(function: lambda_.Function, target_arn: str) -> None:
-    """Least privilege for one number: the target-scoped actions on its target."""
-    function.add_to_role_policy(
-        iam.PolicyStatement(
-            actions=[
-                "connect:ClaimPhoneNumber",
-                "connect:SearchAvailablePhoneNumbers",
-                "connect:ListPhoneNumbersV2",
-                "connect:UpdatePhoneNumber",
-            ],
-            resources=[target_arn],
-        )
-    )
-
-
-def _phone_number_statement(stack: Stack) -> iam.PolicyStatement:
-    """Actions on the numbers themselves: any phone number in this stack's account and Region."""
-    numbers = stack.format_arn(service="connect", resource="phone-number", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME)
-    return iam.PolicyStatement(
-        actions=[
-            "connect:ClaimPhoneNumber",
-            "connect:DescribePhoneNumber",
-            "connect:UpdatePhoneNumber",
-            "connect:UpdatePhoneNumberMetadata",
-            "connect:ReleasePhoneNumber",
-            "connect:TagResource",
-            "connect:UntagResource",
-            "connect:ListTagsForResource",
-        ],
-        resources=[numbers],
-    )
-
-
-def _acknowledge_wildcards(handler_scope: Construct) -> None:
-    """Explain, for cdk-nag's AwsSolutions pack, the two wildcards the handler's policy needs."""
-    Validations.of(handler_scope).acknowledge(
-        Acknowledgment(
-            id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:phone-number/*]",
-            reason="A phone number's id is known only after the claim, so number actions are scoped to phone-number/* "
-            "in this stack's account and Region; target actions name the target ARN.",
-        )
-    )

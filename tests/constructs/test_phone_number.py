@@ -89,7 +89,10 @@ def test_permissions_are_scoped_to_the_target_and_this_accounts_numbers(two_numb
             by_action.setdefault(action, []).extend(
                 json.dumps(r) for r in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
             )
-    assert json.dumps(INSTANCE) in by_action["connect:SearchAvailablePhoneNumbers"]
+    # The reference authorizes searches and lists against wildcard-phone-number only: phone-number/*, not the target.
+    assert all(r.endswith(':phone-number/*"]]}') for r in by_action["connect:SearchAvailablePhoneNumbers"])
+    assert all(r.endswith(':phone-number/*"]]}') for r in by_action["connect:ListPhoneNumbersV2"])
+    assert json.dumps(INSTANCE) in by_action["connect:ClaimPhoneNumber"]
     assert all(":phone-number/*" in r for r in by_action["connect:ReleasePhoneNumber"])
     assert all(":phone-number/*" in r for r in by_action["connect:DescribePhoneNumber"])
     assert "connect:*" not in by_action

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import subprocess
@@ -20,7 +21,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig, wire
-from support import INSTANCE, OTHER_INSTANCE, fast_config
+from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, fast_config
+
+THIRD_INSTANCE = INSTANCE.replace("aaaaaaaa", "cccccccc")
 
 
 def connect_client(emulator: ConnectEmulator, region: str = "us-east-1") -> Any:
@@ -65,9 +68,10 @@ def wait_settled(api: Any, number_id: str) -> dict[str, Any]:
 
 def test_routes_come_from_botocores_model() -> None:
     routes = {(r.operation, r.method) for r in wire.routes()}
-    assert len(routes) == len(wire.OPERATIONS) == 13
+    assert len(routes) == len(wire.OPERATIONS) == 14  # the reference's 14 routes
     assert ("DescribePhoneNumber", "GET") in routes
     assert wire.match("PUT", "/phone-number/abc/metadata") == ("UpdatePhoneNumberMetadata", {"PhoneNumberId": "abc"})
+    assert wire.match("GET", "/phone-numbers-summary/abc") == ("ListPhoneNumbers", {"InstanceId": "abc"})
 
 
 def test_ids_and_arns_are_accepted_raw_or_percent_encoded(api: Any, emulator: ConnectEmulator) -> None:
@@ -137,6 +141,80 @@ def test_the_instance_quota_fails_the_claim_asynchronously_with_the_limit_messag
 
     assert [s["Status"] for s in statuses] == ["CLAIMED"] * 5 + ["FAILED"]
     assert statuses[5]["Message"] == LIMIT_MESSAGE
+
+
+@pytest.fixture
+def one_per_instance() -> Iterator[tuple[Any, ConnectEmulator]]:
+    """An emulator whose instances hold one number each, and a client for it."""
+    with ConnectEmulator(fast_config(numbers_per_instance=1)) as small:
+        yield connect_client(small), small
+
+
+def failed_move(api: Any, emulator: ConnectEmulator) -> dict[str, Any]:
+    """A number on INSTANCE whose move to OTHER_INSTANCE (full) ended FAILED."""
+    wait_settled(api, claim(api, emulator, target=OTHER_INSTANCE)["PhoneNumberId"])
+    number_id = claim(api, emulator)["PhoneNumberId"]
+    wait_settled(api, number_id)
+    api.update_phone_number(PhoneNumberId=number_id, TargetArn=OTHER_INSTANCE)
+    summary = wait_settled(api, number_id)
+    assert summary["PhoneNumberStatus"] == {"Status": "FAILED", "Message": LIMIT_MESSAGE}
+    assert summary["TargetArn"] == INSTANCE
+    return summary
+
+
+def test_a_number_whose_move_failed_is_still_listed_on_its_old_target(one_per_instance: tuple[Any, ConnectEmulator]) -> None:
+    api, emulator = one_per_instance
+    summary = failed_move(api, emulator)
+
+    listed = api.list_phone_numbers_v2(TargetArn=INSTANCE)["ListPhoneNumbersSummaryList"]
+
+    assert [n["PhoneNumberArn"] for n in listed] == [summary["PhoneNumberArn"]]
+    assert [n["number"] for n in emulator.service.holding() if n["target_arn"] == INSTANCE] == [summary["PhoneNumber"]]
+
+
+def test_a_number_whose_move_failed_still_counts_against_its_old_targets_quota(one_per_instance: tuple[Any, ConnectEmulator]) -> None:
+    api, emulator = one_per_instance
+    failed_move(api, emulator)
+
+    another = wait_settled(api, claim(api, emulator)["PhoneNumberId"])
+
+    assert another["PhoneNumberStatus"] == {"Status": "FAILED", "Message": LIMIT_MESSAGE}
+
+
+def test_a_number_whose_move_failed_cannot_be_claimed_by_another_target(one_per_instance: tuple[Any, ConnectEmulator]) -> None:
+    api, emulator = one_per_instance
+    summary = failed_move(api, emulator)
+
+    taken = error_of(api.claim_phone_number, TargetArn=THIRD_INSTANCE, PhoneNumber=summary["PhoneNumber"])
+
+    assert taken.response["Error"]["Message"] == f"Phone number not available: {summary['PhoneNumber']}"
+    assert wait_settled(api, summary["PhoneNumberId"])["TargetArn"] == INSTANCE
+
+
+def test_a_number_moving_to_a_target_counts_against_that_targets_quota(one_per_instance: tuple[Any, ConnectEmulator]) -> None:
+    api, emulator = one_per_instance
+    moving = claim(api, emulator)["PhoneNumberId"]
+    wait_settled(api, moving)
+    api.update_phone_number(PhoneNumberId=moving, TargetArn=OTHER_INSTANCE)
+
+    claimed_meanwhile = wait_settled(api, claim(api, emulator, target=OTHER_INSTANCE)["PhoneNumberId"])
+
+    assert claimed_meanwhile["PhoneNumberStatus"] == {"Status": "FAILED", "Message": LIMIT_MESSAGE}
+    assert wait_settled(api, moving)["TargetArn"] == OTHER_INSTANCE
+    assert len(api.list_phone_numbers_v2(TargetArn=OTHER_INSTANCE)["ListPhoneNumbersSummaryList"]) == 1
+
+
+def test_a_failed_claim_cannot_be_moved_or_changed(api: Any, emulator: ConnectEmulator) -> None:
+    emulator.service.fail_claims("*")
+    number_id = claim(api, emulator)["PhoneNumberId"]
+    wait_settled(api, number_id)
+
+    move = error_of(api.update_phone_number, PhoneNumberId=number_id, TargetArn=OTHER_INSTANCE)
+    change = error_of(api.update_phone_number_metadata, PhoneNumberId=number_id, PhoneNumberDescription="x")
+
+    assert move.response["Error"]["Code"] == change.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert wait_settled(api, number_id)["PhoneNumberStatus"]["Status"] == "FAILED"
+    assert emulator.service.holding() == []
 
 
 def test_a_move_is_in_progress_then_claimed_on_the_new_target(api: Any, emulator: ConnectEmulator) -> None:
@@ -225,6 +303,34 @@ def test_an_unknown_target_in_another_account_is_not_found(api: Any, emulator: C
     assert error.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+def test_a_number_is_not_found_from_another_region_by_id_or_arn(emulator: ConnectEmulator) -> None:
+    west, east = connect_client(emulator, "us-west-2"), connect_client(emulator, "us-east-1")
+    claimed = west.claim_phone_number(TargetArn=INSTANCE.replace("us-east-1", "us-west-2"), PhoneNumber=emulator.service.available("US", "DID")[0])
+    wait_settled(west, claimed["PhoneNumberId"])
+
+    codes = [
+        error_of(east.describe_phone_number, PhoneNumberId=claimed["PhoneNumberId"]).response["Error"]["Code"],
+        error_of(east.describe_phone_number, PhoneNumberId=claimed["PhoneNumberArn"]).response["Error"]["Code"],
+        error_of(east.release_phone_number, PhoneNumberId=claimed["PhoneNumberId"]).response["Error"]["Code"],
+        error_of(east.tag_resource, resourceArn=claimed["PhoneNumberArn"], tags={"a": "b"}).response["Error"]["Code"],
+    ]
+
+    assert codes == ["ResourceNotFoundException"] * 4
+    assert east.list_phone_numbers_v2()["ListPhoneNumbersSummaryList"] == []
+    assert wait_settled(west, claimed["PhoneNumberArn"])["PhoneNumberStatus"] == {"Status": "CLAIMED"}
+
+
+@pytest.mark.parametrize(("old", "new"), [(ACCOUNT, "999999999999"), ("us-east-1", "us-west-2")], ids=["account", "region"])
+def test_an_arn_naming_another_account_or_region_is_not_found(api: Any, emulator: ConnectEmulator, old: str, new: str) -> None:
+    claimed = claim(api, emulator)
+    elsewhere = claimed["PhoneNumberArn"].replace(old, new)
+
+    described = error_of(api.describe_phone_number, PhoneNumberId=elsewhere)
+    tagged = error_of(api.tag_resource, resourceArn=elsewhere, tags={"a": "b"})
+
+    assert described.response["Error"]["Code"] == tagged.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
 # --- throttling and injected faults ---------------------------------------------------------
 
 
@@ -255,6 +361,17 @@ def test_the_throttle_code_is_configurable() -> None:
         error = error_of(api.list_phone_numbers_v2)
     assert error.response["Error"]["Code"] == "ThrottlingException"
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+
+
+def test_each_region_has_its_own_token_buckets() -> None:
+    with ConnectEmulator(fast_config(rate_per_second=0.001, burst=1)) as limited:
+        east, west = connect_client(limited, "us-east-1"), connect_client(limited, "us-west-2")
+        east.list_phone_numbers_v2()
+
+        west.list_phone_numbers_v2()
+        throttled = error_of(east.list_phone_numbers_v2)
+
+    assert throttled.response["Error"]["Code"] == "TooManyRequestsException"
 
 
 def test_the_next_n_calls_can_be_failed(api: Any, emulator: ConnectEmulator) -> None:
@@ -322,6 +439,51 @@ def test_list_v2_filters_by_target_and_carries_no_status(api: Any, emulator: Con
     assert "PhoneNumberStatus" not in on_instance[0]
 
 
+def test_list_v1_lists_one_instances_numbers_with_the_legacy_arn_that_tagging_refuses(api: Any, emulator: ConnectEmulator) -> None:
+    ids = {wait_settled(api, claim(api, emulator)["PhoneNumberId"])["PhoneNumberId"] for _ in range(2)}
+    wait_settled(api, claim(api, emulator, target=OTHER_INSTANCE)["PhoneNumberId"])
+    instance_id = INSTANCE.rsplit("/", 1)[1]
+
+    pages = list(api.get_paginator("list_phone_numbers").paginate(InstanceId=instance_id, PaginationConfig={"PageSize": 1}))
+    listed = [n for page in pages for n in page["PhoneNumberSummaryList"]]
+
+    assert len(pages) == 2
+    assert {n["Id"] for n in listed} == ids
+    assert all(n["Arn"] == f"{INSTANCE}/phone-number/{n['Id']}" for n in listed)
+    assert set(listed[0]) == {"Id", "Arn", "PhoneNumber", "PhoneNumberType", "PhoneNumberCountryCode"}
+    refused = error_of(api.tag_resource, resourceArn=listed[0]["Arn"], tags={"a": "b"})
+    assert refused.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_list_v1_reports_types_it_does_not_know_as_toll_free_or_did(api: Any, emulator: ConnectEmulator) -> None:
+    emulator.service.inventory["+80012345678"] = ("US", "UIFN")
+    wait_settled(api, claim(api, emulator, PhoneNumber="+80012345678")["PhoneNumberId"])
+    instance_id = INSTANCE.rsplit("/", 1)[1]
+
+    v1 = api.list_phone_numbers(InstanceId=instance_id, PhoneNumberTypes=["TOLL_FREE"])["PhoneNumberSummaryList"]
+    v2 = api.list_phone_numbers_v2(InstanceId=instance_id)["ListPhoneNumbersSummaryList"]
+
+    assert [(n["PhoneNumber"], n["PhoneNumberType"]) for n in v1] == [("+80012345678", "TOLL_FREE")]
+    assert [(n["PhoneNumber"], n["PhoneNumberType"]) for n in v2] == [("+80012345678", "UIFN")]
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("search_available_phone_numbers", {"TargetArn": INSTANCE, "PhoneNumberCountryCode": "US", "PhoneNumberType": "DID"}),
+        ("list_phone_numbers_v2", {}),
+        ("list_phone_numbers", {"InstanceId": INSTANCE.rsplit("/", 1)[1]}),
+    ],
+)
+def test_a_next_token_the_emulator_did_not_issue_is_invalid(api: Any, emulator: ConnectEmulator, operation: str, params: dict[str, Any]) -> None:
+    wait_settled(api, claim(api, emulator)["PhoneNumberId"])
+
+    error = error_of(getattr(api, operation), NextToken="garbage", **params)
+
+    assert error.response["Error"]["Code"] == "InvalidParameterException"
+    assert "NextToken" in error.response["Error"]["Message"]
+
+
 def test_import_is_asynchronous_and_records_its_source(api: Any) -> None:
     source = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789abcdef"
     imported = api.import_phone_number(InstanceId=INSTANCE.rsplit("/", 1)[1], SourcePhoneNumberArn=source)
@@ -355,6 +517,86 @@ def test_tags_use_the_current_arn_and_refuse_the_legacy_one(api: Any, emulator: 
     assert error_of(api.tag_resource, resourceArn=legacy, tags={"c": "3"}).response["Error"]["Code"] == "ResourceNotFoundException"
     too_many = error_of(api.tag_resource, resourceArn=arn, tags={f"k{i}": "v" for i in range(50)})
     assert too_many.response["Error"]["Code"] == "InvalidParameterException"
+
+
+# --- the wire ---------------------------------------------------------------------------------
+
+
+def raw_request(emulator: ConnectEmulator, method: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request, as is; the status, headers and body of the answer."""
+    host, port = emulator.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.putrequest(method, path)
+        for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        answer = connection.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b'{"TargetArn": "\xff\xfe", "PhoneNumber": "+12065550100"}', {}),
+        (b"{", {}),
+        (b"[]", {}),
+        (b"{}", {"Content-Length": "two"}),
+    ],
+    ids=["not-utf8", "not-json", "not-an-object", "bad-content-length"],
+)
+def test_a_malformed_request_gets_400_not_500(emulator: ConnectEmulator, body: bytes, headers: dict[str, str]) -> None:
+    status, answer_headers, answer = raw_request(emulator, "POST", "/phone-number/claim", body, headers)
+
+    assert status == 400
+    assert answer_headers["x-amzn-ErrorType"] == "SerializationException"
+    assert json.loads(answer)["Message"]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1]", b'{"no_such_argument": 1}', b'{"count": "many"}'])
+def test_an_admin_call_with_bad_json_or_arguments_gets_400(emulator: ConnectEmulator, body: bytes) -> None:
+    command = "fail-next" if b"count" in body else "fail-claims"
+
+    status, _, answer = raw_request(emulator, "POST", f"/_emulator/{command}", body)
+
+    assert status == 400
+    assert json.loads(answer)["Message"]
+    assert emulator.service.claim_failures == [] and emulator.service.injected == []
+
+
+def test_operations_without_output_members_answer_an_empty_body(api: Any, emulator: ConnectEmulator) -> None:
+    bodies: dict[str, bytes] = {}
+    api.meta.events.register("after-call.connect", lambda http_response, model, **_: bodies.update({model.name: http_response.content}))
+    claimed = claim(api, emulator)
+    number_id, arn = claimed["PhoneNumberId"], claimed["PhoneNumberArn"]
+    instance_id = INSTANCE.rsplit("/", 1)[1]
+    wait_settled(api, number_id)
+
+    api.update_phone_number_metadata(PhoneNumberId=number_id, PhoneNumberDescription="d")
+    api.associate_phone_number_contact_flow(PhoneNumberId=number_id, InstanceId=instance_id, ContactFlowId="flow-1")
+    api.disassociate_phone_number_contact_flow(PhoneNumberId=number_id, InstanceId=instance_id)
+    api.tag_resource(resourceArn=arn, tags={"a": "b"})
+    api.untag_resource(resourceArn=arn, tagKeys=["a"])
+    wait_settled(api, number_id)
+    api.release_phone_number(PhoneNumberId=number_id)
+
+    without_output = {name for name in wire.OPERATIONS if wire.service_model().operation_model(name).output_shape is None}
+    assert without_output == {name for name, body in bodies.items() if body == b""}
+    assert len(without_output) == 6
+    assert json.loads(bodies["DescribePhoneNumber"])["ClaimedPhoneNumberSummary"]
+
+
+def test_importing_the_emulator_and_the_fixture_does_not_start_node() -> None:
+    probe = "import sys, connect_phone_number.emulator, connect_phone_number.testing; print(sorted({'aws_cdk', 'jsii'} & set(sys.modules)))"
+    construct = "from connect_phone_number import ClaimedPhoneNumber; print(ClaimedPhoneNumber.__name__)"
+
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    still_exported = subprocess.run([sys.executable, "-c", construct], capture_output=True, text=True, check=True)
+
+    assert loaded.stdout.strip() == "[]"
+    assert still_exported.stdout.strip() == "ClaimedPhoneNumber"
 
 
 # --- running it -----------------------------------------------------------------------------

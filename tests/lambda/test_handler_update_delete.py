@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -235,3 +236,94 @@ def test_delete_waits_out_a_number_still_in_progress(emulator: ConnectEmulator, 
 
     assert result.response["Status"] == "SUCCESS", result.response["Reason"]
     assert emulator.service.calls["ReleasePhoneNumber"] == 1
+
+
+def test_delete_answers_within_the_wait_limit_when_the_number_stays_in_progress(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+    emulator.service.config.update_seconds = 300
+    emulator.service.handle("UpdatePhoneNumberMetadata", {"PhoneNumberId": arn, "PhoneNumberDescription": "busy"}, None)
+
+    # CloudFormation waits ServiceTimeout (the wait limit + 2 min), not the Lambda deadline.
+    result = run("Delete", responses, search_props(WaitTimeoutSeconds="10"), physical_id=arn, seconds=60)
+
+    assert result.response["Status"] == "FAILED"
+    assert "it was not released" in result.response["Reason"]
+    assert result.seconds < 25
+    assert "ReleasePhoneNumber" not in emulator.service.calls
+
+
+# --- rollbacks after a timeout ----------------------------------------------------------------
+
+
+def marker_of(emulator: ConnectEmulator, arn: str) -> str:
+    return str(record(emulator, arn)["tags"]["cdk-connect-phone-number:claim-request"])
+
+
+def still_held(emulator: ConnectEmulator) -> list[str]:
+    return sorted(n["arn"] for n in emulator.service.held() if not n["releasing"] and n["status"] != "FAILED")
+
+
+def test_the_rollback_of_a_timed_out_move_waits_for_it_and_moves_the_number_back(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+    emulator.service.config.update_seconds = 3
+    moved = search_props(TargetArn=OTHER_INSTANCE)
+
+    failed = run("Update", responses, moved, old=search_props(), physical_id=arn, seconds=RESPONSE_RESERVE_SECONDS + 1)
+    rollback = run("Update", responses, search_props(), old=moved, physical_id=arn)
+
+    assert failed.response["Status"] == "FAILED"
+    assert "IN_PROGRESS" in failed.response["Reason"]
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    assert record(emulator, arn)["target_arn"] == INSTANCE
+    assert record(emulator, arn)["status"] == "CLAIMED"
+    time.sleep(3.5)  # long after the first move would have finished
+    assert record(emulator, arn)["target_arn"] == INSTANCE
+
+
+def test_a_replacement_that_timed_out_is_released_by_the_rollback(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    old, new = search_props(), search_props(Type="TOLL_FREE")
+    arn = create(responses, old)
+    emulator.service.config.claim_seconds = 3
+
+    failed = run("Update", responses, new, old=old, physical_id=arn, seconds=RESPONSE_RESERVE_SECONDS + 1)
+    [replacement] = [a for a in still_held(emulator) if a != arn]
+    # CloudFormation's rollback: the old properties back, the failed attempt's as the old ones, a new RequestId.
+    rollback = run("Update", responses, old, old=new, physical_id=arn)
+
+    assert failed.response["Status"] == "FAILED"
+    assert failed.response["PhysicalResourceId"] == arn
+    assert "rollback releases it once it settles" in failed.response["Reason"]
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    assert rollback.response["PhysicalResourceId"] == arn
+    assert still_held(emulator) == [arn]
+    assert replacement not in still_held(emulator)
+
+
+def test_the_rollback_of_a_replacement_releases_only_numbers_nobody_was_told_about(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    did, toll_free = search_props(), search_props(Type="TOLL_FREE")
+    first = create(responses, did)
+    # Replaced under RETAIN: CloudFormation keeps the first number and never sends its Delete.
+    replaced = run("Update", responses, toll_free, old=did, physical_id=first)
+    second = replaced.response["PhysicalResourceId"]
+    emulator.service.config.claim_seconds = 3
+
+    # Back to a DID: the first number is one too, but it was answered SUCCESS and is kept.
+    failed = run("Update", responses, did, old=toll_free, physical_id=second, seconds=RESPONSE_RESERVE_SECONDS + 1)
+    [abandoned] = [a for a in still_held(emulator) if a not in (first, second)]
+    rollback = run("Update", responses, toll_free, old=did, physical_id=second)
+
+    assert replaced.response["Status"] == "SUCCESS", replaced.response["Reason"]
+    assert not marker_of(emulator, second).endswith("/pending")
+    assert failed.response["Status"] == "FAILED"
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    assert still_held(emulator) == sorted([first, second])
+    assert abandoned not in still_held(emulator)
+
+
+def test_a_normal_update_never_lists_the_targets_numbers(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    arn = create(responses, search_props())
+
+    run("Update", responses, search_props(Prefix="+1206", Description="x"), old=search_props(), physical_id=arn)
+    run("Update", responses, search_props(Type="TOLL_FREE"), old=search_props(Prefix="+1206", Description="x"), physical_id=arn)
+
+    assert "ListPhoneNumbersV2" not in emulator.service.calls

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -97,7 +99,7 @@ def test_not_found_and_bad_input_are_not_retried() -> None:
 
 
 def test_botocore_retry_mode_is_set_explicitly() -> None:
-    retries = connect_api.CLIENT_CONFIG.retries
+    retries = vars(connect_api.CLIENT_CONFIG)["retries"]
     assert retries == {"mode": "standard", "total_max_attempts": 1}
 
 
@@ -194,12 +196,101 @@ class _HangingContract:
         return getattr(self._contract, name)
 
 
-def test_an_undeliverable_response_raises_so_lambda_retries(emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def spy_on_puts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the Status of every PUT the handler attempts, delivered or not."""
+    attempted: list[str] = []
+    real_put = cfn_response.put
+
+    def put(url: str, body: bytes, time_left: Callable[[], float]) -> None:
+        attempted.append(json.loads(body)["Status"])
+        real_put(url, body, time_left)
+
+    monkeypatch.setattr(cfn_response, "put", put)
+    return attempted
+
+
+def test_a_short_response_url_outage_still_delivers_the_same_success(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempted = spy_on_puts(monkeypatch)
+    responses.fail_next(5)
+
+    result = run("Create", responses, search_props())
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    assert set(attempted) == {"SUCCESS"}
+
+
+def test_an_undeliverable_answer_raises_so_lambda_retries_and_is_never_replaced(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import handler
 
-    monkeypatch.setattr(cfn_response, "SEND_ATTEMPTS", 2)
-    responses.fail_next(100)
+    attempted = spy_on_puts(monkeypatch)
+    responses.fail_next(10_000)
     event = make_event("Create", responses, search_props())
 
     with pytest.raises(Exception, match="503"):
-        handler.on_event(event, FakeContext(60))
+        handler.on_event(event, FakeContext(connect_api.RESPONSE_RESERVE_SECONDS + 4))
+    # Lambda retries the invocation once the outage is over: the same number, answered SUCCESS.
+    responses.fail_next(0)
+    handler.on_event(event, FakeContext(60))
+
+    assert attempted == ["SUCCESS", "SUCCESS"]  # one answer per run, never replaced by FAILED
+    response = responses.wait(event["RequestId"], timeout=5)
+    assert response["Status"] == "SUCCESS", response["Reason"]
+    assert [n["arn"] for n in emulator.service.held()] == [response["PhysicalResourceId"]]
+
+
+def test_a_reason_of_emoji_keeps_the_longest_prefix_that_fits_4096_bytes() -> None:
+    event = make_event("Create", ResponseServer(), search_props())
+    reason = "\N{GRINNING FACE}" * 341  # 12 bytes each as JSON escapes
+
+    body = cfn_response.build_body(event, status="FAILED", physical_id="x", reason=reason)
+
+    assert len(body) <= cfn_response.MAX_BODY_BYTES
+    kept = json.loads(body)["Reason"].removesuffix(" [...]")
+    assert kept == reason[: len(kept)]
+    one_more = json.dumps({**json.loads(body), "Reason": reason[: len(kept) + 1] + " [...]"}).encode()
+    assert len(one_more) > cfn_response.MAX_BODY_BYTES
+
+
+def test_a_reason_that_fits_is_sent_whole() -> None:
+    event = make_event("Create", ResponseServer(), search_props())
+    reason = "\N{GRINNING FACE}" * 100
+
+    body = cfn_response.build_body(event, status="FAILED", physical_id="x", reason=reason)
+
+    assert json.loads(body)["Reason"] == reason
+
+
+# --- the deadline ---------------------------------------------------------------------------
+
+
+def test_with_too_little_lambda_time_the_watchdog_answers_and_nothing_is_called(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    result = run("Create", responses, search_props(), seconds=5)
+
+    assert result.response["Status"] == "FAILED"
+    assert emulator.service.calls == {}
+    assert emulator.service.held() == []
+
+
+def test_a_call_that_returns_after_the_watchdog_answered_starts_nothing_more(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = emulator.service
+    search = service._search_available_phone_numbers
+    budget = connect_api.RESPONSE_RESERVE_SECONDS + 2  # the watchdog answers after 7 s
+
+    def slow_search(params: dict[str, Any], region: str, now: float) -> dict[str, Any]:
+        time.sleep(8)  # less than the client's read timeout
+        return search(params, region, now)
+
+    monkeypatch.setattr(service, "_search_available_phone_numbers", slow_search)
+
+    result = run("Create", responses, search_props(), seconds=budget)
+
+    assert result.response["Status"] == "FAILED"
+    assert "ran out of Lambda run time" in result.response["Reason"]
+    assert "ClaimPhoneNumber" not in service.calls
+    assert service.held() == []

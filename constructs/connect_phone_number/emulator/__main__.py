@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", type=int, default=EmulatorConfig.burst)
     parser.add_argument("--throttle-code", default=EmulatorConfig.throttle_code)
     parser.add_argument("--numbers-per-instance", type=int, default=EmulatorConfig.numbers_per_instance)
+    parser.add_argument("--identity-policy", type=Path, help="an IAM policy document (JSON) enforced on every caller")
     parser.add_argument("--fail-claims", metavar="MATCH", help=f"claims of numbers starting with MATCH ('*' for all) end FAILED: {LIMIT_MESSAGE}")
     args = parser.parse_args(argv)
     config = EmulatorConfig(
@@ -29,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         burst=args.burst,
         throttle_code=args.throttle_code,
         numbers_per_instance=args.numbers_per_instance,
+        identity_policy=json.loads(args.identity_policy.read_text()) if args.identity_policy else None,
     )
     emulator = ConnectEmulator(config, port=args.port, state_file=args.state_file)
     if args.fail_claims:

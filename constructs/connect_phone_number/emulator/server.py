@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +19,7 @@ from .service import ConnectService, EmulatorConfig
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/_emulator/"
-_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/connect/")
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/connect/")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -34,39 +35,54 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         raw_path, _, query = self.path.partition("?")
-        if raw_path.startswith(ADMIN_PREFIX):
-            self._admin(raw_path[len(ADMIN_PREFIX) :], body)
-            return
         try:
+            body = self._body()
+            if raw_path.startswith(ADMIN_PREFIX):
+                self._admin(raw_path[len(ADMIN_PREFIX) :], body)
+                return
             operation, labels = wire.match(self.command, raw_path)
             params = wire.parse_input(operation, labels, query, body)
-            found = _REGION.search(self.headers.get("Authorization", ""))
-            result = self.server.service.handle(operation, params, found.group(1) if found else None)
-            self._reply(200, {"Content-Type": "application/json"}, json.dumps(result).encode())
+            found = _CREDENTIAL.search(self.headers.get("Authorization", ""))
+            key, region = (found.group(1), found.group(2)) if found else (None, None)
+            result = self.server.service.handle(operation, params, region, key)
+            output = wire.output_body(operation, result)
+            self._reply(200, {"Content-Type": "application/json"} if output else {}, output)
         except wire.WireError as error:
             self._reply(*wire.error_body(error))
         except Exception:
             log.exception("emulator fault on %s %s", self.command, raw_path)
             self._reply(*wire.error_body(wire.WireError(500, "InternalServiceException", "Emulator fault")))
 
+    def _body(self) -> bytes:
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isascii() or not length.isdigit():
+            raise wire.WireError(400, "SerializationException", f"Invalid Content-Length: {length}")
+        return self.rfile.read(int(length)) if int(length) else b""
+
     def _admin(self, command: str, body: bytes) -> None:
         service = self.server.service
-        args = json.loads(body) if body else {}
+        args = wire.parse_json(body)
         if command == "state":
-            self._reply(200, {"Content-Type": "application/json"}, json.dumps({"numbers": service.held(), "calls": service.calls}).encode())
+            self._reply(
+                200,
+                {"Content-Type": "application/json"},
+                json.dumps({"numbers": service.held(), "calls": service.calls, "iam": service.iam_summary()}).encode(),
+            )
             return
-        if command == "fail-claims":
-            service.fail_claims(**args)
-        elif command == "fail-next":
-            service.fail_next(**args)
-        elif command == "clear-faults":
-            service.clear_faults()
-        else:
+        actions: dict[str, Callable[..., None]] = {
+            "fail-claims": service.fail_claims,
+            "fail-next": service.fail_next,
+            "clear-faults": service.clear_faults,
+            "identities": service.add_identity,
+        }
+        if command not in actions:
             self._reply(404, {"Content-Type": "application/json"}, b'{"Message": "unknown admin command"}')
             return
+        try:
+            actions[command](**args)
+        except (TypeError, ValueError) as error:  # arguments the command does not take, or a malformed policy
+            raise wire.invalid(f"{command}: {error}") from None
         self._reply(200, {"Content-Type": "application/json"}, b"{}")
 
     def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import iam
 from .wire import WireError, invalid
 
 LIMIT_MESSAGE = "The target has reached its limit of total claimed numbers."  # (choice) the real text is not published
@@ -25,6 +26,9 @@ _CLAIM_TOKEN = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-
 _TARGET = re.compile(r"^arn:(aws[a-z-]*):connect:([a-z0-9-]+):(\d{12}):(instance|traffic-distribution-group)/([A-Za-z0-9-]+)$")
 _NUMBER_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:phone-number/([A-Za-z0-9-]+)$")
 _DAY = 86400.0
+# ListPhoneNumbers (v1) predates these types and reports them as TOLL_FREE or DID (its doc).
+# (choice) Which of the two SHARED becomes is not documented: DID.
+_V1_TYPES = {"UIFN": "TOLL_FREE", "THIRD_PARTY_TF": "TOLL_FREE", "SHARED": "DID", "THIRD_PARTY_DID": "DID"}
 
 
 @dataclass
@@ -48,6 +52,8 @@ class EmulatorConfig:
     inventory_per_kind: int = 40
     # (choice) Instances are not emulated; any well-formed target in this account is accepted.
     known_targets: list[str] | None = None
+    # An IAM identity policy for callers without an identity of their own (see add_identity). None: no IAM.
+    identity_policy: dict[str, Any] | None = None
 
 
 @dataclass
@@ -69,6 +75,8 @@ class Number:
     settle_at: float = 0.0
     settle_status: str = "CLAIMED"
     settle_message: str = ""
+    # The target a move or metadata change settles on; empty while only a claim has run, which
+    # is how a failed claim (holds nothing) is told from a failed move (still held).
     settle_target: str = ""
     releasing: bool = False
     source_arn: str = ""
@@ -125,6 +133,9 @@ class ConnectService:
         self.injected: list[tuple[int, str, str]] = []  # the next calls' errors: (status, code, operation or "*")
         self.calls: dict[str, int] = {}  # requests per operation, throttled ones included
         self.throttled: dict[str, int] = {}  # requests per operation answered 429 by the token bucket
+        self.identities: dict[str, iam.Identity] = {}  # access key id -> identity whose policy is enforced
+        self.authorized: list[tuple[str, str, str]] = []  # (principal, action, resource) of every allowed check
+        self.denied: list[str] = []  # AccessDeniedException messages
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
@@ -148,24 +159,43 @@ class ConnectService:
         with self.lock:
             self.injected.extend([(status, code or self.config.throttle_code, operation)] * count)
 
+    def add_identity(self, access_key_id: str, principal: str, policy: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Enforce ``policy`` (an IAM policy document, or a list of them) on requests signed with ``access_key_id``."""
+        with self.lock:
+            self.identities[access_key_id] = iam.Identity.from_policy(principal, policy)
+
+    def iam_summary(self) -> dict[str, Any]:
+        """Whether IAM is enforced, and how many checks were allowed and denied."""
+        with self.lock:
+            enforced = bool(self.identities) or self.config.identity_policy is not None
+            return {"enforced": enforced, "allowed": len(self.authorized), "denied": len(self.denied), "denials": list(self.denied[-5:])}
+
     def available(self, country: str, kind: str) -> list[str]:
         """Numbers that search would offer now."""
         with self.lock:
             return self._available(country, kind, None)
 
     def held(self) -> list[dict[str, Any]]:
-        """A snapshot of every number record, for tests and the demo."""
+        """A snapshot of every number record (failed claims and releases included), for tests and the demo."""
         with self.lock:
             now = self.clock()
             return [asdict(self._advance(n, now)) for n in list(self.numbers.values()) if n.id in self.numbers]
 
+    def holding(self) -> list[dict[str, Any]]:
+        """A snapshot of the records that hold their number: what the account is billed for."""
+        with self.lock:
+            return [asdict(n) for n in self._held(self.clock())]
+
     # --- the request path ---
 
-    def handle(self, operation: str, params: dict[str, Any], region: str | None) -> Any:
-        """Run one operation: throttle, injected faults, idempotency, then the operation itself."""
+    def handle(self, operation: str, params: dict[str, Any], region: str | None, access_key_id: str | None = None) -> Any:
+        """Run one operation: IAM, throttle, injected faults, idempotency, then the operation itself."""
         with self.lock:
+            region = region or self.config.region
             self.calls[operation] = self.calls.get(operation, 0) + 1
-            bucket = self.buckets.setdefault(operation, TokenBucket(self.config.rate_per_second, self.config.burst, time.monotonic))
+            self._authorize(operation, params, region, access_key_id)
+            # Connect throttles per account, Region and API.
+            bucket = self.buckets.setdefault(f"{region}/{operation}", TokenBucket(self.config.rate_per_second, self.config.burst, time.monotonic))
             if not bucket.take():
                 self.throttled[operation] = self.throttled.get(operation, 0) + 1
                 raise WireError(429, self.config.throttle_code, "Rate exceeded")
@@ -173,7 +203,6 @@ class ConnectService:
                 if only in ("*", operation):
                     del self.injected[i]
                     raise WireError(status, code, "Injected fault")
-            region = region or self.config.region
             token = params.get("ClientToken")
             key = f"{operation}/{token}"
             fingerprint = json.dumps({k: v for k, v in params.items() if k != "ClientToken"}, sort_keys=True)
@@ -189,6 +218,24 @@ class ConnectService:
             self._save()
             return response
 
+    def _authorize(self, operation: str, params: dict[str, Any], region: str, access_key_id: str | None) -> None:
+        """AccessDeniedException unless the caller's identity policy allows the request (no policy: no IAM)."""
+        identity = self.identities.get(access_key_id or "")
+        if identity is None and self.config.identity_policy is not None:
+            identity = iam.Identity.from_policy(
+                f"arn:aws:sts::{self.config.account_id}:assumed-role/emulator/{access_key_id or 'anonymous'}", self.config.identity_policy
+            )
+        if identity is None:
+            return
+        number = self.numbers.get(str(params.get("PhoneNumberId", "")).rsplit("/", 1)[-1])
+        context = iam.RequestContext(region, self.config.account_id, params, current_target=number.target_arn if number else None)
+        try:
+            allowed = iam.authorize(identity, f"connect:{operation}", context)
+        except WireError as denial:
+            self.denied.append(denial.message)
+            raise
+        self.authorized.extend((identity.principal, action, arn) for action, arn in allowed)
+
     # --- operations ---
 
     def _claim_phone_number(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
@@ -200,7 +247,7 @@ class ConnectService:
             # (choice) the real code and text are not published
             raise WireError(400, "InvalidRequestException", "Allowed limit exceeded: too many phone numbers were claimed and released in the last 180 days.")
         existing = self._by_number(number, now)
-        if existing is not None and existing.status == "FAILED" and not existing.releasing:
+        if existing is not None and _failed_claim(existing):
             del self.numbers[existing.id]  # a failed claim may be retried
         elif existing is not None or number not in self.inventory or self.cooldown.get(number, 0) > now:
             raise invalid(f"Phone number not available: {number}")
@@ -224,7 +271,7 @@ class ConnectService:
         return {"PhoneNumberId": record.id, "PhoneNumberArn": record.arn}
 
     def _describe_phone_number(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], now)
+        n = self._find(p["PhoneNumberId"], region, now)
         summary: dict[str, Any] = {
             "PhoneNumberId": n.id,
             "PhoneNumberArn": n.arn,
@@ -242,9 +289,9 @@ class ConnectService:
         return {"ClaimedPhoneNumberSummary": summary}
 
     def _release_phone_number(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], now)
+        n = self._find(p["PhoneNumberId"], region, now)
         _require_idle(n)
-        if n.status == "FAILED" and n.settle_target == "":
+        if _failed_claim(n):
             del self.numbers[n.id]  # a failed claim holds nothing: it goes straight back to inventory
             return {}
         n.status, n.message, n.releasing = "IN_PROGRESS", "", True
@@ -254,9 +301,10 @@ class ConnectService:
         return {}
 
     def _update_phone_number(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], now)
+        n = self._find(p["PhoneNumberId"], region, now)
         target = self._target(p, region)
         _require_idle(n)
+        _require_held(n)
         full = ":instance/" in target and self._count_on(target, now, excluding=n.id) >= self.config.numbers_per_instance
         n.status, n.message = "IN_PROGRESS", ""
         n.settle_at = now + self.config.update_seconds
@@ -265,8 +313,9 @@ class ConnectService:
         return {"PhoneNumberId": n.id, "PhoneNumberArn": n.arn}
 
     def _update_phone_number_metadata(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], now)
+        n = self._find(p["PhoneNumberId"], region, now)
         _require_idle(n)
+        _require_held(n)
         if "PhoneNumberDescription" in p:
             n.description = p["PhoneNumberDescription"]
         n.status, n.message = "IN_PROGRESS", ""
@@ -290,20 +339,14 @@ class ConnectService:
     def _list_phone_numbers_v2(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         target = self._target(p, region) if ("TargetArn" in p or "InstanceId" in p) else None
         prefix = _digits_prefix(p.get("PhoneNumberPrefix"))
-        listed = []
-        for n in sorted(self.numbers.values(), key=lambda r: r.number):
-            self._advance(n, now)
-            if n.id not in self.numbers or n.releasing or n.status == "FAILED":
-                continue
-            if (target and n.target_arn != target) or n.arn.split(":")[3] != region:
-                continue
-            if p.get("PhoneNumberCountryCodes") and n.country not in p["PhoneNumberCountryCodes"]:
-                continue
-            if p.get("PhoneNumberTypes") and n.type not in p["PhoneNumberTypes"]:
-                continue
-            if prefix and not n.number.startswith(prefix):
-                continue
-            listed.append(n)
+        listed = [
+            n
+            for n in self._held(now, region)
+            if (not target or n.target_arn == target)
+            and (not p.get("PhoneNumberCountryCodes") or n.country in p["PhoneNumberCountryCodes"])
+            and (not p.get("PhoneNumberTypes") or n.type in p["PhoneNumberTypes"])
+            and (not prefix or n.number.startswith(prefix))
+        ]
         page, token = _page(listed, p.get("MaxResults", 100), p.get("NextToken"))
         result: dict[str, Any] = {
             "ListPhoneNumbersSummaryList": [
@@ -325,22 +368,46 @@ class ConnectService:
             result["NextToken"] = token
         return result
 
+    def _list_phone_numbers(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
+        """v1: one instance's numbers, with the legacy instance-scoped ARN and only the types v1 knows."""
+        instance = self._target({"InstanceId": p["InstanceId"]}, region)
+        summaries = [
+            {
+                "Id": n.id,
+                "Arn": f"{instance}/phone-number/{n.id}",
+                "PhoneNumber": n.number,
+                "PhoneNumberType": _V1_TYPES.get(n.type, n.type),
+                "PhoneNumberCountryCode": n.country,
+            }
+            for n in self._held(now, region)
+            if n.target_arn == instance
+        ]
+        # (choice) The type filter applies to the type v1 reports, the only one its caller sees.
+        listed = [
+            s
+            for s in summaries
+            if (not p.get("PhoneNumberTypes") or s["PhoneNumberType"] in p["PhoneNumberTypes"])
+            and (not p.get("PhoneNumberCountryCodes") or s["PhoneNumberCountryCode"] in p["PhoneNumberCountryCodes"])
+        ]
+        page, token = _page(listed, p.get("MaxResults", 100), p.get("NextToken"))
+        return {"PhoneNumberSummaryList": page, **({"NextToken": token} if token else {})}
+
     def _associate_phone_number_contact_flow(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], now)
+        n = self._find(p["PhoneNumberId"], region, now)
         if n.instance_id != p["InstanceId"]:
             raise WireError(404, "ResourceNotFoundException", "The phone number is not claimed to this instance.")
         n.contact_flow = p["ContactFlowId"]
         return {}
 
     def _disassociate_phone_number_contact_flow(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], now)
+        n = self._find(p["PhoneNumberId"], region, now)
         if n.instance_id != p["InstanceId"]:
             raise WireError(404, "ResourceNotFoundException", "The phone number is not claimed to this instance.")
         n.contact_flow = ""
         return {}
 
     def _tag_resource(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._tagged(p["resourceArn"], now)
+        n = self._tagged(p["resourceArn"], region, now)
         merged = {**n.tags, **p["tags"]}
         if len(merged) > 50:
             raise invalid("A resource can have at most 50 tags.")
@@ -348,13 +415,13 @@ class ConnectService:
         return {}
 
     def _untag_resource(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._tagged(p["resourceArn"], now)
+        n = self._tagged(p["resourceArn"], region, now)
         for key in p["tagKeys"]:
             n.tags.pop(key, None)
         return {}
 
     def _list_tags_for_resource(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        return {"tags": dict(self._tagged(p["resourceArn"], now).tags)}
+        return {"tags": dict(self._tagged(p["resourceArn"], region, now).tags)}
 
     # --- helpers ---
 
@@ -400,12 +467,20 @@ class ConnectService:
         return "CLAIMED", ""
 
     def _count_on(self, target: str, now: float, excluding: str = "") -> int:
-        count = 0
-        for n in list(self.numbers.values()):
-            self._advance(n, now)
-            if n.id in self.numbers and n.id != excluding and not n.releasing and n.status != "FAILED" and n.target_arn == target:
-                count += 1
-        return count
+        """Numbers counted against ``target``'s quota: those held on it, and those moving to it.
+
+        (choice) A move in flight counts on both targets, so two moves (or a move and a claim)
+        at once cannot take a target over its quota.
+        """
+        return sum(1 for n in self._held(now) if n.id != excluding and target in (n.target_arn, _heading_to(n)))
+
+    def _held(self, now: float, region: str | None = None) -> list[Number]:
+        """The records that hold their number (in ``region``, if given), settled up to ``now``, by number."""
+        return [
+            n
+            for n in sorted(self.numbers.values(), key=lambda r: r.number)
+            if self._advance(n, now).id in self.numbers and _holds(n) and (region is None or _region_of(n.arn) == region)
+        ]
 
     def _churn_blocked(self, now: float) -> bool:
         """(choice) Claims stop once releases in the window reach churn_percent of the quota."""
@@ -422,25 +497,26 @@ class ConnectService:
             if n.settle_status == "CLAIMED" and n.settle_target:
                 n.target_arn = n.settle_target
                 n.instance_id = n.settle_target.rsplit("/", 1)[1] if ":instance/" in n.settle_target else ""
-        if n.status == "FAILED" and not n.settle_target and now - n.settle_at > self.config.failed_claim_seconds:
+        if _failed_claim(n) and now - n.settle_at > self.config.failed_claim_seconds:
             self.numbers.pop(n.id, None)
         return n
 
-    def _find(self, number_id: str, now: float) -> Number:
-        """A number by id or ARN; ResourceNotFoundException otherwise."""
+    def _find(self, number_id: str, region: str, now: float) -> Number:
+        """A number by id or ARN, in the request's Region; ResourceNotFoundException otherwise."""
         arn = _NUMBER_ARN.match(number_id)
-        key = arn.group(1) if arn else number_id
-        n = self.numbers.get(key)
+        n = self.numbers.get(arn.group(1) if arn else number_id)
         if n is not None:
             self._advance(n, now)
-        if n is None or n.id not in self.numbers:
+        # A number lives in one account and Region: an id asked for from another Region, or an
+        # ARN naming another Region or account, finds nothing.
+        if n is None or n.id not in self.numbers or _region_of(n.arn) != region or (arn is not None and number_id != n.arn):
             raise WireError(404, "ResourceNotFoundException", f"Phone number not found: {number_id}")
         return n
 
-    def _tagged(self, resource_arn: str, now: float) -> Number:
+    def _tagged(self, resource_arn: str, region: str, now: float) -> Number:
         if _NUMBER_ARN.match(resource_arn) is None:
             raise WireError(404, "ResourceNotFoundException", f"Resource not found: {resource_arn}")
-        return self._find(resource_arn, now)
+        return self._find(resource_arn, region, now)
 
     def _by_number(self, number: str, now: float) -> Number | None:
         for n in list(self.numbers.values()):
@@ -484,6 +560,31 @@ class ConnectService:
         self.claim_failures = [(m, s) for m, s in state["claim_failures"]]
 
 
+def _failed_claim(n: Number) -> bool:
+    """A claim (or import) that ended FAILED: it holds nothing, and may be claimed again for a day."""
+    return n.status == "FAILED" and not n.settle_target
+
+
+def _holds(n: Number) -> bool:
+    """Whether a record holds its number: claiming, claimed, moving, or after a failed move or change."""
+    return not n.releasing and not _failed_claim(n)
+
+
+def _require_held(n: Number) -> None:
+    """(choice) A failed claim holds nothing, so it cannot be moved or changed: not found."""
+    if _failed_claim(n):
+        raise WireError(404, "ResourceNotFoundException", f"The phone number is not claimed: its claim FAILED ({n.id}).")
+
+
+def _heading_to(n: Number) -> str:
+    """The target a workflow in progress settles on (a claim's is its target already)."""
+    return (n.settle_target or n.target_arn) if n.status == "IN_PROGRESS" else n.target_arn
+
+
+def _region_of(arn: str) -> str:
+    return arn.split(":")[3]
+
+
 def _require_idle(n: Number) -> None:
     """ResourceInUseException while a claim, move, metadata change or release is under way."""
     if n.status == "IN_PROGRESS":
@@ -501,6 +602,9 @@ def _digits_prefix(prefix: str | None) -> str:
 
 
 def _page(items: list[Any], size: int, token: str | None) -> tuple[list[Any], str | None]:
-    start = int(token) if token and token.isdigit() else 0
+    """One page and the token of the next. (choice) A token this emulator did not issue is invalid."""
+    if token is not None and not (token.isascii() and token.isdigit()):
+        raise invalid("Invalid NextToken.")
+    start = int(token or 0)
     end = start + size
     return items[start:end], (str(end) if end < len(items) else None)

@@ -17,6 +17,8 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, Shape
 
+from ..runtime import contract
+
 OPERATIONS = (
     "ClaimPhoneNumber",
     "DescribePhoneNumber",
@@ -25,6 +27,7 @@ OPERATIONS = (
     "UpdatePhoneNumberMetadata",
     "SearchAvailablePhoneNumbers",
     "ListPhoneNumbersV2",
+    "ListPhoneNumbers",
     "ImportPhoneNumber",
     "AssociatePhoneNumberContactFlow",
     "DisassociatePhoneNumberContactFlow",
@@ -34,12 +37,12 @@ OPERATIONS = (
 )
 
 # The model stores these two patterns double-escaped (they would only match backslashes);
-# these are the rules the service means. TagKey's pattern uses \p{..} classes, checked by hand.
+# these are the rules the service means. The tag patterns use \p{..} classes, which the
+# handler's contract translates for Python's re (one translation for construct, handler and here).
 _PATTERN_FIXES = {
     "PhoneNumber": re.compile(r"^\+[1-9]\d{1,14}$"),
     "PhoneNumberPrefix": re.compile(r"^\+?[0-9]{1,11}$"),
 }
-_TAG_KEY_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 class WireError(Exception):
@@ -105,12 +108,7 @@ def parse_input(operation: str, labels: dict[str, str], query: str, body: bytes)
     model: OperationModel = service_model().operation_model(operation)
     shape = model.input_shape
     params: dict[str, Any] = {}
-    try:
-        document = json.loads(body) if body.strip() else {}
-    except json.JSONDecodeError:
-        raise WireError(400, "SerializationException", "The request body is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise WireError(400, "SerializationException", "The request body must be a JSON object")
+    document = parse_json(body)
     queries = urllib.parse.parse_qs(query, keep_blank_values=True)
     for member, member_shape in shape.members.items():
         location = member_shape.serialization.get("location")
@@ -121,11 +119,37 @@ def parse_input(operation: str, labels: dict[str, str], query: str, body: bytes)
         elif location == "querystring":
             if wire_name in queries:
                 values = queries[wire_name]
-                params[member] = values if member_shape.type_name == "list" else values[0]
+                params[member] = values if member_shape.type_name == "list" else _scalar(member_shape, values[0], wire_name)
         elif member in document:
             params[member] = document[member]
     validate(shape, params, path="")
     return params
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object (an empty body is ``{}``); 400 SerializationException otherwise."""
+    try:
+        document = json.loads(body) if body.strip() else {}
+    except ValueError:  # bad JSON, and bytes that are not UTF-8 (UnicodeDecodeError)
+        raise WireError(400, "SerializationException", "The request body is not valid UTF-8 JSON") from None
+    if not isinstance(document, dict):
+        raise WireError(400, "SerializationException", "The request body must be a JSON object")
+    return document
+
+
+def output_body(operation: str, result: dict[str, Any]) -> bytes:
+    """The response body: JSON, or nothing at all for an operation whose model has no output members."""
+    shape = service_model().operation_model(operation).output_shape
+    return json.dumps(result).encode() if shape is not None and shape.members else b""
+
+
+def _scalar(shape: Shape, value: str, wire_name: str) -> Any:
+    """A query-string value as its shape's type (only strings and integers occur here)."""
+    if shape.type_name != "integer":
+        return value
+    if re.fullmatch(r"-?[0-9]{1,18}", value) is None:
+        raise invalid(f"Value '{value}' at '{wire_name}' must be an integer")
+    return int(value)
 
 
 def _label(path: str, name: str) -> str:
@@ -187,13 +211,14 @@ def _check_size(meta: dict[str, Any], size: int, where: str) -> None:
 def _check_pattern(shape: Shape, value: str, where: str) -> None:
     fixed = _PATTERN_FIXES.get(shape.name)
     if fixed is not None:
-        ok, pattern = bool(fixed.match(value)), fixed.pattern
+        compiled, pattern = fixed, fixed.pattern
     elif shape.name == "TagKey":
-        ok = not value.startswith("aws:") and all(c.isalnum() or c.isspace() or c in _TAG_KEY_PUNCTUATION for c in value)
-        pattern = shape.metadata["pattern"]
+        compiled, pattern = contract.tag_key_pattern(), contract.tag_key_pattern_source()
+    elif shape.name == "TagValue":
+        compiled, pattern = contract.tag_value_pattern(), contract.tag_value_pattern_source()
     else:
         return
-    if not ok:
+    if not compiled.fullmatch(value):
         raise invalid(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}")
 
 

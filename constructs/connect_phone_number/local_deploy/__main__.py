@@ -27,10 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", help="the stack to deploy or destroy (default: the assembly's only stack)")
     parser.add_argument("--state-dir", type=Path, default=Path(".cdk-local"), help="where deployed stacks are remembered")
     parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="the account id placeholder ARNs use (the emulator's)")
+    parser.add_argument("--no-iam", action="store_true", help="do not enforce the handler roles' synthesized IAM policies")
     args = parser.parse_args(argv)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
-        cloudformation = LocalCloudFormation(args.state_dir, environment={**os.environ, "AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+        environment = {**os.environ, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+        cloudformation = LocalCloudFormation(args.state_dir, environment=environment, enforce_iam=not args.no_iam)
         if args.command == "deploy":
             cloudformation.deploy(load(args.app, args.stack, region=region, account=args.account))
         else:

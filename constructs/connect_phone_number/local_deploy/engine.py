@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import iam
 from .responses import ResponseServer, ResponseTimeout
 from .template import Resolver, Resource, StackTemplate, placeholder
 
@@ -73,8 +74,11 @@ def require_local_endpoint(environment: Mapping[str, str]) -> str:
 class LocalCloudFormation:
     """Deploys and destroys stacks locally, keeping each stack's state in ``state_dir``."""
 
-    def __init__(self, state_dir: Path, *, environment: Mapping[str, str], out: TextIO | None = None) -> None:
+    def __init__(self, state_dir: Path, *, environment: Mapping[str, str], out: TextIO | None = None, enforce_iam: bool = True) -> None:
+        """``enforce_iam``: run each handler as its role, with the emulator enforcing the role's synthesized policies."""
         self.state_dir = state_dir
+        self.enforce_iam = enforce_iam
+        self._roles: dict[str, dict[str, iam.RoleIdentity]] = {}
         self.endpoint = require_local_endpoint(environment)
         self.environment = dict(environment)
         self.out = out or sys.stdout
@@ -92,6 +96,10 @@ class LocalCloudFormation:
         operation = "UPDATE" if old else "CREATE"
         self._say(f"{stack.name}: {operation.lower()} (local; Connect at {self.endpoint})")
         states: dict[str, ResourceState] = dict(old)
+        # The new template's policies are in force from the start, and during its rollback (CloudFormation rolls
+        # the custom resources back before the role's policy); the old ones again once the rollback is done.
+        previous_roles = self._roles.get(stack.name, {})
+        self._take_roles(stack.name, iam.identities(stack, {k: v.physical_id for k, v in old.items()}, {k: v.attributes for k, v in old.items()}))
         created: list[str] = []
         updated: list[tuple[str, ResourceState]] = []
         with ResponseServer() as responses:
@@ -101,6 +109,8 @@ class LocalCloudFormation:
             except _ResourceFailed as failure:
                 self._say(f"{stack.name}: {operation}_FAILED: {failure.reason}")
                 self._roll_back(stack, old, states, created, updated, failure, responses)
+                if old:
+                    self._take_roles(stack.name, previous_roles)
                 self._save(stack.name, old)
                 raise DeployFailed(f"{failure.logical_id}: {failure.reason}") from None
             self._clean_up(stack, old, states, updated, responses)
@@ -120,6 +130,7 @@ class LocalCloudFormation:
         self._started = time.monotonic()
         states = self._load(stack_name)
         self._say(f"{stack_name}: destroy (local)")
+        self._take_roles(stack_name, self._roles.get(stack_name, {}))
         remaining = dict(states)
         with ResponseServer() as responses:
             for logical in _reverse_order(states):
@@ -132,6 +143,19 @@ class LocalCloudFormation:
             raise DeployFailed(f"{stack_name}: DELETE_FAILED; still there: {', '.join(sorted(remaining))}")
         self._state_file(stack_name).unlink(missing_ok=True)
         self._say(f"{stack_name}: DELETE_COMPLETE in {self._elapsed():.1f} s")
+
+    def _take_roles(self, stack_name: str, roles: dict[str, iam.RoleIdentity]) -> None:
+        """Make ``roles`` the policies in force for the stack's handlers, as CloudFormation would have them."""
+        if not self.enforce_iam:
+            self._say(f"{stack_name}: IAM not enforced (--no-iam): handlers may call anything")
+            return
+        try:
+            iam.register(self.endpoint, roles)
+        except iam.IamSetupFailed as error:
+            raise DeployFailed(str(error)) from None
+        self._roles[stack_name] = roles
+        for logical, role in sorted(roles.items()):
+            self._say(f"{stack_name}: IAM enforced: {logical} runs as {role.principal.split('/')[-2]} ({role.statement_count} statements)")
 
     # --- the phases ---
 
@@ -294,7 +318,7 @@ class LocalCloudFormation:
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            env=self._lambda_environment(function),
+            env=self._lambda_environment(function, self._roles.get(stack_name, {}).get(str(function["name"]))),
             text=True,
         )
         logs = threading.Thread(target=self._relay_logs, args=(process.stderr, logical), daemon=True)
@@ -314,12 +338,13 @@ class LocalCloudFormation:
                 process.wait()
             logs.join(timeout=5)
 
-    def _lambda_environment(self, function: Mapping[str, Any]) -> dict[str, str]:
+    def _lambda_environment(self, function: Mapping[str, Any], role: iam.RoleIdentity | None = None) -> dict[str, str]:
         environment = {k: v for k, v in self.environment.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
         environment.update(
             {
                 "AWS_ENDPOINT_URL_CONNECT": self.endpoint,
-                "AWS_ACCESS_KEY_ID": "local",
+                # The role's own key: the emulator enforces its policies (without IAM, any key will do).
+                "AWS_ACCESS_KEY_ID": role.access_key_id if role else "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AWS_LAMBDA_FUNCTION_NAME": str(function["name"]),
                 "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function["timeout"]),
@@ -370,6 +395,7 @@ class LocalCloudFormation:
             return {}
         saved = json.loads(path.read_text())
         self._stack_ids.setdefault(stack_name, saved["stack_id"])
+        self._roles.setdefault(stack_name, iam.from_json(saved.get("roles", {})))
         return {k: ResourceState(**v) for k, v in saved["resources"].items()}
 
     def _save(self, stack_name: str, states: Mapping[str, ResourceState]) -> None:
@@ -377,7 +403,11 @@ class LocalCloudFormation:
         if not states:
             self._state_file(stack_name).unlink(missing_ok=True)
             return
-        saved = {"stack_id": self._stack_ids[stack_name], "resources": {k: asdict(v) for k, v in states.items()}}
+        saved = {
+            "stack_id": self._stack_ids[stack_name],
+            "resources": {k: asdict(v) for k, v in states.items()},
+            "roles": iam.to_json(self._roles.get(stack_name, {})),
+        }
         self._state_file(stack_name).write_text(json.dumps(saved, indent=1))
 
     def _elapsed(self) -> float:

