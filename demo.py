@@ -79,8 +79,8 @@ def main() -> int:
         held = [n for n in emulator.service.held() if not n["releasing"] and n["status"] != "FAILED"]
         print(f"Numbers still held in the emulator: {len(held)}; {number} is in its release cooldown.")
         checks = emulator.service.iam_summary()
-        if checks["denied"] or not checks["allowed"]:
-            print(f"IAM: the handler's synthesized role was refused: {checks['denials']}", file=sys.stderr)
+        if checks["denied"] or checks["unchecked"] or not checks["allowed"]:
+            print(f"IAM: {checks['unchecked']} calls ran without the role; refused: {checks['denials']}", file=sys.stderr)
             return 1
         print(f"IAM: every Connect call ran as the stack's own handler role, its synthesized policy enforced: {checks['allowed']} checks allowed, 0 denied.")
 

@@ -41,7 +41,9 @@ logging.getLogger("botocore").setLevel(logging.WARNING)
 SUCCESS = "SUCCESS"
 # A failed claim must not hand CloudFormation a number's ARN: its rollback would release it.
 UNCLAIMED_PREFIX = "unclaimed-"
+# A repeat whose earlier claim cannot be found yet looks again after 3 s, then less and less often.
 EARLIER_CLAIM_RECHECK_SECONDS = 3.0
+EARLIER_CLAIM_RECHECK_CAP_SECONDS = 30.0
 
 
 class Failure(Exception):
@@ -215,6 +217,7 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: c
     }
     if spec.description:
         request["PhoneNumberDescription"] = spec.description
+    pause = EARLIER_CLAIM_RECHECK_SECONDS
     while True:
         attempt = _try_candidates(run, spec, deadline, request)
         if attempt.claimed is not None:
@@ -232,7 +235,8 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: c
                 f"({contract.CLAIM_MARKER_TAG}={marker.value}) is on {spec.target_arn}. Nothing more was claimed, "
                 "so that no number is held twice; deploy again."
             )
-        time.sleep(EARLIER_CLAIM_RECHECK_SECONDS)
+        time.sleep(min(pause, deadline.remaining() - 1.0))  # the last look comes just before the deadline
+        pause = min(EARLIER_CLAIM_RECHECK_CAP_SECONDS, pause * 2)
 
 
 @dataclass

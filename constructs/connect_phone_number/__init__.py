@@ -1,6 +1,6 @@
 """AWS CDK constructs for Amazon Connect phone numbers, managed as code.
 
-``from connect_phone_number import ClaimedPhoneNumber``
+``from connect_phone_number import ClaimedPhoneNumber, IPhoneNumber``
 
 The construct is imported on first use, not with the package: importing aws_cdk starts Node
 (jsii), which the emulator, the pytest fixture and the local deploy do not need.
@@ -12,13 +12,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .phone_number import ClaimedPhoneNumber
+    from .phone_number import ClaimedPhoneNumber, IPhoneNumber
 
-__all__ = ["ClaimedPhoneNumber"]
+__all__ = ["ClaimedPhoneNumber", "IPhoneNumber"]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the construct when it is first asked for (PEP 562)."""
-    if name == "ClaimedPhoneNumber":
-        return importlib.import_module(".phone_number", __name__).ClaimedPhoneNumber
+    """Import the construct module when one of its names is first asked for (PEP 562)."""
+    if name in __all__:
+        return getattr(importlib.import_module(".phone_number", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -13,6 +14,8 @@ import contract
 from connect_phone_number import ClaimedPhoneNumber
 from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number.phone_number import HANDLER_ID
+from constructs import Construct
 from support import INSTANCE, run
 
 NUMBER_TYPE = "Custom::ConnectPhoneNumber"
@@ -109,7 +112,6 @@ def test_attributes_are_tokens_for_the_handlers_data() -> None:
         assert cdk.Token.is_unresolved(attribute)
         resolved = stack.resolve(attribute)
         assert resolved["Fn::GetAtt"][1] == key
-    assert number.resource.node.default_child is not None
     assert number.function is not None
 
 
@@ -174,3 +176,152 @@ def test_the_synthesized_properties_are_what_the_handler_accepts(emulator: Conne
     [held] = emulator.service.held()
     assert held["description"] == "From the template"
     assert held["tags"]["team"] == "care"
+
+
+# CDK integration: tokens, removal policies, environments, tag checks and conventions.
+
+
+def test_a_token_timeout_renders_the_wait_as_the_token_and_the_longest_service_timeout() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    wait = cdk.CfnParameter(stack, "Wait", type="Number").value_as_number
+    ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID", timeout=cdk.Duration.seconds(wait))
+
+    template = assertions.Template.from_stack(stack)
+
+    service_timeout = contract.MAX_WAIT_TIMEOUT_SECONDS + 120
+    template.has_resource_properties(NUMBER_TYPE, {"WaitTimeoutSeconds": {"Ref": "Wait"}, "ServiceTimeout": str(service_timeout)})
+    # The longest wait's ServiceTimeout outlasts the handler's whole Lambda run, so no answer can come after it.
+    assert service_timeout >= contract.FUNCTION_TIMEOUT_SECONDS
+    assert not re.search(r"\d{20}", json.dumps(template.to_json())), "an encoded token was rendered as digits"
+
+
+def test_a_token_timeout_in_another_unit_than_seconds_is_refused_naming_timeout() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    wait = cdk.CfnParameter(stack, "Wait", type="Number").value_as_number
+    with pytest.raises(ValueError, match=r"^ClaimedPhoneNumber: timeout: a token must be given in seconds"):
+        ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID", timeout=cdk.Duration.minutes(wait))
+
+
+def test_a_timeout_in_milliseconds_that_makes_whole_seconds_is_accepted() -> None:
+    synth(timeout=cdk.Duration.millis(15000)).has_resource_properties(NUMBER_TYPE, {"WaitTimeoutSeconds": "15", "ServiceTimeout": "135"})
+
+
+@pytest.mark.parametrize(
+    ("props", "named"),
+    [
+        ({"timeout": cdk.Duration.seconds(10.5)}, "timeout"),
+        ({"timeout": cdk.Duration.millis(10500)}, "timeout"),
+        ({"removal_policy": cdk.RemovalPolicy.SNAPSHOT}, "removal_policy"),
+        ({"tags": {"aws:bad": "x", cdk.Aws.REGION: "a token key"}}, "tags"),
+        ({"tags": {"aws:bad": "x", "fine": cdk.Aws.REGION}}, "tags"),
+        ({"tags": {"fine": "v" * 257, "other": cdk.Aws.REGION}}, "tags"),
+        ({"tags": {**{f"k{i}": "v" for i in range(49)}, cdk.Aws.REGION: "one too many"}}, "tags"),
+    ],
+)
+def test_more_bad_props_fail_at_synth_naming_the_prop(props: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValueError, match=rf"^ClaimedPhoneNumber: {named}: "):
+        synth(**props)
+
+
+def test_a_token_tag_key_or_value_is_left_for_the_handler() -> None:
+    synth(tags={cdk.Aws.REGION: "value", "key": cdk.Aws.ACCOUNT_ID}).has_resource_properties(
+        NUMBER_TYPE, {"Tags": assertions.Match.array_with([{"Key": "key", "Value": {"Ref": "AWS::AccountId"}}])}
+    )
+
+
+def test_snapshot_is_refused_by_apply_removal_policy_too() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    number = ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
+    with pytest.raises(ValueError, match=r"^ClaimedPhoneNumber: removal_policy: "):
+        number.apply_removal_policy(cdk.RemovalPolicy.SNAPSHOT)
+
+
+def test_apply_removal_policy_sets_the_numbers_deletion_and_replace_policies() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    number = ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
+
+    number.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+
+    assertions.Template.from_stack(stack).has_resource(NUMBER_TYPE, {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"})
+
+
+LONDON = cdk.Environment(account="111122223333", region="eu-west-2")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "arn:aws:connect:eu-west-1:111122223333:instance/aaaaaaaa-1111-2222-3333-444444444444",
+        "arn:aws:connect:eu-west-2:444455556666:instance/aaaaaaaa-1111-2222-3333-444444444444",
+        "arn:aws-cn:connect:eu-west-2:111122223333:traffic-distribution-group/aaaaaaaa-1111-2222-3333-444444444444",
+    ],
+)
+def test_a_target_outside_the_stacks_concrete_env_is_refused_naming_target_arn(target: str) -> None:
+    app = cdk.App(context={"@aws-cdk/core:enablePartitionLiterals": True})
+    stack = cdk.Stack(app, "Test", env=LONDON)
+    with pytest.raises(ValueError, match=r"^ClaimedPhoneNumber: target_arn: .* the handler can claim only in the stack's own account and Region"):
+        ClaimedPhoneNumber(stack, "Number", target_arn=target, country_code="GB", phone_number_type="DID")
+
+
+def test_a_target_in_the_stacks_env_or_in_an_env_agnostic_stack_is_accepted() -> None:
+    london_target = "arn:aws:connect:eu-west-2:111122223333:instance/aaaaaaaa-1111-2222-3333-444444444444"
+    ClaimedPhoneNumber(cdk.Stack(cdk.App(), "Test", env=LONDON), "Number", target_arn=london_target, country_code="GB", phone_number_type="DID")
+    ClaimedPhoneNumber(cdk.Stack(cdk.App(), "Test"), "Number", target_arn=london_target, country_code="GB", phone_number_type="DID")
+
+
+def test_the_default_child_is_the_cfn_resource_and_takes_property_overrides() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    number = ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
+
+    child = number.node.default_child
+    assert isinstance(child, cdk.CfnResource)
+    assert child is number.resource
+    child.add_property_override("Description", "Set by an escape hatch")
+
+    assertions.Template.from_stack(stack).has_resource_properties(NUMBER_TYPE, {"Description": "Set by an escape hatch"})
+
+
+def test_numbers_keep_the_logical_id_they_had_as_a_custom_resource() -> None:
+    """Existing stacks must not see a new resource (a new claim) when they upgrade."""
+    stack = cdk.Stack(cdk.App(), "Test")
+    number = ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
+    earlier = cdk.Stack(cdk.App(), "Earlier")
+    earlier_resource = cdk.CustomResource(Construct(earlier, "Number"), "Resource", service_token="arn:aws:lambda:us-east-1:123456789012:function:f")
+
+    assert stack.get_logical_id(number.resource) == earlier.get_logical_id(earlier_resource.node.default_child)  # type: ignore[arg-type]
+
+
+def test_a_users_own_construct_named_like_the_old_handler_does_not_break_the_stack() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    Construct(stack, "ConnectPhoneNumberHandler")
+    ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
+    ClaimedPhoneNumber(stack, "Other", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
+
+    assertions.Template.from_stack(stack).resource_count_is("AWS::Lambda::Function", 1)
+
+
+def test_a_foreign_construct_under_the_handlers_id_is_refused_with_a_clear_error() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    Construct(stack, HANDLER_ID)
+    with pytest.raises(ValueError, match="is reserved for this library's handler"):
+        ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
+
+
+def test_the_handler_keeps_its_logical_ids_so_an_upgrade_replaces_nothing() -> None:
+    """CloudFormation refuses to change a custom resource's ServiceToken: an upgraded stack must keep the function (and its role, policy and logs)."""
+    stack = cdk.Stack(cdk.App(), "Test")
+    ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
+    earlier = cdk.Stack(cdk.App(), "Earlier")
+    scope = Construct(earlier, "ConnectPhoneNumberHandler")
+    role = Construct(scope, "Role")
+    before = {
+        "AWS::Lambda::Function": cdk.CfnResource(Construct(scope, "Function"), "Resource", type="AWS::Lambda::Function"),
+        "AWS::IAM::Role": cdk.CfnResource(role, "Resource", type="AWS::IAM::Role"),
+        "AWS::IAM::Policy": cdk.CfnResource(Construct(role, "DefaultPolicy"), "Resource", type="AWS::IAM::Policy"),
+        "AWS::Logs::LogGroup": cdk.CfnResource(Construct(scope, "Logs"), "Resource", type="AWS::Logs::LogGroup"),
+    }
+    template = assertions.Template.from_stack(stack)
+
+    for kind, resource in before.items():
+        [logical_id] = template.find_resources(kind)
+        assert logical_id == earlier.get_logical_id(resource), kind

@@ -265,7 +265,7 @@ def still_held(emulator: ConnectEmulator) -> list[str]:
 
 def test_the_rollback_of_a_timed_out_move_waits_for_it_and_moves_the_number_back(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     arn = create(responses, search_props())
-    emulator.service.config.update_seconds = 3
+    emulator.service.config.update_seconds = 2
     moved = search_props(TargetArn=OTHER_INSTANCE)
 
     failed = run("Update", responses, moved, old=search_props(), physical_id=arn, seconds=RESPONSE_RESERVE_SECONDS + 1)
@@ -276,7 +276,7 @@ def test_the_rollback_of_a_timed_out_move_waits_for_it_and_moves_the_number_back
     assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
     assert record(emulator, arn)["target_arn"] == INSTANCE
     assert record(emulator, arn)["status"] == "CLAIMED"
-    time.sleep(3.5)  # long after the first move would have finished
+    time.sleep(2.5)  # long after the first move would have finished
     assert record(emulator, arn)["target_arn"] == INSTANCE
 
 

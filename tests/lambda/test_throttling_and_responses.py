@@ -213,6 +213,7 @@ def test_a_short_response_url_outage_still_delivers_the_same_success(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attempted = spy_on_puts(monkeypatch)
+    monkeypatch.setattr(cfn_response, "SEND_PAUSE_CAP_SECONDS", 0.5)
     responses.fail_next(5)
 
     result = run("Create", responses, search_props())

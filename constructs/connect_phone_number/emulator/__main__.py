@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground until interrupted."""
     parser = argparse.ArgumentParser(prog="connect-emulator", description="A local Amazon Connect phone-number API on loopback.")
     parser.add_argument("--port", type=int, default=4599)
+    parser.add_argument("--account-id", default=EmulatorConfig.account_id, help="the one account the emulator plays")
     parser.add_argument("--state-file", type=Path, help="keep state in this file across runs")
     parser.add_argument("--claim-seconds", type=float, default=EmulatorConfig.claim_seconds, help="IN_PROGRESS time of a claim")
     parser.add_argument("--rate", type=float, default=EmulatorConfig.rate_per_second, help="requests per second per API")
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fail-claims", metavar="MATCH", help=f"claims of numbers starting with MATCH ('*' for all) end FAILED: {LIMIT_MESSAGE}")
     args = parser.parse_args(argv)
     config = EmulatorConfig(
+        account_id=args.account_id,
         claim_seconds=args.claim_seconds,
         rate_per_second=args.rate,
         burst=args.burst,

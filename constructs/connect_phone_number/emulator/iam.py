@@ -7,7 +7,10 @@ literal ``phone-number/*`` of the wildcard type, ...) and evaluates the identity
 them, and against the action's dependent actions where their resource is named in the request.
 
 Evaluation follows IAM's identity-policy logic: an explicit Deny wins, then any Allow, otherwise an implicit
-deny. Actions match case-insensitively, resources case-sensitively, both with ``*`` and ``?`` wildcards.
+deny; with a permissions boundary, the boundary must allow the request too. Actions match case-insensitively,
+resources case-sensitively, both with ``*`` and ``?`` wildcards; in a resource ARN a wildcard does not match
+across the colons of the first five segments, and ``${*}``, ``${?}`` and ``${$}`` stand for the literal
+characters. A statement without an Action or a Resource is refused, as IAM refuses it.
 (choice) Conditions are not evaluated: an Allow with a Condition never applies and a Deny with one always does,
 so the emulator is never more lenient than AWS.
 """
@@ -34,20 +37,35 @@ def reference() -> dict[str, Any]:
     return dict(json.loads(REFERENCE_FILE.read_text()))
 
 
+#: (choice, likely) Tag on create: a request that carries Tags is also authorized as TagResource on the number it
+#: creates, as Connect documents for its other create calls; the reference lists wildcard-phone-number among
+#: TagResource's resource types, and aws:RequestTag among the claim's condition keys.
+TAG_ON_CREATE = frozenset({"connect:ClaimPhoneNumber", "connect:ImportPhoneNumber"})
+
+Policies = tuple[Mapping[str, Any], ...]
+
+
 @dataclass(frozen=True)
 class Identity:
-    """A caller: the principal AWS would name in a denial, and its identity policies (IAM policy documents)."""
+    """A caller: the principal AWS would name in a denial, its identity policies, and its permissions boundary."""
 
     principal: str
-    policies: tuple[Mapping[str, Any], ...]
+    policies: Policies
+    boundary: Policies | None = None
 
     @classmethod
-    def from_policy(cls, principal: str, policy: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> Identity:
-        """An identity from one policy document or a list of them."""
-        documents = (policy,) if isinstance(policy, Mapping) else tuple(policy)
-        for document in documents:
-            _statements(document)  # refuse a malformed policy now, not on the first request
-        return cls(principal, documents)
+    def from_policy(
+        cls, principal: str, policy: Mapping[str, Any] | Iterable[Mapping[str, Any]], boundary: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None
+    ) -> Identity:
+        """An identity from one policy document or a list of them (and a boundary, likewise)."""
+        return cls(principal, _documents(policy), None if boundary is None else _documents(boundary))
+
+
+def _documents(policy: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> Policies:
+    documents = (policy,) if isinstance(policy, Mapping) else tuple(policy)
+    for document in documents:
+        _statements(document)  # refuse a malformed policy now, not on the first request
+    return documents
 
 
 @dataclass(frozen=True)
@@ -117,9 +135,13 @@ def checks(action: str, context: RequestContext) -> list[tuple[str, str]]:
             continue  # (choice) dependents of other services the emulator does not know (WhatsApp) are not checked
         service = name.split(":")[0]
         for entry in table[name]["resource_types"]:
+            if not entry["required"] and entry["type"].startswith("wildcard-"):
+                continue  # an optional wildcard type (Tag/Untag list one) stands for calls that name no resource
             derive = DERIVE.get(f"{service}:{entry['type']}")
             if derive is not None:
                 found.extend((name, arn) for arn in derive(context) if (name, arn) not in found)
+    if action in TAG_ON_CREATE and context.params.get("Tags"):
+        found.append(("connect:TagResource", context.arn("connect", "phone-number/*")))
     return found
 
 
@@ -127,10 +149,12 @@ def authorize(identity: Identity, action: str, context: RequestContext) -> list[
     """Raise AccessDeniedException, as AWS words it, unless the identity may do ``action`` on each resource."""
     decided = checks(action, context)
     for name, arn in decided:
-        verdict = evaluate(identity.policies, name, arn)
-        if verdict != "Allow":
-            why = "with an explicit deny in an identity-based policy" if verdict == "Deny" else f"because no identity-based policy allows the {name} action"
-            raise WireError(403, "AccessDeniedException", f"User: {identity.principal} is not authorized to perform: {name} on resource: {arn} {why}")
+        layers = [("an identity-based policy", identity.policies)] + ([("a permissions boundary", identity.boundary)] if identity.boundary is not None else [])
+        for kind, policies in layers:
+            verdict = evaluate(policies, name, arn)
+            if verdict != "Allow":
+                why = f"with an explicit deny in {kind}" if verdict == "Deny" else f"because no {kind.split(' ', 1)[1]} allows the {name} action"
+                raise WireError(403, "AccessDeniedException", f"User: {identity.principal} is not authorized to perform: {name} on resource: {arn} {why}")
     return decided
 
 
@@ -139,7 +163,10 @@ def evaluate(policies: Iterable[Mapping[str, Any]], action: str, resource: str) 
     allowed = False
     for policy in policies:
         for statement in _statements(policy):
-            if not (_matches_any(statement, "Action", action, case=False) and _matches_any(statement, "Resource", resource, case=True)):
+            # (choice) An Allow's resource wildcards stay within their ARN segment, as IAM documents; a Deny's match
+            # across segments too: where the two readings differ, the emulator takes the stricter one.
+            segmented = statement.get("Effect") == "Allow"
+            if not (_matches_any(statement, "Action", action, case=False) and _matches_any(statement, "Resource", resource, case=True, arn=segmented)):
                 continue
             if statement.get("Effect") == "Deny":
                 return "Deny"
@@ -153,27 +180,42 @@ def _statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     statements = [raw] if isinstance(raw, Mapping) else raw
     if not isinstance(statements, list) or not all(isinstance(s, Mapping) and s.get("Effect") in ("Allow", "Deny") for s in statements):
         raise ValueError("an identity policy needs a Statement list whose entries have Effect Allow or Deny")
+    for statement in statements:
+        for key in ("Action", "Resource"):
+            if (key in statement) == (f"Not{key}" in statement):
+                raise ValueError(f"MalformedPolicyDocument: each statement needs exactly one of {key} and Not{key}")
     return statements
 
 
-def _matches_any(statement: Mapping[str, Any], key: str, value: str, *, case: bool) -> bool:
-    """Action/NotAction or Resource/NotResource against one value."""
+def _matches_any(statement: Mapping[str, Any], key: str, value: str, *, case: bool, arn: bool = False) -> bool:
+    """Action/NotAction or Resource/NotResource against one value; ``arn``: wildcards stay within a segment."""
     if key in statement:
-        return any(_glob(pattern, value, case) for pattern in _as_list(statement[key]))
-    if f"Not{key}" in statement:
-        return not any(_glob(pattern, value, case) for pattern in _as_list(statement[f"Not{key}"]))
-    return False
+        return any(_glob(pattern, value, case, arn) for pattern in _as_list(statement[key]))
+    return not any(_glob(pattern, value, case, arn) for pattern in _as_list(statement[f"Not{key}"]))
 
 
 def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+_ESCAPES = {"${*}": "*", "${?}": "?", "${$}": "$"}
+
+
 @cache
-def _compiled(pattern: str, case: bool) -> re.Pattern[str]:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(f"^{regex}$", 0 if case else re.IGNORECASE)
+def _compiled(pattern: str, case: bool, arn: bool) -> re.Pattern[str]:
+    """A policy pattern as a regex. In an ARN, the first five segments' wildcards stay within their segment."""
+    regex, segment = [], 0
+    for piece in re.split(r"(\$\{[*?$]\}|[*?:])", pattern):
+        if piece in _ESCAPES:
+            regex.append(re.escape(_ESCAPES[piece]))
+        elif piece in ("*", "?"):
+            within = "[^:]" if arn and segment < 5 and pattern != "*" else "."
+            regex.append(within + ("*" if piece == "*" else ""))
+        else:
+            segment += piece == ":"
+            regex.append(re.escape(piece))
+    return re.compile("^" + "".join(regex) + "$", 0 if case else re.IGNORECASE)
 
 
-def _glob(pattern: str, value: str, case: bool) -> bool:
-    return bool(_compiled(pattern, case).match(value))
+def _glob(pattern: str, value: str, case: bool, arn: bool) -> bool:
+    return bool(_compiled(pattern, case, arn).match(value))

@@ -67,7 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(
                 200,
                 {"Content-Type": "application/json"},
-                json.dumps({"numbers": service.held(), "calls": service.calls, "iam": service.iam_summary()}).encode(),
+                json.dumps({"account_id": service.config.account_id, "numbers": service.held(), "calls": service.calls, "iam": service.iam_summary()}).encode(),
             )
             return
         actions: dict[str, Callable[..., None]] = {

@@ -136,6 +136,7 @@ class ConnectService:
         self.identities: dict[str, iam.Identity] = {}  # access key id -> identity whose policy is enforced
         self.authorized: list[tuple[str, str, str]] = []  # (principal, action, resource) of every allowed check
         self.denied: list[str] = []  # AccessDeniedException messages
+        self.unchecked = 0  # requests no identity policy applied to
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
@@ -159,16 +160,24 @@ class ConnectService:
         with self.lock:
             self.injected.extend([(status, code or self.config.throttle_code, operation)] * count)
 
-    def add_identity(self, access_key_id: str, principal: str, policy: dict[str, Any] | list[dict[str, Any]]) -> None:
-        """Enforce ``policy`` (an IAM policy document, or a list of them) on requests signed with ``access_key_id``."""
+    def add_identity(
+        self, access_key_id: str, principal: str, policy: dict[str, Any] | list[dict[str, Any]], boundary: dict[str, Any] | list[dict[str, Any]] | None = None
+    ) -> None:
+        """Enforce ``policy`` (an IAM policy document, or a list of them), within ``boundary`` if given, on requests signed with ``access_key_id``."""
         with self.lock:
-            self.identities[access_key_id] = iam.Identity.from_policy(principal, policy)
+            self.identities[access_key_id] = iam.Identity.from_policy(principal, policy, boundary)
 
     def iam_summary(self) -> dict[str, Any]:
         """Whether IAM is enforced, and how many checks were allowed and denied."""
         with self.lock:
             enforced = bool(self.identities) or self.config.identity_policy is not None
-            return {"enforced": enforced, "allowed": len(self.authorized), "denied": len(self.denied), "denials": list(self.denied[-5:])}
+            return {
+                "enforced": enforced,
+                "allowed": len(self.authorized),
+                "denied": len(self.denied),
+                "unchecked": self.unchecked,
+                "denials": list(self.denied[-5:]),
+            }
 
     def available(self, country: str, kind: str) -> list[str]:
         """Numbers that search would offer now."""
@@ -226,6 +235,7 @@ class ConnectService:
                 f"arn:aws:sts::{self.config.account_id}:assumed-role/emulator/{access_key_id or 'anonymous'}", self.config.identity_policy
             )
         if identity is None:
+            self.unchecked += 1
             return
         number = self.numbers.get(str(params.get("PhoneNumberId", "")).rsplit("/", 1)[-1])
         context = iam.RequestContext(region, self.config.account_id, params, current_target=number.target_arn if number else None)
@@ -438,7 +448,7 @@ class ConnectService:
         parts = _TARGET.match(target)
         if parts is None:
             raise invalid(f"Invalid TargetArn: {target}")
-        if parts.group(3) != self.config.account_id or parts.group(2) != region:
+        if parts.group(1) != iam.PARTITION or parts.group(3) != self.config.account_id or parts.group(2) != region:
             raise WireError(404, "ResourceNotFoundException", f"Target not found: {target}")
         if self.config.known_targets is not None and target not in self.config.known_targets:
             raise WireError(404, "ResourceNotFoundException", f"Target not found: {target}")

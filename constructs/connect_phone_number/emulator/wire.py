@@ -17,7 +17,8 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, Shape
 
-from ..runtime import contract
+# Absolute, so that this module also loads on its own (scripts/generate_iam_reference.py does).
+from connect_phone_number.runtime import contract
 
 OPERATIONS = (
     "ClaimPhoneNumber",

@@ -2,7 +2,7 @@
 
 export AWS_ENDPOINT_URL_CONNECT=http://127.0.0.1:4599   # python -m connect_phone_number.emulator
 npx cdk synth
-python -m connect_phone_number.local_deploy deploy
+python -m connect_phone_number.local_deploy deploy --parameters Owner=care   # [STACK:]NAME=VALUE, as cdk deploy
 python -m connect_phone_number.local_deploy destroy --stack ConnectPhoneNumberDemo
 """
 
@@ -28,13 +28,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=Path(".cdk-local"), help="where deployed stacks are remembered")
     parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="the account id placeholder ARNs use (the emulator's)")
     parser.add_argument("--no-iam", action="store_true", help="do not enforce the handler roles' synthesized IAM policies")
+    parser.add_argument(
+        "--parameters",
+        action="append",
+        default=[],
+        metavar="[STACK:]NAME=VALUE",
+        help="a template parameter's value (repeatable); others keep the previous deploy's value, or their Default",
+    )
     args = parser.parse_args(argv)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
         environment = {**os.environ, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
         cloudformation = LocalCloudFormation(args.state_dir, environment=environment, enforce_iam=not args.no_iam)
         if args.command == "deploy":
-            cloudformation.deploy(load(args.app, args.stack, region=region, account=args.account))
+            stack = load(args.app, args.stack, region=region, account=args.account)
+            cloudformation.deploy(stack, parameters=_parameters(args.parameters, stack.name, parser))
         else:
             name = args.stack or load(args.app, None, region=region, account=args.account).name
             cloudformation.destroy(name)
@@ -42,6 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failed: {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+def _parameters(items: list[str], stack_name: str, parser: argparse.ArgumentParser) -> dict[str, str]:
+    """``--parameters`` values for ``stack_name``: those without a stack, and those naming it."""
+    values: dict[str, str] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            parser.error(f"--parameters {item!r}: expected [STACK:]NAME=VALUE")
+        stack, _, name = name.rpartition(":")
+        if stack in ("", stack_name):
+            values[name] = value
+    return values
 
 
 if __name__ == "__main__":
