@@ -41,6 +41,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, get_state_machine_test, initialize, invariant, multiple, precondition, rule
 
 import connect_api
+import contract
 import handler
 from connect_api import RESPONSE_RESERVE_SECONDS
 from connect_phone_number.emulator import ConnectEmulator
@@ -52,8 +53,8 @@ EXAMPLES = int(os.environ.get("LIFECYCLE_EXAMPLES", "150"))
 STEPS = int(os.environ.get("LIFECYCLE_STEPS", "15"))
 SHRINK = os.environ.get("LIFECYCLE_SHRINK", "1") != "0"  # 0: report the first failure as found (faster)
 
-MARKER_TAG = "cdk-connect-phone-number:claim-request"
-LIBRARY_TAG_PREFIX = "cdk-connect-phone-number"
+MARKER_TAG = contract.CLAIM_MARKER_TAG
+LIBRARY_TAG_PREFIX = MARKER_TAG.split(":")[0]  # the library's tags are all named after it
 LAMBDA_DIR = Path(handler.__file__).resolve().parent
 MAX_BODY_BYTES = 4096  # CloudFormation refuses a bigger response
 CALL_SECONDS = 0.05  # what one Connect call costs in virtual time
@@ -497,12 +498,8 @@ class World:
         self.recorder.clear()
 
     def held(self) -> dict[str, dict[str, Any]]:
-        """Numbers that this library claimed and that are held now, by ARN (a failed claim holds nothing)."""
-        return {
-            n["arn"]: n
-            for n in self.emulator.service.held()
-            if MARKER_TAG in n["tags"] and not n["releasing"] and not (n["status"] == "FAILED" and not n["settle_target"])
-        }
+        """Numbers that this library claimed and that the account holds (is billed for) now, by ARN."""
+        return {n["arn"]: n for n in self.emulator.service.holding() if MARKER_TAG in n["tags"]}
 
     def busy_beyond(self, seconds: float) -> list[str]:
         """Held numbers whose workflow settles more than ``seconds`` from now."""
