@@ -762,6 +762,10 @@ class Lifecycle(RuleBasedStateMachine):
         )
         note("\n".join([*self.world.logs[-40:], *(f"      (run ended by {e})" for e in errors)]))
         assert not late, f"{kind} {logical}: {', '.join(late)} called after the answer was sent"
+        if answer.status == "SUCCESS" and kind != "Delete":
+            attributes = {"PhoneNumber", "PhoneNumberArn", "PhoneNumberId"}
+            assert set(answer.data) == attributes, f"{kind} {logical} answered SUCCESS with attributes {sorted(answer.data)}"
+            assert answer.data["PhoneNumberArn"] == answer.physical_id, f"{kind} {logical}: PhoneNumberArn {answer.data} is not {answer.physical_id}"
         return answer
 
     def check_answers(self, what: str, request_id: str, dispatched: float, service_timeout: int, errors: list[str]) -> Answer:
@@ -814,6 +818,7 @@ class Lifecycle(RuleBasedStateMachine):
             users = {k: v for k, v in number["tags"].items() if not k.startswith(LIBRARY_TAG_PREFIX)}
             assert users == declared, f"{logical}'s tags are {users}, not {declared}"
             assert matches(number, props), f"{logical}'s number {number['number']} does not match {props}"
+            assert number["number"] == resource.number, f"{logical}'s PhoneNumber attribute is {resource.number}, the number is {number['number']}"
 
 
 def matches(number: dict[str, Any], props: dict[str, Any]) -> bool:
@@ -859,10 +864,14 @@ def world(emulator: ConnectEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterato
         id(time.sleep): world.clock.sleep,
         id(real_make_client): lambda: DyingClient(real_make_client(), world),
     }
+    swapped = set()
     for module in lambda_modules():
         for name, value in list(vars(module).items()):
             if id(value) in swaps and not name.startswith("__"):
                 monkeypatch.setattr(module, name, swaps[id(value)])
+                swapped.add(id(value))
+    # If the handler stops reaching time, threading or its client this way, the model must say so.
+    assert {id(time), id(threading), id(real_make_client)} <= swapped, "the handler's time, threading or make_client was not found to swap"
     # One warm boto3 session: a fresh one per run reloads Connect's model (0.15 s), the client costs 13 ms.
     shared = boto3.session.Session()
     monkeypatch.setattr(boto3.session, "Session", lambda *a, **k: shared)
