@@ -32,8 +32,13 @@ PHONE_NUMBER = "PhoneNumber"
 DESCRIPTION = "Description"
 TAGS = "Tags"
 WAIT_TIMEOUT_SECONDS = "WaitTimeoutSeconds"
+ADOPT_EXISTING = "AdoptExisting"
+SOURCE_PHONE_NUMBER_ARN = "SourcePhoneNumberArn"
+CONTACT_FLOW_ARN = "ContactFlowArn"
 KNOWN_PROPERTIES = frozenset(
     {
+        ADOPT_EXISTING,
+        SOURCE_PHONE_NUMBER_ARN,
         SERVICE_TOKEN,
         SERVICE_TIMEOUT,
         TARGET_ARN,
@@ -44,6 +49,7 @@ KNOWN_PROPERTIES = frozenset(
         DESCRIPTION,
         TAGS,
         WAIT_TIMEOUT_SECONDS,
+        CONTACT_FLOW_ARN,
     }
 )
 
@@ -74,6 +80,9 @@ _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _PREFIX = re.compile(r"^\+?[0-9]{1,11}$")
 _TARGET_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:(instance|traffic-distribution-group)/[A-Za-z0-9-]+$")
 _PHONE_NUMBER_ARN = re.compile(r"^arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9-]+$")
+# ImportPhoneNumber's source: a number in AWS End User Messaging (the only source this library grants IAM for).
+_SOURCE_PHONE_NUMBER_ARN = re.compile(r"^arn:aws[a-z-]*:sms-voice:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9_-]+$")
+_CONTACT_FLOW_ARN = re.compile(r"^arn:(aws[a-z-]*):connect:([a-z0-9-]+):(\d{12}):instance/([A-Za-z0-9-]+)/contact-flow/([A-Za-z0-9-]+)$")
 _UNICODE_CLASS = re.compile(r"\\p\{(\w{1,2})\}")
 _RESERVED_PREFIX_LOOKAHEAD = "(?!aws:)"
 _TAG_CHARACTERS = "letters, numbers, spaces and _.:/=+-@"
@@ -290,6 +299,44 @@ def check_selection(
         )
 
 
+def check_source_phone_number_arn(prop: str, value: str) -> None:
+    """An import's source is an AWS End User Messaging phone-number ARN."""
+    if not _SOURCE_PHONE_NUMBER_ARN.fullmatch(value):
+        raise InvalidProperty(prop, f"{value!r} is not an AWS End User Messaging phone-number ARN (arn:aws:sms-voice:REGION:ACCOUNT:phone-number/ID)")
+
+
+def check_adoption_and_import(
+    *,
+    adopt_existing: bool,
+    source_phone_number_arn: object,
+    phone_number: object,
+    country_code: object,
+    phone_number_type: object,
+    prefix: object,
+    target_arn: str | None,
+    names: Mapping[str, str],
+) -> None:
+    """Adoption takes over an exact number; an import names its source and nothing to search or claim.
+
+    ``target_arn`` is None when it is not known yet (a token). ``names`` maps the logical names
+    to the caller's spelling, as for check_selection.
+    """
+    if source_phone_number_arn is not None:
+        chosen = (("phone_number", phone_number), ("country_code", country_code), ("phone_number_type", phone_number_type), ("prefix", prefix))
+        clashing = [names[n] for n, v in chosen if v is not None] + ([names["adopt_existing"]] if adopt_existing else [])
+        if clashing:
+            raise InvalidProperty(
+                names["source_phone_number_arn"],
+                f"cannot be combined with {', '.join(repr(c) for c in clashing)}: import a number, or claim one",
+            )
+        if target_arn is not None and ":instance/" not in target_arn:
+            raise InvalidProperty(
+                names["target_arn"], f"{target_arn!r} must be a Connect instance to import a number into (ImportPhoneNumber takes an instance)"
+            )
+    if adopt_existing and phone_number is None:
+        raise InvalidProperty(names["adopt_existing"], f"needs {names['phone_number']!r}: only an exact number already in the account can be adopted")
+
+
 @dataclass(frozen=True)
 class ClaimSpec:
     """What a resource asks for, parsed and validated from its ResourceProperties."""
@@ -302,6 +349,11 @@ class ClaimSpec:
     description: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     wait_timeout_seconds: int = DEFAULT_WAIT_TIMEOUT_SECONDS
+    # Take over the exact number if this account already holds it, instead of failing.
+    adopt_existing: bool = False
+    # Import this End User Messaging number (ImportPhoneNumber) instead of claiming one.
+    source_phone_number_arn: str | None = None
+    contact_flow_arn: str | None = None
 
 
 HANDLER_NAMES = {
@@ -309,7 +361,20 @@ HANDLER_NAMES = {
     "country_code": COUNTRY_CODE,
     "phone_number_type": TYPE,
     "prefix": PREFIX,
+    "adopt_existing": ADOPT_EXISTING,
+    "source_phone_number_arn": SOURCE_PHONE_NUMBER_ARN,
+    "target_arn": TARGET_ARN,
 }
+
+
+def _parse_bool(props: Mapping[str, Any], name: str) -> bool:
+    """A boolean property: CloudFormation delivers booleans as "true" or "false"."""
+    value = props.get(name)
+    if value is None or value == "" or value is False or str(value).lower() == "false":
+        return False
+    if value is True or str(value).lower() == "true":
+        return True
+    raise InvalidProperty(name, f"{value!r} is not true or false")
 
 
 def _optional_string(props: Mapping[str, Any], name: str) -> str | None:
@@ -378,14 +443,19 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
         description=_optional_string(props, DESCRIPTION),
         tags=_parse_tags(props.get(TAGS)),
         wait_timeout_seconds=_parse_wait_timeout(props.get(WAIT_TIMEOUT_SECONDS)),
+        adopt_existing=_parse_bool(props, ADOPT_EXISTING),
+        source_phone_number_arn=_optional_string(props, SOURCE_PHONE_NUMBER_ARN),
+        contact_flow_arn=_optional_string(props, CONTACT_FLOW_ARN),
     )
-    check_selection(
-        phone_number=spec.phone_number,
-        country_code=spec.country_code,
-        phone_number_type=spec.phone_number_type,
-        prefix=spec.prefix,
-        names=HANDLER_NAMES,
-    )
+    _check_claim_kind(spec)
+    if spec.source_phone_number_arn is None:
+        check_selection(
+            phone_number=spec.phone_number,
+            country_code=spec.country_code,
+            phone_number_type=spec.phone_number_type,
+            prefix=spec.prefix,
+            names=HANDLER_NAMES,
+        )
     if spec.phone_number is not None:
         check_phone_number(PHONE_NUMBER, spec.phone_number)
     if spec.country_code is not None:
@@ -397,7 +467,60 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
     if spec.description is not None:
         check_description(DESCRIPTION, spec.description)
     check_tags(TAGS, spec.tags)
+    if spec.contact_flow_arn is not None:
+        check_contact_flow(CONTACT_FLOW_ARN, spec.contact_flow_arn, target_arn)
     return spec
+
+
+def _check_claim_kind(spec: ClaimSpec) -> None:
+    """Adoption and import, checked together with what else the properties ask for."""
+    check_adoption_and_import(
+        adopt_existing=spec.adopt_existing,
+        source_phone_number_arn=spec.source_phone_number_arn,
+        phone_number=spec.phone_number,
+        country_code=spec.country_code,
+        phone_number_type=spec.phone_number_type,
+        prefix=spec.prefix,
+        target_arn=spec.target_arn,
+        names=HANDLER_NAMES,
+    )
+    if spec.source_phone_number_arn is not None:
+        check_source_phone_number_arn(SOURCE_PHONE_NUMBER_ARN, spec.source_phone_number_arn)
+
+
+def check_contact_flow(prop: str, flow_arn: str, target_arn: str) -> None:
+    """A flow is a contact-flow ARN of the target's own instance (for a traffic distribution group: its account and Region).
+
+    Connect routes a number only to a flow of the instance it is claimed to. (choice) A traffic distribution
+    group's ARN does not say which instance owns it, so for one only the account and Region are checked here,
+    and Connect decides the rest.
+    """
+    flow = check_contact_flow_arn(prop, flow_arn)
+    target = target_arn.split(":")
+    if ":instance/" in target_arn:
+        same = flow_instance_arn(flow_arn) == target_arn
+    else:
+        same = (flow.group(1), flow.group(2), flow.group(3)) == (target[1], target[3], target[4])
+    if not same:
+        raise InvalidProperty(prop, f"the flow {flow_arn!r} is on instance {flow_instance_arn(flow_arn)!r}; it cannot route a number claimed to {target_arn!r}")
+
+
+def check_contact_flow_arn(prop: str, flow_arn: str) -> re.Match[str]:
+    """A contact flow ARN: ``arn:aws:connect:REGION:ACCOUNT:instance/ID/contact-flow/ID``."""
+    flow = _CONTACT_FLOW_ARN.fullmatch(flow_arn)
+    if flow is None:
+        raise InvalidProperty(prop, f"{flow_arn!r} is not a contact flow ARN (arn:aws:connect:REGION:ACCOUNT:instance/ID/contact-flow/ID)")
+    return flow
+
+
+def flow_instance_arn(flow_arn: str) -> str:
+    """The ARN of the instance a contact flow belongs to."""
+    return flow_arn.split("/contact-flow/", 1)[0]
+
+
+def flow_id(flow_arn: str) -> str:
+    """A contact flow's id: the last part of its ARN."""
+    return flow_arn.rsplit("/", 1)[-1]
 
 
 def is_phone_number_arn(value: str) -> bool:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from mypy_boto3_connect.type_defs import (
         ClaimedPhoneNumberSummaryTypeDef,
         ClaimPhoneNumberRequestTypeDef,
+        ImportPhoneNumberRequestTypeDef,
+        ListFlowAssociationsRequestTypeDef,
         ListPhoneNumbersV2RequestTypeDef,
         SearchAvailablePhoneNumbersRequestTypeDef,
     )
@@ -173,8 +176,16 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     otherwise an id that is no number's.
     """
     replacing = contract.is_phone_number_arn(run.physical_id)
+    if spec.adopt_existing and spec.phone_number is not None:
+        held = _held_in_account(run, deadline, spec.phone_number, spec.target_arn)
+        if held is not None:
+            return _adopt(run, spec, deadline, held)
     marker = run.marker(pending=replacing)
-    number, arn, number_id = _claim_one(run, spec, deadline, marker)
+    claimed_at = datetime.now(UTC)
+    if spec.source_phone_number_arn is not None:
+        number, arn, number_id = _import_one(run, spec, deadline, marker)
+    else:
+        number, arn, number_id = _claim_one(run, spec, deadline, marker)
     if not replacing:
         run.physical_id = arn
     try:
@@ -187,10 +198,13 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
         ) from None
     if status_of(summary) == FAILED:
         message = summary.get("PhoneNumberStatus", {}).get("Message", "")
+        imported = f"{message} (import of {number} into {spec.target_arn} FAILED)"
         raise Failure(
-            f"{message} (claim of {number} on {spec.target_arn} FAILED; no number is held)",
+            imported if spec.source_phone_number_arn else rules.failed_claim_reason(message, number, spec.target_arn, claimed_at),
             physical_id=run.physical_id if replacing else UNCLAIMED_PREFIX + run.token(),
         )
+    # Before the marker says "answered": a replacement whose flow cannot be set stays pending, so the rollback releases it.
+    _converge_flow(run, deadline, arn, number, spec.contact_flow_arn, None)
     if replacing:
         # From here CloudFormation is told about the number: no rollback may release it.
         call(deadline, run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker.answered().value})
@@ -258,7 +272,10 @@ def _try_candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline, requ
         except ClientError as error:
             if rules.is_token_reused(error):
                 attempt.token_used = True  # an earlier delivery claimed another number with this token
-            elif not (rules.is_number_taken(error) and spec.phone_number is None):
+            elif rules.is_number_taken(error) and spec.phone_number is not None:
+                _refuse_if_held(run, deadline, spec)
+                raise
+            elif not rules.is_number_taken(error):
                 raise
             log.info("%s: %s; trying the next candidate", number, rules.error_code(error))
             attempt.tried += 1
@@ -330,6 +347,75 @@ def _marked_numbers(
         listing["NextToken"] = page["NextToken"]
 
 
+def _import_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: contract.ClaimMarker) -> tuple[str, str, str]:
+    """ImportPhoneNumber from ``spec``'s source; returns the source (the number is known once it settles), ARN and id.
+
+    The ClientToken derives from the request, so a repeated delivery replays the earlier import.
+    """
+    request: ImportPhoneNumberRequestTypeDef = {
+        "InstanceId": spec.target_arn.rsplit("/", 1)[1],  # the contract allows only an instance as an import's target
+        "SourcePhoneNumberArn": str(spec.source_phone_number_arn),
+        "Tags": {**spec.tags, contract.CLAIM_MARKER_TAG: marker.value},
+        "ClientToken": run.token("import"),
+    }
+    if spec.description:
+        request["PhoneNumberDescription"] = spec.description
+    imported = call(deadline, run.client.import_phone_number, **request)
+    log.info("import of %s accepted as %s", spec.source_phone_number_arn, imported["PhoneNumberArn"])
+    return str(spec.source_phone_number_arn), imported["PhoneNumberArn"], imported["PhoneNumberId"]
+
+
+# --- Adoption -------------------------------------------------------------------------------
+
+
+def _held_in_account(run: Run, deadline: Deadline, number: str, target_arn: str) -> ClaimedPhoneNumberSummaryTypeDef | None:
+    """The number if this account already holds it (in this Region), described; None otherwise.
+
+    ListPhoneNumbersV2 without a target covers the account's instances; the declared target is
+    listed too, in case it is a traffic distribution group. Prefixes stop at 11 digits, so the
+    match is exact here.
+    """
+    for target in (None, target_arn):
+        listing: ListPhoneNumbersV2RequestTypeDef = {"PhoneNumberPrefix": number[:12], "MaxResults": 1000}
+        if target is not None:
+            listing["TargetArn"] = target
+        while True:
+            page = call(deadline, run.client.list_phone_numbers_v2, **listing)
+            for listed in page.get("ListPhoneNumbersSummaryList", []):
+                if listed.get("PhoneNumber") == number:
+                    return describe(run.client, deadline, listed["PhoneNumberId"])
+            if not page.get("NextToken"):
+                break
+            listing["NextToken"] = page["NextToken"]
+    return None
+
+
+def _refuse_if_held(run: Run, deadline: Deadline, spec: contract.ClaimSpec) -> None:
+    """Fail, changing nothing, when the exact number Connect refused is one this account already holds."""
+    held = _held_in_account(run, deadline, str(spec.phone_number), spec.target_arn)
+    if held is None:
+        return
+    where = held.get("TargetArn") or held.get("InstanceId")
+    raise Failure(
+        f"{spec.phone_number} is already held by this account, on {where} ({held['PhoneNumberArn']}). Nothing was claimed or changed. "
+        "To bring it under this stack, set adopt_existing=True (AdoptExisting: true); no other stack may manage it then."
+    )
+
+
+def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: ClaimedPhoneNumberSummaryTypeDef) -> Outcome:
+    """Take over a number the account already holds: converge it on ``spec`` as an Update would, and mark it ours.
+
+    The physical id becomes the number's ARN only on success: a failed adoption reports the id it
+    had, so no rollback can release a number this stack never held.
+    """
+    physical_id = held["PhoneNumberArn"]
+    log.info("adopting %s from %s", held.get("PhoneNumber"), held.get("TargetArn"))
+    current = _settled(run, deadline, physical_id, doing="before its adoption")
+    current = _converge(run, deadline, physical_id, current, spec, declared_before={}, flow_before=None)
+    call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: run.marker(pending=False).value})
+    return Outcome(physical_id, _attributes(current))
+
+
 def _attributes(summary: ClaimedPhoneNumberSummaryTypeDef) -> dict[str, str]:
     return {
         contract.ATTR_PHONE_NUMBER: summary["PhoneNumber"],
@@ -358,6 +444,26 @@ def _update(run: Run) -> Outcome:
         log.info("what number is wanted changed: claiming a replacement for %s", current.get("PhoneNumber"))
         return _claim(run, new, deadline)
 
+    declared_before = old.tags if old is not None else {k: v for k, v in current.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
+    flow_before = old.contact_flow_arn if old is not None else None
+    return Outcome(physical_id, _attributes(_converge(run, deadline, physical_id, current, new, declared_before, flow_before)))
+
+
+def _converge(
+    run: Run,
+    deadline: Deadline,
+    physical_id: str,
+    current: ClaimedPhoneNumberSummaryTypeDef,
+    new: contract.ClaimSpec,
+    declared_before: Mapping[str, str],
+    flow_before: str | None,
+) -> ClaimedPhoneNumberSummaryTypeDef:
+    """Bring a held, settled number to what ``new`` declares: move, description, tags, flow. Returns it as it ends.
+
+    An Update and an adoption both come here; ``declared_before`` is the tags the stack declared
+    before (none, for an adoption), so tags it never declared are left alone; ``flow_before`` is the
+    flow it declared before (a flow set by hand stays unless the stack declares one).
+    """
     if current.get("TargetArn") != new.target_arn:
         log.info("moving %s to %s", current.get("PhoneNumber"), new.target_arn)
         call(deadline, run.client.update_phone_number, PhoneNumberId=physical_id, TargetArn=new.target_arn, ClientToken=run.token("move"))
@@ -373,7 +479,6 @@ def _update(run: Run) -> Outcome:
         )
         current = _applied(run, deadline, physical_id, doing="changing its description")
 
-    declared_before = old.tags if old is not None else {k: v for k, v in current.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
     to_set, to_remove = rules.tag_diff(declared_before, new.tags)
     if to_remove:
         call(deadline, run.client.untag_resource, resourceArn=physical_id, tagKeys=to_remove)
@@ -381,7 +486,49 @@ def _update(run: Run) -> Outcome:
         call(deadline, run.client.tag_resource, resourceArn=physical_id, tags=to_set)
     if to_set or to_remove:
         log.info("tags of %s: set %s, removed %s", current.get("PhoneNumber"), sorted(to_set), to_remove)
-    return Outcome(physical_id, _attributes(current))
+    _converge_flow(run, deadline, physical_id, current.get("PhoneNumber", ""), new.contact_flow_arn, flow_before)
+    return current
+
+
+def _converge_flow(run: Run, deadline: Deadline, number_arn: str, number: str, declared: str | None, declared_before: str | None) -> None:
+    """Bring the number's flow association to the declared flow: read it, compute the step (rules.flow_step), apply it.
+
+    The number is named by its full ARN: a traffic distribution group's number needs it (from the group's other
+    Region a UUID answers ResourceNotFoundException), and an instance's number accepts it too.
+    (choice) AssociatePhoneNumberContactFlow on a number that has a flow replaces it, so no Disassociate comes first.
+    """
+    instance_arn = rules.flow_instance(declared, declared_before)
+    if instance_arn is None:
+        return
+    step = rules.flow_step(declared, declared_before, _associated_flow(run, deadline, instance_arn, number_arn))
+    if step is None:
+        return
+    instance_id = step.instance_arn.rsplit("/", 1)[-1]
+    if step.flow_arn is not None:
+        call(
+            deadline,
+            run.client.associate_phone_number_contact_flow,
+            PhoneNumberId=number_arn,
+            InstanceId=instance_id,
+            ContactFlowId=contract.flow_id(step.flow_arn),
+        )
+        log.info("%s now routes to flow %s", number, step.flow_arn)
+    else:
+        call(deadline, run.client.disassociate_phone_number_contact_flow, PhoneNumberId=number_arn, InstanceId=instance_id)
+        log.info("%s no longer routes to a flow (the prop was removed)", number)
+
+
+def _associated_flow(run: Run, deadline: Deadline, instance_arn: str, number_arn: str) -> str | None:
+    """The ARN of the flow the number routes to on ``instance_arn`` now, from ListFlowAssociations (Describe does not show it)."""
+    request: ListFlowAssociationsRequestTypeDef = {"InstanceId": instance_arn.rsplit("/", 1)[-1], "ResourceType": "VOICE_PHONE_NUMBER", "MaxResults": 1000}
+    while True:
+        page = call(deadline, run.client.list_flow_associations, **request)
+        for summary in page.get("FlowAssociationSummaryList", []):
+            if summary.get("ResourceId") == number_arn:
+                return summary.get("FlowId")
+        if not page.get("NextToken"):
+            return None
+        request["NextToken"] = page["NextToken"]
 
 
 def _old_spec(event: Mapping[str, Any]) -> contract.ClaimSpec | None:

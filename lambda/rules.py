@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+import contract
 from contract import ClaimSpec
 
 # How many candidates a claim tries when numbers are taken between search and claim, or when
@@ -18,6 +21,9 @@ MAX_CLAIM_CANDIDATES = 6
 # Gateway front), though the model only lists ThrottlingException. Any 429 counts too.
 THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling", "LimitExceededException", "RequestLimitExceeded"})
 
+# After a FAILED claim Connect keeps the number for the claiming account for one day (PhoneNumberStatus).
+FAILED_CLAIM_RETRY_WINDOW = timedelta(days=1)
+
 # Backoff for throttles and transient errors: full jitter between a floor and a doubling cap.
 BACKOFF_FLOOR_SECONDS = 0.1
 BACKOFF_BASE_SECONDS = 0.25
@@ -26,11 +32,12 @@ BACKOFF_CAP_SECONDS = 4.0
 
 def requires_replacement(old: ClaimSpec, new: ClaimSpec) -> bool:
     """A change in what number is wanted claims a new one; target, description and tags change in place."""
-    return (old.phone_number, old.country_code, old.phone_number_type, old.prefix) != (
+    return (old.phone_number, old.country_code, old.phone_number_type, old.prefix, old.source_phone_number_arn) != (
         new.phone_number,
         new.country_code,
         new.phone_number_type,
         new.prefix,
+        new.source_phone_number_arn,
     )
 
 
@@ -43,6 +50,11 @@ def already_satisfies(summary: Mapping[str, Any], wanted: ClaimSpec) -> bool:
     """
     if wanted.phone_number is not None:
         return summary.get("PhoneNumber") == wanted.phone_number
+    # An import is satisfied by the number imported from its source; a search only by a number claimed from the inventory.
+    if (summary.get("SourcePhoneNumberArn") or None) != wanted.source_phone_number_arn:
+        return False
+    if wanted.source_phone_number_arn is not None:
+        return True
     prefix = wanted.prefix or ""
     if prefix and not prefix.startswith("+"):
         prefix = "+" + prefix
@@ -85,6 +97,37 @@ def tag_diff(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[dict[str, 
     to_set = {k: v for k, v in new.items() if old.get(k) != v}
     to_remove = sorted(k for k in old if k not in new)
     return to_set, to_remove
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One change to a number's flow association: associate ``flow_arn``, or (None) disassociate on ``instance_arn``."""
+
+    instance_arn: str
+    flow_arn: str | None
+
+
+def flow_instance(declared: str | None, declared_before: str | None) -> str | None:
+    """The instance whose flow associations to read: the declared flow's, else the one declared before; None: leave it.
+
+    A number nobody declared a flow for is left as it is (a flow set by hand stays), as tags are.
+    """
+    flow = declared or declared_before
+    return contract.flow_instance_arn(flow) if flow else None
+
+
+def flow_step(declared: str | None, declared_before: str | None, associated: str | None) -> FlowStep | None:
+    """What brings the number's flow to the declared one, from the association read now (ListFlowAssociations).
+
+    A move drops Connect's association and a change by hand replaces it: either way the read shows it, so one
+    rule covers a claim, a move, drift and a rollback. Removing the prop disassociates the flow it declared; a
+    different flow found then was set by hand, and is left alone.
+    """
+    if declared is not None:
+        return None if associated == declared else FlowStep(contract.flow_instance_arn(declared), declared)
+    if declared_before is not None and associated == declared_before:
+        return FlowStep(contract.flow_instance_arn(declared_before), None)
+    return None
 
 
 def error_code(error: ClientError) -> str:
@@ -149,3 +192,18 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
     """Full-jitter exponential backoff for retry number ``attempt`` (1 for the first retry)."""
     cap = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
     return (rng or random).uniform(BACKOFF_FLOOR_SECONDS, max(BACKOFF_FLOOR_SECONDS, cap))
+
+
+def failed_claim_reason(message: str, number: str, target_arn: str, claimed_at: datetime) -> str:
+    """The Reason for a claim that ended FAILED: Connect's message first and verbatim, then the retry window.
+
+    Connect keeps the number for this account for a day after the failure, so a user who fixes
+    the cause (a full instance, say) can still get the number they were offered. The day is
+    counted from the claim request, which is no later than the failure: the time given is one
+    the number is certainly still reserved until.
+    """
+    until = (claimed_at + FAILED_CLAIM_RETRY_WINDOW).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{message} (claim of {number} on {target_arn} FAILED. Connect keeps {number} reserved for this account until "
+        f'{until}: fix the cause, then claim it with phone_number="{number}" (PhoneNumber).)'
+    )

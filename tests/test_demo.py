@@ -24,6 +24,9 @@ def test_the_demo_runs_the_whole_lifecycle_and_exits_zero() -> None:
     assert "The deployment failed, as it should: " in out and "reached its limit of total claimed numbers" in out
     assert "UPDATE_ROLLBACK_COMPLETE" in out
     assert "moving +1" in out
+    assert "/contact-flow/" in out.split("=== 2.")[0]
+    assert "The move dropped Connect's flow association; it was repaired" in out
+    assert "routes to no flow" in out and "restored it: +1" in out
     assert "DELETE_COMPLETE in" in out
     assert "Numbers still held in the emulator: 0" in out
     assert result.stderr == "", result.stderr

@@ -27,6 +27,8 @@ from connect_phone_number.local_deploy.template import load
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, run, search_props
 
 REGION = "us-east-1"
+FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
+FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
 
 
 def synthesized_policies(*targets: str) -> list[dict[str, Any]]:
@@ -161,6 +163,24 @@ def test_a_move_and_its_rollback_are_authorized_by_the_new_templates_policy(
     assert number["target_arn"] == INSTANCE
 
 
+def test_a_move_with_flows_and_its_rollback_are_authorized_by_the_new_templates_policy(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, other_target_policy: list[dict[str, Any]]
+) -> None:
+    before = search_props(ContactFlowArn=FLOW)
+    after = search_props(TargetArn=OTHER_INSTANCE, ContactFlowArn=FLOW_ON_OTHER)
+    arn = run("Create", responses, before).response["PhysicalResourceId"]
+    run_as(emulator, monkeypatch, other_target_policy)
+
+    moved = run("Update", responses, after, old=before, physical_id=arn)
+    rolled_back = run("Update", responses, before, old=after, physical_id=arn)
+
+    assert moved.response["Status"] == "SUCCESS", moved.response["Reason"]
+    assert rolled_back.response["Status"] == "SUCCESS", rolled_back.response["Reason"]
+    assert emulator.service.denied == []
+    [number] = held(emulator)
+    assert (number["target_arn"], number["contact_flow"]) == (INSTANCE, FLOW)
+
+
 # What each action is needed for, so that a policy missing it fails that path. ``before_claim``: the call comes
 # before anything is claimed, so nothing may be held afterwards.
 PATHS: dict[str, tuple[str, bool]] = {
@@ -173,6 +193,9 @@ PATHS: dict[str, tuple[str, bool]] = {
     "connect:UntagResource": ("tags", False),
     "connect:ReleasePhoneNumber": ("delete", False),
     "connect:ListPhoneNumbersV2": ("redelivery", False),
+    "connect:ListFlowAssociations": ("flow", False),
+    "connect:AssociatePhoneNumberContactFlow": ("flow", False),
+    "connect:DisassociatePhoneNumberContactFlow": ("flow removal", False),
 }
 
 
@@ -187,6 +210,8 @@ def test_a_policy_missing_one_action_fails_naming_it(
 ) -> None:
     path, before_claim = PATHS[action]
     props = search_props(Description="one", Tags=[{"Key": "team", "Value": "care"}])
+    if path == "flow removal":
+        props["ContactFlowArn"] = FLOW
     request_id = str(uuid.uuid4())
     if path != "search":
         created = run("Create", responses, props, request_id=request_id)
@@ -205,6 +230,8 @@ def test_a_policy_missing_one_action_fails_naming_it(
             "move": {**props, "TargetArn": OTHER_INSTANCE},
             "description": {**props, "Description": "two"},
             "tags": {**props, "Tags": [{"Key": "owner", "Value": "ops"}]},
+            "flow": {**props, "ContactFlowArn": FLOW},
+            "flow removal": {k: v for k, v in props.items() if k != "ContactFlowArn"},
         }[path]
         result = run("Update", responses, changed, old=props, physical_id=arn)
 
@@ -223,16 +250,22 @@ def test_every_call_the_handler_makes_is_allowed_per_the_service_authorization_r
     request_id = str(uuid.uuid4())
     arn = run("Create", responses, props, request_id=request_id).response["PhysicalResourceId"]
     run("Create", responses, props, request_id=request_id)  # a redelivery: the list path
-    for new in ({**props, "TargetArn": OTHER_INSTANCE, "Description": "d", "Tags": [{"Key": "k", "Value": "v"}]}, {**props, "TargetArn": OTHER_INSTANCE}):
+    for new in (
+        {**props, "TargetArn": OTHER_INSTANCE, "Description": "d", "Tags": [{"Key": "k", "Value": "v"}]},
+        {**props, "TargetArn": OTHER_INSTANCE},
+        {**props, "TargetArn": OTHER_INSTANCE, "ContactFlowArn": FLOW_ON_OTHER},
+        {**props, "TargetArn": OTHER_INSTANCE},
+    ):
         run("Update", responses, new, old=props, physical_id=arn)
         props = new
     run("Delete", responses, props, physical_id=arn)
     called = {f"connect:{operation}" for operation, count in enforced.service.calls.items() if count}
-    assert len(called) == 9, called
+    assert len(called) == 12, called
 
     example = {
         "instance": [INSTANCE, OTHER_INSTANCE],
         "phone-number": [arn],
+        "contact-flow": [FLOW, FLOW_ON_OTHER],
         "wildcard-phone-number": [f"arn:aws:connect:{REGION}:{ACCOUNT}:phone-number/*"],
     }
     for action in sorted(called):
@@ -255,3 +288,94 @@ def _allowed(policies: list[dict[str, Any]], action: str, resource: str) -> bool
 def test_the_synthesized_policy_has_no_star_resource(both_targets_policy: list[dict[str, Any]]) -> None:
     rendered = json.dumps(both_targets_policy)
     assert '"*"' not in rendered
+
+
+# --- Adoption and import ----------------------------------------------------------------------
+
+SOURCE = f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:phone-number/phone-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def import_policy() -> list[dict[str, Any]]:
+    """The handler role of a stack that imports SOURCE into INSTANCE (and claims a number on OTHER_INSTANCE)."""
+    app = cdk.App(outdir=tempfile.mkdtemp(prefix="iam-synth-"))
+    stack = cdk.Stack(app, "IamImport", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    ClaimedPhoneNumber(stack, "Imported", target_arn=INSTANCE, source_phone_number_arn=SOURCE)
+    ClaimedPhoneNumber(stack, "Claimed", target_arn=OTHER_INSTANCE, country_code="US", phone_number_type="DID")
+    roles = local_iam.identities(load(Path(app.synth().directory), "IamImport", region=REGION, account=ACCOUNT), {}, {})
+    [role] = roles.values()
+    return role.policies
+
+
+#: The import's own actions, each needed before anything is imported.
+IMPORT_PATHS = ("connect:ImportPhoneNumber", "sms-voice:DescribePhoneNumbers")
+
+
+def test_the_import_policy_adds_exactly_the_imports_actions(import_policy: list[dict[str, Any]]) -> None:
+    granted = {a for d in import_policy for s in d["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {a for a in granted if a.startswith(("connect:", "sms-voice:"))} == set(PATHS) | set(IMPORT_PATHS)
+    assert _allowed(import_policy, "sms-voice:DescribePhoneNumbers", SOURCE)
+    assert not _allowed(import_policy, "sms-voice:DescribePhoneNumbers", SOURCE.replace("0123", "9999"))
+    assert not _allowed(import_policy, "connect:ImportPhoneNumber", OTHER_INSTANCE)  # only the importing instance
+
+
+def test_an_import_and_its_release_are_authorized(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, import_policy: list[dict[str, Any]]
+) -> None:
+    run_as(emulator, monkeypatch, import_policy)
+    props = {"TargetArn": INSTANCE, "SourcePhoneNumberArn": SOURCE, "Tags": [{"Key": "team", "Value": "care"}]}
+
+    created = run("Create", responses, props)
+    deleted = run("Delete", responses, props, physical_id=created.response["PhysicalResourceId"])
+
+    assert created.response["Status"] == "SUCCESS", created.response["Reason"]
+    assert deleted.response["Status"] == "SUCCESS", deleted.response["Reason"]
+    assert emulator.service.denied == []
+    authorized = {(a, r) for _, a, r in emulator.service.authorized}
+    assert {("connect:ImportPhoneNumber", INSTANCE), ("sms-voice:DescribePhoneNumbers", SOURCE)} <= authorized
+    for action, resource in authorized:
+        kind = "sms-voice" if action.startswith("sms-voice:") else "connect"
+        assert resource.startswith(f"arn:aws:{kind}:{REGION}:{ACCOUNT}:")
+
+
+@pytest.mark.parametrize("action", IMPORT_PATHS)
+def test_an_import_policy_missing_one_action_fails_naming_it_and_imports_nothing(
+    action: str, emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, import_policy: list[dict[str, Any]]
+) -> None:
+    run_as(emulator, monkeypatch, without(import_policy, action))
+
+    result = run("Create", responses, {"TargetArn": INSTANCE, "SourcePhoneNumberArn": SOURCE})
+
+    assert result.response["Status"] == "FAILED"
+    assert "AccessDeniedException" in result.response["Reason"]
+    assert f"perform: {action} on resource: arn:aws:" in result.response["Reason"]
+    assert emulator.service.holding() == []
+
+
+def test_the_refusal_of_a_held_number_and_its_adoption_are_authorized(enforced: ConnectEmulator, responses: ResponseServer) -> None:
+    existing = run("Create", responses, search_props(), logical_id="Elsewhere")
+    number = existing.response["Data"]["PhoneNumber"]
+    exact = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "Description": "adopted"}
+
+    refused = run("Create", responses, exact)
+    adopted = run("Create", responses, {**exact, "AdoptExisting": "true"})
+
+    assert refused.response["Status"] == "FAILED"
+    assert "already held by this account" in refused.response["Reason"]
+    assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
+    [record] = held(enforced)
+    assert record["target_arn"] == OTHER_INSTANCE
+
+
+def test_a_policy_missing_the_list_fails_an_adoption_naming_it_and_changes_nothing(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, both_targets_policy: list[dict[str, Any]]
+) -> None:
+    existing = run("Create", responses, search_props(), logical_id="Elsewhere")
+    before = held(emulator)
+    run_as(emulator, monkeypatch, without(both_targets_policy, "connect:ListPhoneNumbersV2"))
+
+    result = run("Create", responses, {"TargetArn": OTHER_INSTANCE, "PhoneNumber": existing.response["Data"]["PhoneNumber"], "AdoptExisting": "true"})
+
+    assert result.response["Status"] == "FAILED"
+    assert f"perform: connect:ListPhoneNumbersV2 on resource: arn:aws:connect:{REGION}:{ACCOUNT}:phone-number/*" in result.response["Reason"]
+    assert held(emulator) == before

@@ -18,6 +18,12 @@ DescribePhoneNumber,               phone-number*                                
 UpdatePhoneNumberMetadata,
 ReleasePhoneNumber
 TagResource, UntagResource         phone-number (among many types)                              ``phone-number/*``
+ImportPhoneNumber                  instance*, wildcard-phone-number*; dependent                 each importing instance,
+                                   sms-voice:DescribePhoneNumbers (on the source number)        ``phone-number/*``; the source
+AssociatePhoneNumberContactFlow    contact-flow*, phone-number*                                 ``instance/*/contact-flow/*``,
+                                                                                                ``phone-number/*``
+DisassociatePhoneNumberContactFlow phone-number*                                                ``phone-number/*``
+ListFlowAssociations               instance*                                                    ``instance/*``
 =================================  ===========================================================  ==========================
 
 Every resource is in the stack's own account and Region; there is no ``*`` resource.
@@ -54,6 +60,19 @@ TARGET_ACTIONS = ("connect:ClaimPhoneNumber",)
 #: move back in CloudFormation's rollback of a move runs under the new template's policy, which does not name the
 #: old target: scoping this to the declared targets would leave the stack in UPDATE_ROLLBACK_FAILED.
 ANY_TARGET_ACTIONS = ("connect:UpdatePhoneNumber",)
+#: instance and wildcard-phone-number, for a number that is imported rather than claimed.
+IMPORT_ACTIONS = ("connect:ImportPhoneNumber",)
+#: ImportPhoneNumber's dependent action, on the End User Messaging number imported.
+IMPORT_SOURCE_ACTIONS = ("sms-voice:DescribePhoneNumbers",)
+#: Flow associations (contact_flow_arn), on the number and on any flow and instance of the stack's account and Region.
+#: Granted whether or not a number declares a flow: removing the prop disassociates under the new template's policy.
+#: Scoped to any flow and instance, not the declared ones, for the reason of ANY_TARGET_ACTIONS: the rollback of a
+#: move re-associates the old target's flow under the new template's policy, which does not name it.
+FLOW_NUMBER_ACTIONS = ("connect:AssociatePhoneNumberContactFlow", "connect:DisassociatePhoneNumberContactFlow")
+FLOW_ACTIONS = ("connect:AssociatePhoneNumberContactFlow",)
+FLOW_READ_ACTIONS = ("connect:ListFlowAssociations",)
+#: The contact-flow resource type of the reference, as an ARN resource name (with the instance and flow ids as ``*``).
+CONTACT_FLOW_RESOURCE = "instance/*/contact-flow"
 #: The target resource types of the reference, as ARN resource names.
 TARGET_RESOURCE_TYPES = ("instance", "traffic-distribution-group")
 
@@ -64,9 +83,36 @@ def grant_account_actions(function: lambda_.Function, stack: Stack) -> None:
     function.add_to_role_policy(iam.PolicyStatement(actions=list(ANY_TARGET_ACTIONS), resources=[_arn(stack, kind) for kind in TARGET_RESOURCE_TYPES]))
 
 
+def grant_flow_actions(function: lambda_.Function, stack: Stack) -> None:
+    """The statements for flow associations: associate and disassociate the number, read any instance's associations."""
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(FLOW_NUMBER_ACTIONS), resources=[_arn(stack, "phone-number")]))
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(FLOW_ACTIONS), resources=[_arn(stack, CONTACT_FLOW_RESOURCE)]))
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(FLOW_READ_ACTIONS), resources=[_arn(stack, "instance")]))
+
+
+def acknowledge_flow_wildcards(handler_scope: Construct, stack: Stack) -> None:
+    """Explain, for cdk-nag, the contact-flow wildcard (the ``instance/*`` and ``phone-number/*`` ones are acknowledged already)."""
+    reason = (
+        "AssociatePhoneNumberContactFlow requires contact-flow*. CloudFormation's rollback of a move re-associates the "
+        "old target's flow under the new template's policy, which does not name it, so flows of any instance in this "
+        "stack's account and Region are allowed, as moves are."
+    )
+    Validations.of(handler_scope).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{_rendered_arn(stack, CONTACT_FLOW_RESOURCE)}]", reason=reason))
+
+
 def grant_target(function: lambda_.Function, target_arn: str) -> None:
     """Claims on one declared target (an instance or a traffic distribution group)."""
     function.add_to_role_policy(iam.PolicyStatement(actions=list(TARGET_ACTIONS), resources=[target_arn]))
+
+
+def grant_import(function: lambda_.Function, stack: Stack, target_arn: str, source_phone_number_arn: str) -> None:
+    """Imports into one declared instance, from one declared End User Messaging number.
+
+    The reference lists ImportPhoneNumber on instance* and wildcard-phone-number*, with the dependent action
+    sms-voice:DescribePhoneNumbers on the source number (WhatsApp's dependents are for WhatsApp sources only).
+    """
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(IMPORT_ACTIONS), resources=[target_arn, _arn(stack, "phone-number")]))
+    function.add_to_role_policy(iam.PolicyStatement(actions=list(IMPORT_SOURCE_ACTIONS), resources=[source_phone_number_arn]))
 
 
 def acknowledge_wildcards(handler_scope: Construct, stack: Stack) -> None:

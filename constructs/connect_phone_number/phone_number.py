@@ -61,6 +61,9 @@ PROP_NAMES = {
     "country_code": "country_code",
     "phone_number_type": "phone_number_type",
     "prefix": "prefix",
+    "adopt_existing": "adopt_existing",
+    "source_phone_number_arn": "source_phone_number_arn",
+    "target_arn": "target_arn",
 }
 
 
@@ -122,6 +125,9 @@ class ClaimedPhoneNumber(Resource):
         tags: Mapping[str, str] | None = None,
         removal_policy: RemovalPolicy | None = None,
         timeout: Duration | None = None,
+        adopt_existing: bool | None = None,
+        source_phone_number_arn: str | None = None,
+        contact_flow_arn: str | None = None,
     ) -> None:
         """Declare a phone number.
 
@@ -140,12 +146,31 @@ class ClaimedPhoneNumber(Resource):
             RETAIN_ON_UPDATE_OR_DELETE or DESTROY. Default: RemovalPolicy.RETAIN
         :param timeout: How long to wait for Connect to finish a claim or move: whole seconds, 10 s to 14 min. A
             token must be ``Duration.seconds(token)``. Default: Duration.minutes(10)
+        :param adopt_existing: Take over ``phone_number`` if this account already holds it (moved to ``target_arn`` if
+            it is elsewhere, its description and tags converged), instead of failing. Two stacks must not manage one
+            number. Default: false - a number the account already holds fails the deployment, naming where it is.
+        :param source_phone_number_arn: An AWS End User Messaging phone-number ARN to import with ImportPhoneNumber
+            instead of claiming a number (as AWS::Connect::PhoneNumber's SourcePhoneNumberArn); ``target_arn`` must be
+            an instance. Changing it imports a replacement. Default: - no import; a number is claimed.
+        :param contact_flow_arn: The contact flow calls to the number go to, a flow of the target's instance. It is
+            associated once the number is CLAIMED, again after a move (a move drops it), and restored on every
+            update if it was changed by hand; removing the prop disassociates it. Default: - no flow is managed
+            (a flow set by hand is left alone).
         """
         super().__init__(scope, id)
         stack = Stack.of(self)
         try:
             _check_removal_policy(removal_policy or DEFAULT_REMOVAL_POLICY)  # before anything joins the tree
             wait_seconds, service_timeout = _timeouts(timeout or DEFAULT_TIMEOUT)
+            _check_adoption_and_import(
+                target_arn=target_arn,
+                phone_number=phone_number,
+                country_code=country_code,
+                phone_number_type=phone_number_type,
+                prefix=prefix,
+                adopt_existing=bool(adopt_existing),
+                source_phone_number_arn=source_phone_number_arn,
+            )
             _check_props(
                 stack=stack,
                 target_arn=target_arn,
@@ -155,11 +180,16 @@ class ClaimedPhoneNumber(Resource):
                 phone_number=phone_number,
                 description=description,
                 tags=tags or {},
+                importing=source_phone_number_arn is not None,
             )
+            _check_contact_flow(target_arn, contact_flow_arn)
         except contract.InvalidProperty as error:
             raise ValueError(_refusal(error)) from None
         handler = _Handler.of(stack)
-        permissions.grant_target(handler.function, target_arn)
+        if source_phone_number_arn is None:
+            permissions.grant_target(handler.function, target_arn)
+        else:
+            permissions.grant_import(handler.function, stack, target_arn, source_phone_number_arn)
         self.function: lambda_.IFunction = handler.function
         """The stack's shared handler function."""
         # Prop tags enter at TagManager's initial priority, below Tags.of's default: Tags.of wins on the same key,
@@ -178,6 +208,9 @@ class ClaimedPhoneNumber(Resource):
             contract.PREFIX: prefix,
             contract.PHONE_NUMBER: phone_number,
             contract.DESCRIPTION: description,
+            contract.SOURCE_PHONE_NUMBER_ARN: source_phone_number_arn,
+            contract.ADOPT_EXISTING: "true" if adopt_existing else None,
+            contract.CONTACT_FLOW_ARN: contact_flow_arn,
         }
         properties.update({k: v for k, v in optional.items() if v is not None})
         # Rendered by CDK at synthesis, after Tags.of has run; absent when there are no tags.
@@ -289,8 +322,9 @@ def _check_props(
     phone_number: str | None,
     description: str | None,
     tags: Mapping[str, str],
+    importing: bool = False,
 ) -> None:
-    """Check props at synth time with the handler's own rules.
+    """Check props at synth time with the handler's own rules (an import's are checked by _check_adoption_and_import).
 
     A token (a value known only at deploy time) cannot be checked here; the handler checks it
     before it calls Connect.
@@ -299,13 +333,14 @@ def _check_props(
     def known(value: str | None) -> bool:
         return value is not None and not Token.is_unresolved(value)
 
-    contract.check_selection(
-        phone_number=phone_number,
-        country_code=country_code,
-        phone_number_type=phone_number_type,
-        prefix=prefix,
-        names=PROP_NAMES,
-    )
+    if not importing:
+        contract.check_selection(
+            phone_number=phone_number,
+            country_code=country_code,
+            phone_number_type=phone_number_type,
+            prefix=prefix,
+            names=PROP_NAMES,
+        )
     if known(target_arn):
         contract.check_target_arn("target_arn", target_arn)
         _check_target_env(stack, target_arn)
@@ -320,6 +355,41 @@ def _check_props(
         if value is not None and known(value):
             check(name, value)
     _check_tags("tags", tags)
+
+
+def _check_adoption_and_import(
+    *,
+    target_arn: str,
+    phone_number: str | None,
+    country_code: str | None,
+    phone_number_type: str | None,
+    prefix: str | None,
+    adopt_existing: bool,
+    source_phone_number_arn: str | None,
+) -> None:
+    """Adoption needs an exact number; an import needs an instance and nothing to search or claim (the handler's rules)."""
+    contract.check_adoption_and_import(
+        adopt_existing=adopt_existing,
+        source_phone_number_arn=source_phone_number_arn,
+        phone_number=phone_number,
+        country_code=country_code,
+        phone_number_type=phone_number_type,
+        prefix=prefix,
+        target_arn=None if Token.is_unresolved(target_arn) else target_arn,
+        names=PROP_NAMES,
+    )
+    if source_phone_number_arn is not None and not Token.is_unresolved(source_phone_number_arn):
+        contract.check_source_phone_number_arn("source_phone_number_arn", source_phone_number_arn)
+
+
+def _check_contact_flow(target_arn: str, contact_flow_arn: str | None) -> None:
+    """A concrete flow must be a flow of the target's instance, as the handler checks; a token is left to the handler."""
+    if contact_flow_arn is None or Token.is_unresolved(contact_flow_arn):
+        return
+    if Token.is_unresolved(target_arn):
+        contract.check_contact_flow_arn("contact_flow_arn", contact_flow_arn)
+    else:
+        contract.check_contact_flow("contact_flow_arn", contact_flow_arn, target_arn)
 
 
 def _check_target_env(stack: Stack, target_arn: str) -> None:
@@ -380,6 +450,8 @@ class _Handler(Construct):
         )
         permissions.grant_account_actions(self.function, stack)
         permissions.acknowledge_wildcards(self, stack)
+        permissions.grant_flow_actions(self.function, stack)
+        permissions.acknowledge_flow_wildcards(self, stack)
         for path, logical_id in HANDLER_LOGICAL_IDS.items():
             child: IConstruct = self
             for part in path.split("/"):

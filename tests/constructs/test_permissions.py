@@ -66,12 +66,14 @@ def test_cdk_nag_passes_with_no_unacknowledged_finding_in_any_environment(env: s
 def test_the_acknowledgements_are_the_ids_cdk_nag_reports_in_that_environment(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without them the same synth fails, with exactly the findings whose ids permissions.py builds."""
     monkeypatch.setattr(permissions, "acknowledge_wildcards", lambda *_: None)
+    monkeypatch.setattr(permissions, "acknowledge_flow_wildcards", lambda *_: None)
     app, stack = nagged_app(env)
 
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
 
-    expected = {f"AwsSolutions-IAM5[Resource::{permissions._rendered_arn(stack, kind)}]" for kind in ("phone-number", "instance", "traffic-distribution-group")}
+    kinds = ("phone-number", "instance", "traffic-distribution-group", permissions.CONTACT_FLOW_RESOURCE)
+    expected = {f"AwsSolutions-IAM5[Resource::{permissions._rendered_arn(stack, kind)}]" for kind in kinds}
     assert violations(Path(app.outdir)) == expected
 
 

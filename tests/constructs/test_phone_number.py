@@ -133,6 +133,7 @@ def test_timeout_sets_the_wait_and_cloudformations_service_timeout() -> None:
         ({"description": "d" * 501}, "description"),
         ({"tags": {"aws:reserved": "x"}}, "tags"),
         ({"timeout": cdk.Duration.minutes(20)}, "timeout"),
+        ({"contact_flow_arn": f"{INSTANCE}/queue/q-1"}, "contact_flow_arn"),
     ],
 )
 def test_bad_props_fail_at_synth_naming_the_prop(props: dict[str, Any], named: str) -> None:
@@ -325,3 +326,40 @@ def test_the_handler_keeps_its_logical_ids_so_an_upgrade_replaces_nothing() -> N
     for kind, resource in before.items():
         [logical_id] = template.find_resources(kind)
         assert logical_id == earlier.get_logical_id(resource), kind
+
+
+# Contact flows.
+
+FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
+
+
+def test_a_contact_flow_renders_as_contact_flow_arn() -> None:
+    synth(contact_flow_arn=FLOW).has_resource_properties(NUMBER_TYPE, {"ContactFlowArn": FLOW})
+
+
+def test_a_flow_of_another_instance_is_refused_at_synth_naming_the_prop_the_flow_and_the_target() -> None:
+    other = FLOW.replace("aaaaaaaa-1111", "bbbbbbbb-1111")
+
+    with pytest.raises(ValueError, match=r"^ClaimedPhoneNumber: contact_flow_arn: ") as refused:
+        synth(contact_flow_arn=other)
+
+    assert other in str(refused.value) and INSTANCE in str(refused.value)
+
+
+def test_a_token_flow_is_left_for_the_handler() -> None:
+    stack = cdk.Stack(cdk.App(), "Test")
+    flow = cdk.CfnParameter(stack, "Flow").value_as_string
+    ClaimedPhoneNumber(stack, "Number", target_arn=INSTANCE, country_code="US", phone_number_type="DID", contact_flow_arn=flow)
+
+    assertions.Template.from_stack(stack).has_resource_properties(NUMBER_TYPE, {"ContactFlowArn": {"Ref": "Flow"}})
+
+
+def test_a_synthesized_flow_is_associated_by_the_handler(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    [resource] = synth(contact_flow_arn=FLOW).find_resources(NUMBER_TYPE).values()
+    properties = {k: v for k, v in resource["Properties"].items() if k != "ServiceToken"}
+
+    result = run("Create", responses, properties)
+
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    [held] = emulator.service.held()
+    assert held["contact_flow"] == FLOW

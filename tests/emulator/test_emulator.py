@@ -68,7 +68,7 @@ def wait_settled(api: Any, number_id: str) -> dict[str, Any]:
 
 def test_routes_come_from_botocores_model() -> None:
     routes = {(r.operation, r.method) for r in wire.routes()}
-    assert len(routes) == len(wire.OPERATIONS) == 14  # the reference's 14 routes
+    assert len(routes) == len(wire.OPERATIONS) == 15  # the reference's 14 routes, and ListFlowAssociations (section 14)
     assert ("DescribePhoneNumber", "GET") in routes
     assert wire.match("PUT", "/phone-number/abc/metadata") == ("UpdatePhoneNumberMetadata", {"PhoneNumberId": "abc"})
     assert wire.match("GET", "/phone-numbers-summary/abc") == ("ListPhoneNumbers", {"InstanceId": "abc"})
@@ -503,6 +503,54 @@ def test_contact_flows_associate_and_disassociate_on_the_numbers_instance(api: A
     wrong = error_of(api.associate_phone_number_contact_flow, PhoneNumberId=number_id, InstanceId="other", ContactFlowId="flow-1")
 
     assert wrong.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def flows_on(api: Any, instance: str) -> list[dict[str, Any]]:
+    return list(api.list_flow_associations(InstanceId=instance.rsplit("/", 1)[1], ResourceType="VOICE_PHONE_NUMBER")["FlowAssociationSummaryList"])
+
+
+def test_list_flow_associations_names_the_number_and_the_flow_by_arn(api: Any, emulator: ConnectEmulator) -> None:
+    claimed = claim(api, emulator)
+    api.associate_phone_number_contact_flow(PhoneNumberId=claimed["PhoneNumberId"], InstanceId=INSTANCE.rsplit("/", 1)[1], ContactFlowId="flow-1")
+
+    assert flows_on(api, INSTANCE) == [
+        {"ResourceId": claimed["PhoneNumberArn"], "FlowId": f"{INSTANCE}/contact-flow/flow-1", "ResourceType": "VOICE_PHONE_NUMBER"}
+    ]
+    assert flows_on(api, OTHER_INSTANCE) == []
+
+
+def test_a_move_drops_the_flow_association(api: Any, emulator: ConnectEmulator) -> None:
+    number_id = claim(api, emulator)["PhoneNumberId"]
+    wait_settled(api, number_id)
+    api.associate_phone_number_contact_flow(PhoneNumberId=number_id, InstanceId=INSTANCE.rsplit("/", 1)[1], ContactFlowId="flow-1")
+
+    api.update_phone_number(PhoneNumberId=number_id, TargetArn=OTHER_INSTANCE)
+    wait_settled(api, number_id)
+
+    assert flows_on(api, INSTANCE) == [] and flows_on(api, OTHER_INSTANCE) == []
+
+
+def test_a_metadata_change_keeps_the_flow_association(api: Any, emulator: ConnectEmulator) -> None:
+    number_id = claim(api, emulator)["PhoneNumberId"]
+    wait_settled(api, number_id)
+    api.associate_phone_number_contact_flow(PhoneNumberId=number_id, InstanceId=INSTANCE.rsplit("/", 1)[1], ContactFlowId="flow-1")
+
+    api.update_phone_number_metadata(PhoneNumberId=number_id, PhoneNumberDescription="d")
+    wait_settled(api, number_id)
+
+    assert len(flows_on(api, INSTANCE)) == 1
+
+
+def test_a_traffic_distribution_group_numbers_flow_calls_need_its_full_arn(api: Any, emulator: ConnectEmulator) -> None:
+    group = f"arn:aws:connect:us-east-1:{ACCOUNT}:traffic-distribution-group/cccccccc-1111-2222-3333-444444444444"
+    claimed = claim(api, emulator, target=group)
+    instance_id = INSTANCE.rsplit("/", 1)[1]
+
+    by_id = error_of(api.associate_phone_number_contact_flow, PhoneNumberId=claimed["PhoneNumberId"], InstanceId=instance_id, ContactFlowId="flow-1")
+    api.associate_phone_number_contact_flow(PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=instance_id, ContactFlowId="flow-1")
+
+    assert by_id.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert [f["ResourceId"] for f in flows_on(api, INSTANCE)] == [claimed["PhoneNumberArn"]]
 
 
 def test_tags_use_the_current_arn_and_refuse_the_legacy_one(api: Any, emulator: ConnectEmulator) -> None:

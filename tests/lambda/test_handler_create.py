@@ -259,28 +259,9 @@ def test_a_redelivery_that_finds_no_candidate_finds_the_earlier_deliverys_number
     assert [n["arn"] for n in held_numbers(emulator)] == [repeat.response["PhysicalResourceId"]]
 
 
-def offer_failed_claims_in_search(emulator: ConnectEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The emulator behaviour this relies on: a number whose claim FAILED holds nothing, so search offers it again.
-
-    (Connect keeps it for the claimer to retry for a day.) Until the emulator does this itself, the test adds it.
-    """
-    service = emulator.service
-    available = service._available
-
-    def with_failed_claims(country: str, kind: str, prefix: str | None) -> list[str]:
-        for n in list(service.numbers.values()):
-            service._advance(n, service.clock())
-        failed = {n.number for n in service.numbers.values() if n.status == "FAILED" and not n.releasing and not n.settle_target}
-        offered = set(available(country, kind, prefix)) | {n for n in failed if service.inventory[n] == (country, kind) and n.startswith(prefix or "+")}
-        return sorted(offered)
-
-    monkeypatch.setattr(service, "_available", with_failed_claims)
-
-
 def test_a_redelivery_after_the_earlier_claim_failed_answers_at_once_with_connects_message(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    offer_failed_claims_in_search(emulator, monkeypatch)
     emulator.service.fail_claims("*", LIMIT_MESSAGE)
     event = make_event("Create", responses, search_props(WaitTimeoutSeconds="60"))
     crash_after_the_claim(event, monkeypatch)

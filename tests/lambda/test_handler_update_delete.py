@@ -12,6 +12,11 @@ from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
 from support import INSTANCE, OTHER_INSTANCE, run, search_props
 
+# A Lambda run with a few seconds of work before its deadline (enough to search and claim on a loaded machine),
+# and a workflow that takes longer than that.
+SHORT_RUN = RESPONSE_RESERVE_SECONDS + 4
+SLOWER_THAN_A_SHORT_RUN = 7.0
+
 
 def create(responses: ResponseServer, props: dict[str, Any]) -> str:
     result = run("Create", responses, props)
@@ -216,8 +221,8 @@ def test_the_rollback_after_a_failed_create_succeeds(emulator: ConnectEmulator, 
 
 
 def test_the_rollback_after_a_timed_out_create_releases_the_late_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
-    emulator.service.config.claim_seconds = 1.5
-    timed_out = run("Create", responses, search_props(), seconds=RESPONSE_RESERVE_SECONDS + 1)
+    emulator.service.config.claim_seconds = SLOWER_THAN_A_SHORT_RUN
+    timed_out = run("Create", responses, search_props(), seconds=SHORT_RUN)
     assert timed_out.response["Status"] == "FAILED"
     arn = timed_out.response["PhysicalResourceId"]
 
@@ -265,10 +270,10 @@ def still_held(emulator: ConnectEmulator) -> list[str]:
 
 def test_the_rollback_of_a_timed_out_move_waits_for_it_and_moves_the_number_back(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     arn = create(responses, search_props())
-    emulator.service.config.update_seconds = 2
+    emulator.service.config.update_seconds = SLOWER_THAN_A_SHORT_RUN
     moved = search_props(TargetArn=OTHER_INSTANCE)
 
-    failed = run("Update", responses, moved, old=search_props(), physical_id=arn, seconds=RESPONSE_RESERVE_SECONDS + 1)
+    failed = run("Update", responses, moved, old=search_props(), physical_id=arn, seconds=SHORT_RUN)
     rollback = run("Update", responses, search_props(), old=moved, physical_id=arn)
 
     assert failed.response["Status"] == "FAILED"
@@ -283,9 +288,9 @@ def test_the_rollback_of_a_timed_out_move_waits_for_it_and_moves_the_number_back
 def test_a_replacement_that_timed_out_is_released_by_the_rollback(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     old, new = search_props(), search_props(Type="TOLL_FREE")
     arn = create(responses, old)
-    emulator.service.config.claim_seconds = 3
+    emulator.service.config.claim_seconds = SLOWER_THAN_A_SHORT_RUN
 
-    failed = run("Update", responses, new, old=old, physical_id=arn, seconds=RESPONSE_RESERVE_SECONDS + 1)
+    failed = run("Update", responses, new, old=old, physical_id=arn, seconds=SHORT_RUN)
     [replacement] = [a for a in still_held(emulator) if a != arn]
     # CloudFormation's rollback: the old properties back, the failed attempt's as the old ones, a new RequestId.
     rollback = run("Update", responses, old, old=new, physical_id=arn)
@@ -305,10 +310,10 @@ def test_the_rollback_of_a_replacement_releases_only_numbers_nobody_was_told_abo
     # Replaced under RETAIN: CloudFormation keeps the first number and never sends its Delete.
     replaced = run("Update", responses, toll_free, old=did, physical_id=first)
     second = replaced.response["PhysicalResourceId"]
-    emulator.service.config.claim_seconds = 3
+    emulator.service.config.claim_seconds = SLOWER_THAN_A_SHORT_RUN
 
     # Back to a DID: the first number is one too, but it was answered SUCCESS and is kept.
-    failed = run("Update", responses, did, old=toll_free, physical_id=second, seconds=RESPONSE_RESERVE_SECONDS + 1)
+    failed = run("Update", responses, did, old=toll_free, physical_id=second, seconds=SHORT_RUN)
     [abandoned] = [a for a in still_held(emulator) if a not in (first, second)]
     rollback = run("Update", responses, toll_free, old=did, physical_id=second)
 

@@ -400,3 +400,28 @@ def test_a_plain_app_synth_without_the_cli_deploys(emulator: ConnectEmulator, lo
     outputs = cloudformation.deploy(load(tmp_path / "plain", STACK, region="us-east-1", account=ACCOUNT))
 
     assert [n["number"] for n in held(emulator)] == [outputs["PhoneNumber0"]]
+
+
+def test_a_stacks_own_contact_flow_routes_the_number_and_follows_it_across_a_move(emulator: ConnectEmulator, local: Any, tmp_path: Path) -> None:
+    """The flow is an AWS::Connect::ContactFlow of the stack: its placeholder ARN lies under the instance it names.
+
+    Each target's flow has its own id: the local deploy keeps a placeholder when its properties change.
+    """
+    cloudformation, _ = local
+
+    def with_flow(target: str) -> Callable[[cdk.Stack], None]:
+        def build(stack: cdk.Stack) -> None:
+            flow_id = "FlowA" if target == INSTANCE else "FlowB"
+            flow = cdk.aws_connect.CfnContactFlow(stack, flow_id, instance_arn=target, name="Inbound", type="CONTACT_FLOW", content="{}")
+            ClaimedPhoneNumber(stack, "Number", target_arn=target, country_code="US", phone_number_type="DID", contact_flow_arn=flow.attr_contact_flow_arn)
+
+        return build
+
+    cloudformation.deploy(synthesize(tmp_path / "a", with_flow(INSTANCE)))
+    [created] = held(emulator)
+    cloudformation.deploy(synthesize(tmp_path / "b", with_flow(OTHER_INSTANCE)))
+    [moved] = held(emulator)
+
+    assert created["contact_flow"].startswith(f"{INSTANCE}/contact-flow/")
+    assert moved["contact_flow"].startswith(f"{OTHER_INSTANCE}/contact-flow/")
+    assert moved["number"] == created["number"]

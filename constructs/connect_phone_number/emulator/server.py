@@ -72,6 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         actions: dict[str, Callable[..., None]] = {
             "fail-claims": service.fail_claims,
+            "fail-imports": service.fail_imports,
             "fail-next": service.fail_next,
             "clear-faults": service.clear_faults,
             "identities": service.add_identity,

@@ -130,6 +130,7 @@ class ConnectService:
         self.tokens: dict[str, tuple[str, Any, float]] = {}  # op/token -> (fingerprint, response, time)
         self.buckets: dict[str, TokenBucket] = {}
         self.claim_failures: list[tuple[str, str]] = []  # (match, message): exact number, prefix, or "*"
+        self.import_failures: list[tuple[str, str]] = []  # (match, message): source ARN, prefix, or "*"
         self.injected: list[tuple[int, str, str]] = []  # the next calls' errors: (status, code, operation or "*")
         self.calls: dict[str, int] = {}  # requests per operation, throttled ones included
         self.throttled: dict[str, int] = {}  # requests per operation answered 429 by the token bucket
@@ -152,6 +153,7 @@ class ConnectService:
         """Remove every injected claim failure and pending error."""
         with self.lock:
             self.claim_failures.clear()
+            self.import_failures.clear()
             self.injected.clear()
             self._save()
 
@@ -179,10 +181,16 @@ class ConnectService:
                 "denials": list(self.denied[-5:]),
             }
 
-    def available(self, country: str, kind: str) -> list[str]:
-        """Numbers that search would offer now."""
+    def available(self, country: str, kind: str, *, account: str | None = None) -> list[str]:
+        """Numbers that search would offer now, to this emulator's account or to ``account`` (another customer)."""
         with self.lock:
-            return self._available(country, kind, None)
+            return self._available(country, kind, None, account or self.config.account_id)
+
+    def fail_imports(self, match: str = "*", message: str = LIMIT_MESSAGE) -> None:
+        """Make imports end FAILED with ``message``: ``match`` is a source ARN, a prefix of one, or "*"."""
+        with self.lock:
+            self.import_failures.append((match, message))
+            self._save()
 
     def held(self) -> list[dict[str, Any]]:
         """A snapshot of every number record (failed claims and releases included), for tests and the demo."""
@@ -272,11 +280,15 @@ class ConnectService:
         target = self._target({"InstanceId": p["InstanceId"]}, region)
         digest = int(hashlib.sha256(p["SourcePhoneNumberArn"].encode()).hexdigest(), 16)
         number = f"+1206666{digest % 10000:04d}"
-        if self._by_number(number, now) is not None:
+        existing = self._by_number(number, now)
+        if existing is not None and _failed_claim(existing):
+            del self.numbers[existing.id]  # a failed import may be retried
+        elif existing is not None:
             raise invalid(f"Phone number already imported: {number}")
         record = self._new_number(number, "US", "DID", target, region, p)
         record.source_arn = p["SourcePhoneNumberArn"]
         record.settle_at = now + self.config.claim_seconds
+        record.settle_status, record.settle_message = self._import_outcome(record.source_arn, target, now)
         self.numbers[record.id] = record
         return {"PhoneNumberId": record.id, "PhoneNumberArn": record.arn}
 
@@ -302,7 +314,9 @@ class ConnectService:
         n = self._find(p["PhoneNumberId"], region, now)
         _require_idle(n)
         if _failed_claim(n):
-            del self.numbers[n.id]  # a failed claim holds nothing: it goes straight back to inventory
+            # A failed claim holds nothing, but its number goes back to the inventory only when its day ends.
+            del self.numbers[n.id]
+            self.cooldown[n.number] = max(self.cooldown.get(n.number, 0), n.settle_at + self.config.failed_claim_seconds)
             return {}
         n.status, n.message, n.releasing = "IN_PROGRESS", "", True
         n.settle_at = now + self.config.release_seconds
@@ -334,8 +348,8 @@ class ConnectService:
         return {}
 
     def _search_available_phone_numbers(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        self._target(p, region)
-        found = self._available(p["PhoneNumberCountryCode"], p["PhoneNumberType"], p.get("PhoneNumberPrefix"))
+        self._target(p, region)  # a target in this account, so the search is this account's
+        found = self._available(p["PhoneNumberCountryCode"], p["PhoneNumberType"], p.get("PhoneNumberPrefix"), self.config.account_id)
         page, token = _page(found, p.get("MaxResults", 10), p.get("NextToken"))
         result: dict[str, Any] = {
             "AvailableNumbersList": [
@@ -403,18 +417,28 @@ class ConnectService:
         return {"PhoneNumberSummaryList": page, **({"NextToken": token} if token else {})}
 
     def _associate_phone_number_contact_flow(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], region, now)
-        if n.instance_id != p["InstanceId"]:
-            raise WireError(404, "ResourceNotFoundException", "The phone number is not claimed to this instance.")
-        n.contact_flow = p["ContactFlowId"]
+        n = self._flow_number(p, region, now)
+        flow = p["ContactFlowId"]
+        # (choice) Associating a number that has a flow replaces it (reference section 14 leaves this open).
+        n.contact_flow = flow if flow.startswith("arn:") else f"{self._target({'InstanceId': p['InstanceId']}, region)}/contact-flow/{flow}"
         return {}
 
     def _disassociate_phone_number_contact_flow(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        n = self._find(p["PhoneNumberId"], region, now)
-        if n.instance_id != p["InstanceId"]:
-            raise WireError(404, "ResourceNotFoundException", "The phone number is not claimed to this instance.")
-        n.contact_flow = ""
+        self._flow_number(p, region, now).contact_flow = ""
         return {}
+
+    def _list_flow_associations(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
+        """The numbers routed to a flow of one instance: ResourceId is the number's ARN, FlowId the flow's (reference section 14)."""
+        instance = self._target({"InstanceId": p["InstanceId"]}, region)
+        if p.get("ResourceType", "VOICE_PHONE_NUMBER") != "VOICE_PHONE_NUMBER":
+            return {"FlowAssociationSummaryList": []}  # only voice numbers are emulated
+        listed = [
+            {"ResourceId": n.arn, "FlowId": n.contact_flow, "ResourceType": "VOICE_PHONE_NUMBER"}
+            for n in self._held(now)
+            if n.contact_flow.startswith(instance + "/contact-flow/")
+        ]
+        page, token = _page(listed, p.get("MaxResults", 100), p.get("NextToken"))
+        return {"FlowAssociationSummaryList": page, **({"NextToken": token} if token else {})}
 
     def _tag_resource(self, p: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         n = self._tagged(p["resourceArn"], region, now)
@@ -476,6 +500,13 @@ class ConnectService:
             return "FAILED", LIMIT_MESSAGE
         return "CLAIMED", ""
 
+    def _import_outcome(self, source_arn: str, target: str, now: float) -> tuple[str, str]:
+        """An import settles like a claim: an injected failure, or the instance's quota, ends it FAILED."""
+        for pattern, message in self.import_failures:
+            if pattern == "*" or source_arn.startswith(pattern):
+                return "FAILED", message
+        return ("FAILED", LIMIT_MESSAGE) if self._count_on(target, now) >= self.config.numbers_per_instance else ("CLAIMED", "")
+
     def _count_on(self, target: str, now: float, excluding: str = "") -> int:
         """Numbers counted against ``target``'s quota: those held on it, and those moving to it.
 
@@ -505,6 +536,8 @@ class ConnectService:
                 return n
             n.status, n.message = n.settle_status, n.settle_message
             if n.settle_status == "CLAIMED" and n.settle_target:
+                if n.settle_target != n.target_arn:
+                    n.contact_flow = ""  # a move does not carry the flow to the new target (reference section 14)
                 n.target_arn = n.settle_target
                 n.instance_id = n.settle_target.rsplit("/", 1)[1] if ":instance/" in n.settle_target else ""
         if _failed_claim(n) and now - n.settle_at > self.config.failed_claim_seconds:
@@ -523,6 +556,22 @@ class ConnectService:
             raise WireError(404, "ResourceNotFoundException", f"Phone number not found: {number_id}")
         return n
 
+    def _flow_number(self, p: dict[str, Any], region: str, now: float) -> Number:
+        """The number a flow call names, which must be held on the call's instance.
+
+        (choice) A traffic distribution group's number must be named by its full ARN: the reference says calls from
+        the group's alternate Region need it, and this emulator serves one Region per number, so it asks it always.
+        It does not know which instance owns a group, so any instance of the account is accepted for one.
+        """
+        n = self._find(p["PhoneNumberId"], region, now)
+        _require_held(n)
+        on_group = ":traffic-distribution-group/" in n.target_arn
+        if on_group and p["PhoneNumberId"] != n.arn:
+            raise WireError(404, "ResourceNotFoundException", f"Phone number not found: {p['PhoneNumberId']} (a group's number needs its ARN)")
+        if not on_group and n.instance_id != p["InstanceId"]:
+            raise WireError(404, "ResourceNotFoundException", "The phone number is not claimed to this instance.")
+        return n
+
     def _tagged(self, resource_arn: str, region: str, now: float) -> Number:
         if _NUMBER_ARN.match(resource_arn) is None:
             raise WireError(404, "ResourceNotFoundException", f"Resource not found: {resource_arn}")
@@ -535,9 +584,20 @@ class ConnectService:
                 return n
         return None
 
-    def _available(self, country: str, kind: str, prefix: str | None) -> list[str]:
+    def _available(self, country: str, kind: str, prefix: str | None, account: str) -> list[str]:
+        """What search offers ``account``: the inventory, less numbers held, cooling down, or reserved for another account.
+
+        A claim that ended FAILED keeps its number out of every other account's search for a day
+        (failed_claim_seconds). (choice) The claiming account's own search still offers it in that
+        day: Connect's page says the claimant may retry it, and a redelivered claim finds its
+        earlier, FAILED claim this way (its candidates come from search) and answers at once.
+        """
         now = self.clock()
-        taken = {n.number for n in list(self.numbers.values()) if self._advance(n, now).id in self.numbers}
+        taken = {
+            n.number
+            for n in list(self.numbers.values())
+            if self._advance(n, now).id in self.numbers and not (_failed_claim(n) and n.arn.split(":")[4] == account)
+        }
         digits = _digits_prefix(prefix)
         return [
             n
@@ -556,6 +616,7 @@ class ConnectService:
             "releases": self.releases,
             "tokens": {k: list(v) for k, v in self.tokens.items()},
             "claim_failures": self.claim_failures,
+            "import_failures": self.import_failures,
         }
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state))
@@ -568,6 +629,7 @@ class ConnectService:
         self.releases = state["releases"]
         self.tokens = {k: (v[0], v[1], v[2]) for k, v in state["tokens"].items()}
         self.claim_failures = [(m, s) for m, s in state["claim_failures"]]
+        self.import_failures = [(m, s) for m, s in state.get("import_failures", [])]
 
 
 def _failed_claim(n: Number) -> bool:

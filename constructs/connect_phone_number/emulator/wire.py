@@ -32,6 +32,7 @@ OPERATIONS = (
     "ImportPhoneNumber",
     "AssociatePhoneNumberContactFlow",
     "DisassociatePhoneNumberContactFlow",
+    "ListFlowAssociations",
     "TagResource",
     "UntagResource",
     "ListTagsForResource",

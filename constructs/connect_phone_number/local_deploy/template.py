@@ -294,6 +294,10 @@ def placeholder(stack: StackTemplate, resource: Resource) -> tuple[str, dict[str
     if resource.type == "AWS::Connect::Instance":
         arn = f"arn:aws:connect:{region}:{account}:instance/{token}"
         return arn, {"Arn": arn, "Id": str(token)}
+    if resource.type == "AWS::Connect::ContactFlow":
+        # A flow's ARN extends its instance's, which the handler checks: its Ref and ContactFlowArn are that ARN.
+        arn = f"{_instance_of_flow(stack, resource.properties.get('InstanceArn'))}/contact-flow/{token}"
+        return arn, {"ContactFlowArn": arn}
     name = f"{stack.name}-{resource.logical_id}-{token.hex[:8]}"
     if resource.type == "AWS::Lambda::Function":
         arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
@@ -303,3 +307,13 @@ def placeholder(stack: StackTemplate, resource: Resource) -> tuple[str, dict[str
     if resource.type == "AWS::Logs::LogGroup":
         return name, {"Arn": f"arn:aws:logs:{region}:{account}:log-group:{name}:*"}
     return name, {"Arn": f"arn:aws:placeholder:{region}:{account}:{resource.type.lower().replace('::', '-')}/{name}"}
+
+
+def _instance_of_flow(stack: StackTemplate, value: Any) -> str:
+    """A flow's InstanceArn: as written, or the placeholder ARN of the stack's own instance it names (Fn::GetAtt or Ref)."""
+    if isinstance(value, str):
+        return value
+    named = value.get("Ref") or value.get("Fn::GetAtt", [""])[0] if isinstance(value, dict) else ""
+    if named not in stack.resources:
+        raise ValueError(f"a contact flow's InstanceArn must be an ARN or name an instance of the stack, not {value!r}")
+    return placeholder(stack, stack.resources[named])[0]
