@@ -1,7 +1,8 @@
 """A model-based test of the whole lifecycle: CloudFormation, Lambda and Connect under compound faults.
 
-Hypothesis drives random sequences of CloudFormation requests (Create; Updates that move, describe,
-tag or replace; Delete) through the real handler and the emulator, and plays CloudFormation's part
+Hypothesis drives random sequences of CloudFormation requests (Create, or a Create that adopts a number
+kept by RETAIN; Updates that move, describe, tag, replace or pin; Delete) through the real handler and
+the emulator, and plays CloudFormation's part
 faithfully: the rollback after a FAILED answer, the Delete of a replaced number, DeletionPolicy and
 UpdateReplacePolicy. Faults are drawn per request: a Lambda that dies after N Connect calls and is
 redelivered, ResponseURL outages, throttles, workflows slower than the wait limit, tiny Lambda budgets,
@@ -11,7 +12,9 @@ are exactly those the stack names plus those kept by policy.
 Time is virtual: the handler's clock, its sleeps, its watchdog and the emulator's clock move together,
 only when the handler sleeps or calls Connect, so a ten-minute wait costs a few hundred polls, not ten
 minutes. More examples: ``LIFECYCLE_EXAMPLES=500 LIFECYCLE_STEPS=15 pytest tests/test_lifecycle_model.py``.
-Reproduce a failure with the ``LIFECYCLE_SEED`` it prints, or the blob: ``LIFECYCLE_BLOB=...``.
+Reproduce a failure with the ``LIFECYCLE_SEED`` it prints, or its blob: ``LIFECYCLE_BLOB=...``;
+``LIFECYCLE_SHRINK=0`` reports the first failure unshrunk (faster while exploring).
+Contact flows (ContactFlowArn) and imports (SourcePhoneNumberArn) are not drawn yet.
 """
 
 from __future__ import annotations
@@ -334,6 +337,7 @@ SEARCHES = {  # (CountryCode, Type) -> prefixes; "+12065550105" and "+1800555010
     ("US", "TOLL_FREE"): [None, "+1800", "+1888", "+18005550107"],
     ("GB", "DID"): [None, "+44207946"],
 }
+SELECTION = ("PhoneNumber", "CountryCode", "Type", "Prefix")
 EXACT_NUMBERS = ["+12065550120", "+18885550121", "+442079460122"]
 DESCRIPTIONS = [None, "Support line", "Ligne d'assistance – été"]
 TAGS = [("team", "care"), ("team", "sales"), ("cost centre", "42"), ("env", "prod")]
@@ -413,9 +417,10 @@ def apply_changes(props: dict[str, Any], number: str, changes: tuple[Change, ...
             if change.value:
                 new["Tags"] = [dict(tag) for tag in change.value]
         elif change.kind in ("selection", "pin"):
-            for key in ("PhoneNumber", "CountryCode", "Type", "Prefix"):
-                new.pop(key, None)
+            new = {k: v for k, v in new.items() if k not in SELECTION}
             new.update(dict(change.value) if change.kind == "selection" else {"PhoneNumber": number})
+            if "PhoneNumber" not in new:
+                new.pop("AdoptExisting", None)  # only an exact number can be adopted
         elif change.kind == "wait":
             new = with_wait(new, change.value)
     return new
@@ -594,6 +599,7 @@ class Resource:
     number: str
     deletion_policy: str
     replace_policy: str
+    foreign: dict[str, str] = field(default_factory=dict)  # tags an adopted number had, never declared here
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -619,6 +625,32 @@ class Lifecycle(RuleBasedStateMachine):
     @precondition(lambda self: len(self.stack) < MAX_RESOURCES)
     @rule(target=resources, props=properties(), policy=st.sampled_from(sorted(POLICIES)), faults=faults(), rollback=faults())
     def create(self, props: dict[str, Any], policy: str, faults: Faults, rollback: Faults) -> Any:
+        logical = self.launch(props, policy, faults, rollback)
+        return logical or multiple()
+
+    @precondition(lambda self: len(self.stack) < MAX_RESOURCES and self.retained)
+    @rule(target=resources, data=st.data(), props=properties(), policy=st.sampled_from(sorted(POLICIES)), faults=faults(), rollback=faults())
+    def adopt(self, data: st.DataObject, props: dict[str, Any], policy: str, faults: Faults, rollback: Faults) -> Any:
+        """A new resource takes over (AdoptExisting) a number that an earlier one left behind under RETAIN."""
+        held = self.world.held()
+        kept = {held[arn]["number"]: held[arn] for arn in self.retained if arn in held}
+        if not kept:
+            return multiple()
+        number = kept[data.draw(st.sampled_from(sorted(kept)), label="adopted")]
+        adopting = {**{k: v for k, v in props.items() if k not in SELECTION}, "PhoneNumber": number["number"], "AdoptExisting": "true"}
+        logical = self.launch(adopting, policy, faults, rollback)
+        event(f"an adoption {'SUCCESS' if logical else 'FAILED'}")
+        if logical is None:
+            return multiple()
+        resource = self.stack[logical]
+        assert resource.physical_id == number["arn"], f"{logical} adopted {number['number']} as {resource.physical_id}, not as {number['arn']}"
+        self.retained.discard(number["arn"])
+        # Tags the number had before stay (README: tags you added by hand stay), unless now declared.
+        resource.foreign = {k: v for k, v in user_tags(number).items() if k not in declared_tags(adopting)}
+        return logical
+
+    def launch(self, props: dict[str, Any], policy: str, faults: Faults, rollback: Faults) -> str | None:
+        """A Create, and CloudFormation's rollback if it fails. Returns the new resource's logical id, if any."""
         self.logicals += 1
         logical = f"Number{self.logicals}"
         deletion, replace_policy = POLICIES[policy]
@@ -636,7 +668,7 @@ class Lifecycle(RuleBasedStateMachine):
                 rollback,
                 props,
             )
-        return multiple()
+        return None
 
     @rule(logical=resources, change=changes(), faults=faults(), rollback=faults())
     def update(self, logical: str, change: tuple[Change, ...], faults: Faults, rollback: Faults) -> None:
@@ -645,10 +677,13 @@ class Lifecycle(RuleBasedStateMachine):
         if new == old:
             return  # CloudFormation sends no Update when the properties did not change
         answer = self.send("Update", logical, new, faults, old=old, physical_id=resource.physical_id)
+        # Tags the stack now declares, or declared in an Update that failed, are the stack's from now on.
+        resource.foreign = {k: v for k, v in resource.foreign.items() if k not in declared_tags(new)}
         if answer.status == "SUCCESS":
             if answer.physical_id != resource.physical_id:
                 event("a number replaced")
                 self.replaced(logical, resource, rollback)
+                resource.foreign = {}
             resource.props, resource.physical_id = new, answer.physical_id
             resource.number = answer.data.get("PhoneNumber", resource.number)
             return
@@ -814,11 +849,21 @@ class Lifecycle(RuleBasedStateMachine):
             assert number["status"] != "IN_PROGRESS", f"{logical}'s number {number['number']} is IN_PROGRESS (towards {towards}) after its last answer"
             assert number["target_arn"] == props["TargetArn"], f"{logical}'s number {number['number']} is on {number['target_arn']}, not {props['TargetArn']}"
             assert number["description"] == props.get("Description", ""), f"{logical}'s description is {number['description']!r}"
-            declared = {t["Key"]: t["Value"] for t in props.get("Tags", [])}
-            users = {k: v for k, v in number["tags"].items() if not k.startswith(LIBRARY_TAG_PREFIX)}
-            assert users == declared, f"{logical}'s tags are {users}, not {declared}"
+            declared, users = declared_tags(props), user_tags(number)
+            expected = {**resource.foreign, **declared}
+            # An adopted number's own tags may go once a failed Update declared their key (its rollback removes it).
+            assert declared.items() <= users.items() <= expected.items(), f"{logical}'s tags are {users}, not {declared} (and {resource.foreign})"
             assert matches(number, props), f"{logical}'s number {number['number']} does not match {props}"
             assert number["number"] == resource.number, f"{logical}'s PhoneNumber attribute is {resource.number}, the number is {number['number']}"
+
+
+def declared_tags(props: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in props.get("Tags", [])}
+
+
+def user_tags(number: dict[str, Any]) -> dict[str, str]:
+    """A held number's tags, without the library's own."""
+    return {k: v for k, v in number["tags"].items() if not k.startswith(LIBRARY_TAG_PREFIX)}
 
 
 def matches(number: dict[str, Any], props: dict[str, Any]) -> bool:
