@@ -113,6 +113,11 @@ class Responder:
         self.sent: str | None = None  # the decided status
         self.delivered = False
 
+    def decide(self, status: str, *, physical_id: str, reason: str = "", data: Mapping[str, str] | None = None) -> bool:
+        """Decide the answer without delivering it yet, unless one is decided already. Returns whether this call decided it."""
+        with self._lock:
+            return self._decide(status, physical_id, reason, data)
+
     def send(self, status: str, *, physical_id: str, reason: str = "", data: Mapping[str, str] | None = None) -> bool:
         """Decide (if not yet decided) and deliver the answer. Returns whether this call decided it.
 
@@ -122,14 +127,18 @@ class Responder:
         with self._lock:  # held during the PUT, so the watchdog and the main path never both answer
             if self.delivered:
                 return False
-            decided = self._body is None
-            if self._body is None:
-                log.info("answering %s for %s%s", status, physical_id, f": {reason}" if reason else "")
-                self._body = build_body(self._event, status=status, physical_id=physical_id, reason=reason, data=data)
-                self.sent = status
-                self.answered.set()
-            else:
-                log.info("delivering the answer decided earlier (%s), not %s", self.sent, status)
-            put(self._event["ResponseURL"], self._body, self._time_left)
+            decided = self._decide(status, physical_id, reason, data)
+            put(self._event["ResponseURL"], self._body or b"", self._time_left)
             self.delivered = True
             return decided
+
+    def _decide(self, status: str, physical_id: str, reason: str, data: Mapping[str, str] | None) -> bool:
+        if self._body is not None:
+            if status != self.sent:
+                log.info("keeping the answer decided earlier (%s), not %s", self.sent, status)
+            return False
+        log.info("answering %s for %s%s", status, physical_id, f": {reason}" if reason else "")
+        self._body = build_body(self._event, status=status, physical_id=physical_id, reason=reason, data=data)
+        self.sent = status
+        self.answered.set()
+        return True

@@ -206,9 +206,21 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     # Before the marker says "answered": a replacement whose flow cannot be set stays pending, so the rollback releases it.
     _converge_flow(run, deadline, arn, number, spec.contact_flow_arn, None)
     if replacing:
-        # From here CloudFormation is told about the number: no rollback may release it.
-        call(deadline, run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker.answered().value})
+        _mark_answered(run, arn, marker, _attributes(summary))
     return Outcome(arn, _attributes(summary))
+
+
+def _mark_answered(run: Run, arn: str, marker: contract.ClaimMarker, data: dict[str, str]) -> None:
+    """Decide SUCCESS for a replacement first, then clear its pending marker: never the other way round.
+
+    Once the marker says "answered" no rollback may release the number, so it is cleared only if this
+    SUCCESS is the answer CloudFormation gets. If the watchdog decided FAILED first, the marker stays
+    pending and the rollback releases the number. The call runs after the decision, on a deadline of
+    its own (the run's deadline stops at the answer); if it never completes, Lambda's retry repeats it.
+    """
+    if not run.responder.decide(SUCCESS, physical_id=arn, data=data):
+        raise Failure("The handler's answer was decided before the replacement could be reported.", physical_id=run.physical_id)
+    call(Deadline(run.context), run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker.answered().value})
 
 
 def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: contract.ClaimMarker) -> tuple[str, str, str]:
@@ -576,20 +588,25 @@ def _release_abandoned_replacements(run: Run, failed: contract.ClaimSpec, deadli
     resource = contract.resource_token(run.event["StackId"], run.event["LogicalResourceId"])
     abandoned = _marked_numbers(run, failed, deadline, lambda marker: marker.pending and marker.resource == resource)
     for summary in abandoned:
-        number_id, number = summary["PhoneNumberId"], summary.get("PhoneNumber")
-        try:
-            if status_of(wait_until_settled(run.client, deadline, number_id)) != FAILED:  # a FAILED claim holds nothing
-                _release(run, deadline, number_id)
-                log.info("released %s, claimed by a replacement that failed", number)
-        except StillInProgress:
-            raise Failure(
-                f"The failed replacement's number {number} ({summary.get('PhoneNumberArn')}) is still IN_PROGRESS, so the rollback "
-                "cannot release it yet. Continue the rollback (continue-update-rollback) once it settles; it is released then."
-            ) from None
-        except ClientError as error:
-            if not rules.is_already_gone(error):
-                raise
-            log.info("%s is already gone", number)  # released by an earlier delivery of this rollback
+        _release_settled(run, deadline, summary, "claimed by a replacement that failed")
+
+
+def _release_settled(run: Run, deadline: Deadline, summary: ClaimedPhoneNumberSummaryTypeDef, why: str) -> None:
+    """Release a number CloudFormation was never told about, once its claim settles (a FAILED claim holds nothing)."""
+    number_id, number = summary["PhoneNumberId"], summary.get("PhoneNumber")
+    try:
+        if status_of(wait_until_settled(run.client, deadline, number_id)) != FAILED:
+            _release(run, deadline, number_id)
+            log.info("released %s, %s", number, why)
+    except StillInProgress:
+        raise Failure(
+            f"The number {number} ({summary.get('PhoneNumberArn')}), {why}, is still IN_PROGRESS, so the rollback cannot "
+            "release it yet. Continue the rollback once it settles (or delete the stack again); it is released then."
+        ) from None
+    except ClientError as error:
+        if not rules.is_already_gone(error):
+            raise
+        log.info("%s is already gone", number)  # released by an earlier delivery of this rollback
 
 
 # --- Delete ---------------------------------------------------------------------------------
@@ -602,6 +619,8 @@ def _delete(run: Run) -> Outcome:
     plus two minutes), so the answer must come before it, not at the Lambda deadline.
     """
     physical_id = run.event["PhysicalResourceId"]
+    if physical_id.startswith(UNCLAIMED_PREFIX):
+        return _release_unreported_create(run, physical_id)
     if not contract.is_phone_number_arn(physical_id):
         log.info("%s is not a phone number: nothing to release", physical_id)
         return Outcome(physical_id)
@@ -620,6 +639,31 @@ def _delete(run: Run) -> Outcome:
             "the wait limit; it was not released."
         ) from None
     log.info("released %s (%s)", summary.get("PhoneNumber"), physical_id)
+    return Outcome(physical_id)
+
+
+def _release_unreported_create(run: Run, physical_id: str) -> Outcome:
+    """The rollback's Delete of a Create that failed without naming a number: release what that request claimed.
+
+    A Create answers under ``unclaimed-REQUEST`` when it fails before it knows its number: bad input, a
+    FAILED claim, or a deadline (or a lost reply) while ClaimPhoneNumber was in flight. In the last case
+    Connect may hold a number that CloudFormation was never told about. Every claim carries the marker
+    RESOURCE/REQUEST, so the numbers of exactly that request are found on the target and released. An
+    adoption is never released this way (its number was the account's before). This costs a list only
+    on this rollback.
+    """
+    try:
+        spec = contract.parse_properties(run.event.get("ResourceProperties", {}))
+    except contract.InvalidProperty:
+        log.info("%s: the properties were refused, so nothing was claimed", physical_id)
+        return Outcome(physical_id)
+    if spec.adopt_existing:
+        return Outcome(physical_id)
+    request = physical_id[len(UNCLAIMED_PREFIX) :]
+    resource = contract.resource_token(run.event["StackId"], run.event["LogicalResourceId"])
+    deadline = run.deadline(spec.wait_timeout_seconds)
+    for summary in _marked_numbers(run, spec, deadline, lambda marker: marker.resource == resource and marker.request == request):
+        _release_settled(run, deadline, summary, "claimed by a Create that failed before it could name it")
     return Outcome(physical_id)
 
 
