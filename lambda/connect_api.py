@@ -67,6 +67,13 @@ class Deadline:
             end = min(end, now + limit_seconds)
         self.end = end
         self.stop = stop or threading.Event()
+        self.grace_left = rules.THROTTLE_GRACE_SECONDS
+
+    def excuse(self, seconds: float) -> None:
+        """Give back ``seconds`` lost to a throttle or a transient fault (rules.THROTTLE_GRACE_SECONDS in all, within the Lambda run)."""
+        added = min(seconds, self.grace_left)
+        self.grace_left -= added
+        self.end = min(self.end + added, self.lambda_end - RESPONSE_RESERVE_SECONDS)
 
     def remaining(self) -> float:
         """Seconds of work left; zero or less means stop."""
@@ -117,6 +124,7 @@ def call(deadline: Deadline, operation: Callable[P, R], /, *args: P.args, **kwar
             reason, last = type(error).__name__, error
         attempt += 1
         delay = rules.backoff_delay(attempt)
+        deadline.excuse(delay)
         if not deadline.allows(delay):
             raise last
         log.info("%s: %s, retry %d in %.2f s", name, reason, attempt, delay)

@@ -24,6 +24,10 @@ THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "
 # After a FAILED claim Connect keeps the number for the claiming account for one day (PhoneNumberStatus).
 FAILED_CLAIM_RETRY_WINDOW = timedelta(days=1)
 
+# Time lost to Connect's throttling and transient faults does not count against the wait limit, up to this
+# much: the answer still comes a minute inside CloudFormation's ServiceTimeout (the wait limit + 2 minutes).
+THROTTLE_GRACE_SECONDS = 60.0
+
 # Backoff for throttles and transient errors: full jitter between a floor and a doubling cap.
 BACKOFF_FLOOR_SECONDS = 0.1
 BACKOFF_BASE_SECONDS = 0.25

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IN_PROGRESS = "IN_PROGRESS"
+# How close to the deadline the last poll comes: time for the poll itself.
+LAST_LOOK_MARGIN_SECONDS = 0.5
 CLAIMED = "CLAIMED"
 FAILED = "FAILED"
 
@@ -59,9 +61,10 @@ def wait_until_settled(client: ConnectClient, deadline: Deadline, number_id: str
             raise StillInProgress(summary, time.monotonic() - started)
         deadline.check("DescribePhoneNumber")
         polls += 1
+        throttled = True
         try:
             summary = client.describe_phone_number(PhoneNumberId=number_id)["ClaimedPhoneNumberSummary"]
-            crowding = max(0, crowding - 1)
+            crowding, throttled = max(0, crowding - 1), False
         except ClientError as error:
             if not rules.is_retryable(error):
                 raise
@@ -78,6 +81,11 @@ def wait_until_settled(client: ConnectClient, deadline: Deadline, number_id: str
             return summary
         # While crowded, a little jitter keeps many waiters from polling in step.
         pause = rules.poll_interval(elapsed, crowding) * (random.uniform(0.8, 1.2) if crowding else 1.0)
+        if throttled:
+            deadline.excuse(pause)  # a missed poll is Connect's delay, not the workflow's
         if not deadline.allows(pause):
-            raise StillInProgress(summary, elapsed)
+            # A last look just before the deadline, rather than giving up with time left.
+            pause = deadline.remaining() - LAST_LOOK_MARGIN_SECONDS
+            if pause <= 0:
+                raise StillInProgress(summary, elapsed)
         time.sleep(pause)

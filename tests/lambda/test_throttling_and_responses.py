@@ -295,3 +295,15 @@ def test_a_call_that_returns_after_the_watchdog_answered_starts_nothing_more(
     assert "ran out of Lambda run time" in result.response["Reason"]
     assert "ClaimPhoneNumber" not in service.calls
     assert service.held() == []
+
+
+def test_throttled_polls_do_not_use_up_the_wait_limit_of_a_delete(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """Found by the lifecycle model: four 429s at the minimum wait limit (10 s) used to fail the Delete, number CLAIMED."""
+    props = search_props(WaitTimeoutSeconds="10")
+    created = run("Create", responses, props)
+    emulator.service.fail_next(4, status=429)
+
+    deleted = run("Delete", responses, props, physical_id=created.response["PhysicalResourceId"])
+
+    assert deleted.response["Status"] == "SUCCESS", deleted.response["Reason"]
+    assert [n for n in emulator.service.held() if not n["releasing"]] == []
