@@ -1,0 +1,281 @@
+"""OPEN FINDINGS, not yet fixed: a hostile review of issue 8 (flows, adoption, import, tags, the retry window).
+
+This file is not collected by `make test` (its name does not start with ``test_``): each test fails today and
+is the reproduction for the next piece of work. Run it with ``pytest tests/open_findings/hostile_features.py``.
+
+The test plays CloudFormation: it sends the requests CloudFormation would send (including its rollbacks), with the
+handler run as Lambda runs it (support.invoke, a FakeContext whose time really runs down), against the emulator.
+Every test here fails on the branch it was written against; each docstring gives the exact reproduction, the
+invariant broken and why it matters. Ranked by severity in the report (hostile8).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+import connect_api
+import contract
+import handler
+from connect_phone_number import ClaimedPhoneNumber
+from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
+from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
+from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number.local_deploy.template import load
+from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, FakeContext, invoke, make_event, run, search_props
+
+FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
+FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
+
+
+class Crash(BaseException):
+    """Lambda dying mid-run (out of memory, a lost sandbox): nothing is answered."""
+
+
+def settle(emulator: ConnectEmulator) -> None:
+    """Let every workflow in progress finish."""
+    while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
+        time.sleep(0.05)
+
+
+def marked_holdings(emulator: ConnectEmulator) -> set[str]:
+    """ARNs of the numbers the account is billed for that carry this library's marker."""
+    return {n["arn"] for n in emulator.service.holding() if contract.CLAIM_MARKER_TAG in n["tags"]}
+
+
+def record_of(emulator: ConnectEmulator, number: str) -> dict[str, Any]:
+    [record] = [n for n in emulator.service.held() if n["number"] == number]
+    return record
+
+
+def live_number_by_hand(emulator: ConnectEmulator) -> str:
+    """A number the account claimed in the console on INSTANCE, routed to FLOW: a live line, in no stack."""
+    client = boto3.client("connect", region_name="us-east-1")
+    number = emulator.service.available("US", "DID")[0]
+    claimed = client.claim_phone_number(TargetArn=INSTANCE, PhoneNumber=number)
+    settle(emulator)
+    client.associate_phone_number_contact_flow(PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=INSTANCE.rsplit("/", 1)[1], ContactFlowId=FLOW)
+    assert record_of(emulator, number)["contact_flow"] == FLOW
+    return number
+
+
+def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]) -> None:
+    """Replace the handler's Connect calls named by ``wrap`` (which returns a replacement operation, or None)."""
+    real_call = connect_api.call
+
+    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(op, "__name__", "")
+        replaced = wrap(name, op)
+        if replaced is None:
+            return real_call(deadline, op, *args, **kwargs)
+        replaced.__name__ = name
+        return real_call(deadline, replaced, *args, **kwargs)
+
+    monkeypatch.setattr("handler.call", call)
+
+
+# --- 1. A failed adoption has already moved the live number off its instance and dropped its flow ---------
+
+
+def test_an_adoption_that_fails_after_its_move_leaves_the_number_on_its_instance_and_routed_as_before(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repro: a live number on INSTANCE, routed to FLOW, in no stack. A Create with AdoptExisting=true targets
+    OTHER_INSTANCE with ContactFlowArn=FLOW_ON_OTHER; the move is applied, then AssociatePhoneNumberContactFlow is
+    denied (AccessDeniedException: a missing permission, a flow deleted, a throttle past the deadline all end the
+    same). The Create answers FAILED under ``unclaimed-...`` and CloudFormation's rollback Delete does nothing
+    (README: "A failed adoption reports a physical id that is no number's, so its rollback releases nothing").
+    The number stays on OTHER_INSTANCE with no flow at all: the failed deployment took a live line off its
+    instance and its routing, and nothing (not the rollback, not a redeploy without adoption) puts it back.
+    The issue promises for the refusal "Nothing changes"; a failed adoption should leave the number as it was."""
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "ContactFlowArn": FLOW_ON_OTHER}
+
+    def denied(*a: Any, **k: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "AssociatePhoneNumberContactFlow")
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: denied if name == "associate_phone_number_contact_flow" else None)
+        answer = run("Create", responses, props).response
+    assert answer["Status"] == "FAILED", answer
+    rollback = run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    settle(emulator)
+
+    record = record_of(emulator, number)
+    assert (record["target_arn"], record["contact_flow"]) == (INSTANCE, FLOW), answer["Reason"]
+
+
+def test_an_adoption_refused_by_connects_tag_limit_leaves_the_number_on_its_instance(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """The same finding with no fault injected: the live number carries 48 tags added by hand; the adoption to
+    OTHER_INSTANCE declares 2. The move is applied first, then the declared tags (50) and the marker (51) exceed
+    Connect's 50 and TagResource fails: FAILED, the rollback does nothing, and the number is left on
+    OTHER_INSTANCE without its flow. The tag count is known from the Describe the adoption makes before the move."""
+    number = live_number_by_hand(emulator)
+    client = boto3.client("connect", region_name="us-east-1")
+    client.tag_resource(resourceArn=record_of(emulator, number)["arn"], tags={f"hand{i}": "x" for i in range(48)})
+    props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "Tags": [{"Key": "team", "Value": "a"}, {"Key": "cc", "Value": "1"}]}
+
+    answer = run("Create", responses, props).response
+    assert answer["Status"] == "FAILED", answer
+    run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
+    settle(emulator)
+
+    record = record_of(emulator, number)
+    assert (record["target_arn"], record["contact_flow"]) == (INSTANCE, FLOW), answer["Reason"]
+
+
+# --- 2. AdoptExisting on a number not yet held claims it; a lost claim response then leaks it --------------
+
+
+def test_an_adopt_existing_create_that_claims_and_loses_the_claims_response_is_released_by_the_rollback(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repro: AdoptExisting=true with a PhoneNumber the account does not hold, so (README) "it is claimed as
+    usual"; WaitTimeoutSeconds=10. The two ListPhoneNumbersV2 of the adoption check answer after 4.7 s each;
+    ClaimPhoneNumber is accepted by Connect but the connection drops 0.8 s later (ReadTimeoutError), past the
+    deadline. The handler answers FAILED under ``unclaimed-REQUEST``. The rollback Delete
+    (_release_unreported_create) returns at once for any AdoptExisting resource ("an adoption is never
+    released this way"), although this request *claimed* the number and marked it with its own request: the
+    number stays held, billed, in no stack. The same path without AdoptExisting is released (test_hostile_faults 6)."""
+    number = emulator.service.available("US", "DID")[0]
+    props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "WaitTimeoutSeconds": "10"}
+
+    def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
+        if name == "list_phone_numbers_v2":
+
+            def slow(*a: Any, **k: Any) -> Any:
+                time.sleep(4.7)
+                return op(*a, **k)
+
+            return slow
+        if name == "claim_phone_number":
+
+            def applied_then_lost(*a: Any, **k: Any) -> Any:
+                op(*a, **k)
+                time.sleep(0.8)
+                raise ReadTimeoutError(endpoint_url="http://connect")
+
+            return applied_then_lost
+        return None
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, wrap)
+        answer = invoke(make_event("Create", responses, props), responses, seconds=60).response
+    assert answer["Status"] == "FAILED", answer
+    assert answer["PhysicalResourceId"].startswith(handler.UNCLAIMED_PREFIX)
+
+    rollback = run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
+
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    settle(emulator)
+    assert marked_holdings(emulator) == set(), answer["Reason"]
+
+
+# --- 3. Adoption silently takes a number that another stack's marker names -----------------------------
+
+
+def test_adopting_a_number_that_another_resources_marker_names_is_refused_naming_that_resource(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """Repro: resource Elsewhere claims a number (its marker tag names it, answered). A second resource
+    ("another stack") creates with PhoneNumber=that number and AdoptExisting=true. It answers SUCCESS and
+    overwrites the marker, so Elsewhere's next Update moves the number back and its Delete (DESTROY) releases it
+    under the adopter. The README documents "two stacks must not manage one number", but the handler reads the
+    marker (Describe) during the adoption and has what it needs to refuse: the issue asks bad states to fail
+    before anything changes. Expected: FAILED, naming the number and that another resource of this library
+    manages it; the marker unchanged."""
+    number = emulator.service.available("US", "DID")[0]
+    first = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number}, logical_id="Elsewhere")
+    assert first.response["Status"] == "SUCCESS", first.response["Reason"]
+    marker_before = record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG]
+
+    answer = run("Create", responses, {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"}).response
+
+    assert answer["Status"] == "FAILED", "adopted a number another resource manages"
+    assert number in answer["Reason"]
+    assert record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG] == marker_before
+
+
+# --- 4. The retry window's UTC time, on a redelivered claim ----------------------------------------------
+
+
+def test_a_redelivered_failed_claim_states_a_reservation_end_no_later_than_connects(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repro: claims FAIL (LIMIT_MESSAGE). The first delivery dies right after ClaimPhoneNumber is accepted
+    (Crash); Lambda's second retry arrives about 3 minutes later (its async retries wait 1 and 2 minutes), replays
+    the claim (same ClientToken) and answers FAILED with the retry window. rules.failed_claim_reason counts the day
+    from ``claimed_at = datetime.now()`` of *this* delivery, not of the claim Connect accepted; its docstring
+    promises "a time the number is certainly still reserved until", but the time given is 3 minutes after the
+    reservation ends, so a user who waits for the last minute finds the number gone."""
+    emulator.service.fail_claims("*", LIMIT_MESSAGE)
+    event = make_event("Create", responses, search_props())
+    real_call = connect_api.call
+
+    def crash_after_claim(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        result = real_call(deadline, op, *args, **kwargs)
+        if getattr(op, "__name__", "") == "claim_phone_number":
+            raise Crash
+        return result
+
+    with monkeypatch.context() as patch:
+        patch.setattr("handler.call", crash_after_claim)
+        with pytest.raises(Crash):
+            handler.on_event(event, FakeContext(60))
+    settle(emulator)
+    [failed] = [n for n in emulator.service.held() if n["status"] == "FAILED"]
+    reserved_until = datetime.fromtimestamp(failed["settle_at"] + emulator.service.config.failed_claim_seconds, UTC)
+
+    class ThreeMinutesLater(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) + timedelta(minutes=3)
+
+    with monkeypatch.context() as patch:
+        patch.setattr("handler.datetime", ThreeMinutesLater)
+        answer = invoke(event, responses).response
+
+    assert answer["Status"] == "FAILED", answer
+    stated = re.search(r"until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", answer["Reason"])
+    assert stated is not None, answer["Reason"]
+    assert datetime.strptime(stated.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC) <= reserved_until, answer["Reason"]
+
+
+# --- 5. The rollback of a failed first deploy releases a number the account held before the stack ------
+
+
+def test_the_rollback_of_a_failed_first_deploy_keeps_an_adopted_number_under_retain_on_update_or_delete(emulator: ConnectEmulator, tmp_path: Path) -> None:
+    """Repro (local deploy, IAM enforced): a live number X on INSTANCE, claimed by hand, routed to FLOW. Stack
+    "Adopter": Number0 adopts X (adopt_existing=True, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, the policy one picks
+    to keep a production number); Number1 (DESTROY, depends on Number0) claims a GB number, and GB claims FAIL.
+    The adoption succeeds, Number1 fails, and the rollback of the create deletes Number0 (RetainExceptOnCreate
+    deletes in the rollback of the create) and the handler releases X: the account loses a number it held before
+    the stack existed, into a cooldown of up to 180 days. The README promises RETAIN_ON_UPDATE_OR_DELETE releases
+    numbers only "when the stack that first claimed them fails to create", and "a failed adoption ... releases
+    nothing"; this stack never claimed X."""
+    number = live_number_by_hand(emulator)
+    emulator.service.fail_claims("+44", LIMIT_MESSAGE)
+    app = cdk.App(outdir=str(tmp_path / "adopter"), context={"aws:cdk:enable-asset-metadata": True})
+    stack = cdk.Stack(app, "Adopter")
+    adopted = ClaimedPhoneNumber(
+        stack, "Number0", target_arn=INSTANCE, phone_number=number, adopt_existing=True, removal_policy=cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+    )
+    failing = ClaimedPhoneNumber(stack, "Number1", target_arn=INSTANCE, country_code="GB", phone_number_type="DID", removal_policy=cdk.RemovalPolicy.DESTROY)
+    failing.node.add_dependency(adopted)
+    app.synth()
+    cloudformation = LocalCloudFormation(tmp_path / "state", environment=dict(os.environ), out=io.StringIO())
+
+    with pytest.raises(DeployFailed, match=re.escape(LIMIT_MESSAGE)):
+        cloudformation.deploy(load(tmp_path / "adopter", "Adopter", region="us-east-1", account=ACCOUNT))
+
+    assert [n["number"] for n in emulator.service.holding() if n["number"] == number] == [number], "the adopted number was released"
