@@ -35,8 +35,12 @@ WAIT_TIMEOUT_SECONDS = "WaitTimeoutSeconds"
 ADOPT_EXISTING = "AdoptExisting"
 SOURCE_PHONE_NUMBER_ARN = "SourcePhoneNumberArn"
 CONTACT_FLOW_ARN = "ContactFlowArn"
+# Rendered by the construct for an adoption whose DeletionPolicy is not Delete: the only Delete CloudFormation then
+# sends is a rollback's, and that must give an adopted number back to the account, not release it.
+RETAIN_ADOPTED_NUMBER = "RetainAdoptedNumber"
 KNOWN_PROPERTIES = frozenset(
     {
+        RETAIN_ADOPTED_NUMBER,
         ADOPT_EXISTING,
         SOURCE_PHONE_NUMBER_ARN,
         SERVICE_TOKEN,
@@ -64,6 +68,8 @@ DEFAULT_WAIT_TIMEOUT_SECONDS = 600
 MIN_WAIT_TIMEOUT_SECONDS = 10
 MAX_WAIT_TIMEOUT_SECONDS = 840
 FUNCTION_TIMEOUT_SECONDS = 900
+# CloudFormation's wait for a custom resource's answer when ServiceTimeout is not set.
+DEFAULT_SERVICE_TIMEOUT_SECONDS = 3600
 
 # Every number this library claims carries this tag. Its value (ClaimMarker) names the resource
 # and the CloudFormation request that claimed it, so a repeated delivery of that request can find
@@ -354,6 +360,8 @@ class ClaimSpec:
     # Import this End User Messaging number (ImportPhoneNumber) instead of claiming one.
     source_phone_number_arn: str | None = None
     contact_flow_arn: str | None = None
+    # A Delete gives an adopted number back to the account instead of releasing it (RETAIN_ADOPTED_NUMBER).
+    retain_adopted: bool = False
 
 
 HANDLER_NAMES = {
@@ -408,6 +416,22 @@ def _parse_wait_timeout(raw: Any) -> int:
     return seconds
 
 
+def retains_adopted(props: Mapping[str, Any]) -> bool:
+    """RETAIN_ADOPTED_NUMBER of ``props``, False if it does not parse: a Delete must not fail on its properties."""
+    try:
+        return _parse_bool(props, RETAIN_ADOPTED_NUMBER)
+    except InvalidProperty:
+        return False
+
+
+def service_timeout_or_default(props: Mapping[str, Any]) -> int:
+    """ServiceTimeout of ``props`` in seconds: how long CloudFormation waits for an answer (3600 s when not set)."""
+    try:
+        return int(str(props.get(SERVICE_TIMEOUT) or DEFAULT_SERVICE_TIMEOUT_SECONDS))
+    except ValueError:
+        return DEFAULT_SERVICE_TIMEOUT_SECONDS
+
+
 def wait_timeout_or_default(props: Mapping[str, Any]) -> int:
     """The wait limit of ``props``, or the default if it does not parse: a Delete must not fail on its properties."""
     try:
@@ -446,6 +470,7 @@ def parse_properties(props: Mapping[str, Any]) -> ClaimSpec:
         adopt_existing=_parse_bool(props, ADOPT_EXISTING),
         source_phone_number_arn=_optional_string(props, SOURCE_PHONE_NUMBER_ARN),
         contact_flow_arn=_optional_string(props, CONTACT_FLOW_ARN),
+        retain_adopted=_parse_bool(props, RETAIN_ADOPTED_NUMBER),
     )
     _check_claim_kind(spec)
     if spec.source_phone_number_arn is None:
@@ -534,42 +559,55 @@ def deterministic_token(*parts: str) -> str:
 
 
 def resource_token(stack_id: str, logical_id: str) -> str:
-    """A lowercase UUID naming one resource of one stack, the same for every request about it."""
-    return deterministic_token(stack_id, logical_id)
+    """A lowercase UUID naming one resource of one stack, the same for every request about it.
+
+    It derives from the stack's name, not its id: a stack deleted and created again under the same name
+    (its number kept by RETAIN) names the same resource, so it may adopt the number again. Two live stacks
+    never share a name in one account and Region, so no other resource gets this token.
+    """
+    return deterministic_token(stack_id.rsplit("/", 1)[0] if stack_id.count("/") >= 2 else stack_id, logical_id)
+
+
+def resource_tokens(stack_id: str, logical_id: str) -> frozenset[str]:
+    """Every token a marker of this resource may carry: resource_token, and the stack id's (releases before 2026-11)."""
+    return frozenset({resource_token(stack_id, logical_id), deterministic_token(stack_id, logical_id)})
 
 
 @dataclass(frozen=True)
 class ClaimMarker:
-    """The value of the CLAIM_MARKER_TAG tag: who claimed the number, and whether anyone was told.
+    """The value of the CLAIM_MARKER_TAG tag: who claimed or adopted the number, and whether anyone was told.
 
     ``RESOURCE/REQUEST`` names the resource (resource_token) and the request that claimed the
     number. A replacement claim carries ``RESOURCE/REQUEST/pending`` until the handler answers
     SUCCESS: only a pending replacement may be released by a rollback, so a number that
-    CloudFormation was told about (or that RETAIN keeps) is never released that way. Numbers
-    claimed by earlier releases of this library carry ``REQUEST`` alone and are never pending.
-    All of it fits in the one reserved tag, so users keep 49.
+    CloudFormation was told about (or that RETAIN keeps) is never released that way. An adopted
+    number carries ``RESOURCE/REQUEST/adopted``: it was the account's before, so no clean-up of a
+    failed claim ever releases it. Numbers claimed by earlier releases of this library carry
+    ``REQUEST`` alone and are never pending. All of it fits in the one reserved tag, so users keep 49.
     """
 
     request: str
     resource: str = ""
     pending: bool = False
+    adopted: bool = False
 
     @property
     def value(self) -> str:
         """The tag value."""
         parts = [self.resource, self.request] if self.resource else [self.request]
-        return "/".join([*parts, "pending"] if self.pending else parts)
+        state = ["pending"] if self.pending else ["adopted"] if self.adopted else []
+        return "/".join([*parts, *state])
 
     def answered(self) -> ClaimMarker:
         """The same marker once CloudFormation has been told about the number."""
-        return ClaimMarker(self.request, self.resource)
+        return ClaimMarker(self.request, self.resource, adopted=self.adopted)
 
     @classmethod
     def parse(cls, value: str) -> ClaimMarker:
-        """The marker a tag value holds. A value this library did not write is never pending."""
+        """The marker a tag value holds. A value this library did not write is never pending or adopted."""
         parts = value.split("/")
-        if len(parts) == 3 and parts[2] == "pending":
-            return cls(parts[1], parts[0], pending=True)
+        if len(parts) == 3 and parts[2] in ("pending", "adopted"):
+            return cls(parts[1], parts[0], pending=parts[2] == "pending", adopted=parts[2] == "adopted")
         if len(parts) == 2:
             return cls(parts[1], parts[0])
         return cls(value)

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
@@ -99,10 +99,20 @@ class Run:
         """A ClientToken that every delivery of this request derives alike."""
         return contract.deterministic_token(self.event["StackId"], self.event["LogicalResourceId"], self.event["RequestId"], *purpose)
 
-    def marker(self, *, pending: bool) -> contract.ClaimMarker:
-        """The claim marker for a number this request claims."""
+    def marker(self, *, pending: bool = False, adopted: bool = False) -> contract.ClaimMarker:
+        """The marker for a number this request claims (or adopts)."""
         resource = contract.resource_token(self.event["StackId"], self.event["LogicalResourceId"])
-        return contract.ClaimMarker(self.token(), resource, pending=pending)
+        return contract.ClaimMarker(self.token(), resource, pending=pending, adopted=adopted)
+
+    @cached_property
+    def own(self) -> frozenset[str]:
+        """The tokens a marker of this resource may carry (contract.resource_tokens)."""
+        return contract.resource_tokens(self.event["StackId"], self.event["LogicalResourceId"])
+
+    def claimed_by_this_request(self, summary: ClaimedPhoneNumberSummaryTypeDef) -> bool:
+        """Whether an earlier delivery of this request claimed the number (so it is replayed, not adopted)."""
+        marker = rules.marker_of(summary)
+        return marker is not None and marker.resource in self.own and marker.request == self.token() and not marker.adopted
 
     def deadline(self, limit_seconds: float | None = None) -> Deadline:
         """A deadline for this run's work, which also ends the moment CloudFormation is answered."""
@@ -146,16 +156,23 @@ def _work(run: Run) -> Answer:
         return Answer(SUCCESS, outcome.physical_id, data=outcome.data)
     except Failure as failure:
         return Answer("FAILED", failure.physical_id or run.physical_id, failure.reason)
-    except contract.InvalidProperty as error:
-        return Answer("FAILED", run.physical_id, f"Invalid property {error}. Nothing was claimed or changed.")
-    except OutOfTime as error:
-        return Answer("FAILED", run.physical_id, f"The handler ran out of time ({error}; {run.physical_id}).")
-    except ClientError as error:
-        message = error.response.get("Error", {}).get("Message", "")
-        return Answer("FAILED", run.physical_id, f"{message} ({error.operation_name}: {rules.error_code(error)})")
     except Exception as error:
-        log.exception("unexpected error")
-        return Answer("FAILED", run.physical_id, f"{type(error).__name__}: {error}")
+        return Answer("FAILED", run.physical_id, _reason(run, error))
+
+
+def _reason(run: Run, error: Exception) -> str:
+    """The Reason CloudFormation shows for an error."""
+    if isinstance(error, Failure):
+        return error.reason
+    if isinstance(error, contract.InvalidProperty):
+        return f"Invalid property {error}. Nothing was claimed or changed."
+    if isinstance(error, OutOfTime):
+        return f"The handler ran out of time ({error}; {run.physical_id})."
+    if isinstance(error, ClientError):
+        message = error.response.get("Error", {}).get("Message", "")
+        return f"{message} ({error.operation_name}: {rules.error_code(error)})"
+    log.exception("unexpected error")
+    return f"{type(error).__name__}: {error}"
 
 
 # --- Create ---------------------------------------------------------------------------------
@@ -178,10 +195,10 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     replacing = contract.is_phone_number_arn(run.physical_id)
     if spec.adopt_existing and spec.phone_number is not None:
         held = _held_in_account(run, deadline, spec.phone_number, spec.target_arn)
-        if held is not None:
+        if held is not None and not run.claimed_by_this_request(held):
             return _adopt(run, spec, deadline, held)
     marker = run.marker(pending=replacing)
-    claimed_at = datetime.now(UTC)
+    claimed_at = rules.claimed_no_earlier_than(datetime.now(UTC), contract.service_timeout_or_default(run.event.get("ResourceProperties", {})))
     if spec.source_phone_number_arn is not None:
         number, arn, number_id = _import_one(run, spec, deadline, marker)
     else:
@@ -249,7 +266,7 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: c
         if attempt.claimed is not None:
             return attempt.claimed
         # Out of candidates. An earlier delivery of this request may hold a number search no longer offers.
-        for summary in _marked_numbers(run, spec, deadline, lambda found: found.request == marker.request):
+        for summary in _marked_numbers(run, spec, deadline, lambda found: found.request == marker.request and not found.adopted):
             log.info("an earlier delivery of this request claimed %s", summary.get("PhoneNumber"))
             return summary["PhoneNumber"], summary["PhoneNumberArn"], summary["PhoneNumberId"]
         if not attempt.token_used:
@@ -415,17 +432,68 @@ def _refuse_if_held(run: Run, deadline: Deadline, spec: contract.ClaimSpec) -> N
 
 
 def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: ClaimedPhoneNumberSummaryTypeDef) -> Outcome:
-    """Take over a number the account already holds: converge it on ``spec`` as an Update would, and mark it ours.
+    """Take over a number the account already holds: converge it on ``spec`` as an Update would, and mark it adopted.
 
-    The physical id becomes the number's ARN only on success: a failed adoption reports the id it
-    had, so no rollback can release a number this stack never held.
+    Refusals (rules.adoption_refusal) come before any change. A failure after a change undoes the
+    adoption (_undo_adoption), so a failed adoption leaves the number as it was: where it was, routed
+    as it was. The physical id becomes the number's ARN only on success: a failed adoption reports the
+    id it had, so no rollback can release a number this stack never held.
     """
     physical_id = held["PhoneNumberArn"]
     log.info("adopting %s from %s", held.get("PhoneNumber"), held.get("TargetArn"))
-    current = _settled(run, deadline, physical_id, doing="before its adoption")
-    current = _converge(run, deadline, physical_id, current, spec, declared_before={}, flow_before=None)
-    call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: run.marker(pending=False).value})
+    before = _settled(run, deadline, physical_id, doing="before its adoption")
+    refusal = rules.adoption_refusal(before, spec, run.own)
+    if refusal is not None:
+        raise Failure(refusal)
+    flow_before = _flow_before_adoption(run, deadline, before, spec)
+    try:
+        current = _converge(run, deadline, physical_id, before, spec, declared_before={}, flow_before=None)
+        call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: run.marker(adopted=True).value})
+    except Exception as error:
+        raise Failure(f"{_reason(run, error)} {_undo_adoption(run, spec, before, flow_before)}") from error
     return Outcome(physical_id, _attributes(current))
+
+
+def _flow_before_adoption(run: Run, deadline: Deadline, before: ClaimedPhoneNumberSummaryTypeDef, spec: contract.ClaimSpec) -> str | None:
+    """The flow the number routes to before an adoption that may change it (a move drops it); None otherwise.
+
+    Read only when the adoption moves the number or declares a flow, so an undo can restore it. A number on a
+    traffic distribution group has no flow read here (its flows are per instance, and no move of it comes here).
+    """
+    target = before.get("TargetArn", "")
+    if ":instance/" not in target or (target == spec.target_arn and spec.contact_flow_arn is None):
+        return None
+    return _associated_flow(run, deadline, target, before["PhoneNumberArn"])
+
+
+def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumberSummaryTypeDef, flow_before: str | None) -> str:
+    """Put an adoption that failed part-way back as it was; returns what to add to the Reason.
+
+    The same converge path runs with the number's old state as the declared one and the adoption's as the
+    state declared before, so it undoes exactly what the adoption did: the move, the description, the
+    declared tags (tags set by hand stay) and the flow. It gets a deadline of its own (the adoption may
+    have failed by running out of time) that still answers inside ServiceTimeout.
+    """
+    arn, number = before["PhoneNumberArn"], before.get("PhoneNumber", before["PhoneNumberArn"])
+    restore = replace(
+        spec,
+        target_arn=before.get("TargetArn", spec.target_arn),
+        description=before.get("PhoneNumberDescription") or None,
+        tags={k: v for k, v in before.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG},
+        contact_flow_arn=flow_before,
+    )
+    deadline = Deadline(run.context, rules.UNDO_ADOPTION_SECONDS, stop=run.responder.answered)
+    deadline.grace_left = 0.0  # the wait limit's grace is spent or not, this budget is all the undo gets
+    try:
+        current = _settled(run, deadline, arn, doing="undoing its adoption")
+        _converge(run, deadline, arn, current, restore, declared_before=spec.tags, flow_before=spec.contact_flow_arn, purpose="undo")
+    except Exception as error:
+        log.exception("undoing the adoption of %s failed", number)
+        return (
+            f"Undoing the adoption failed too ({_reason(run, error)}): check {number} ({arn}); it was on {restore.target_arn}"
+            f"{f', routed to {flow_before}' if flow_before else ''}."
+        )
+    return f"The adoption was undone: {number} is on {restore.target_arn} as before{f', routed to {flow_before}' if flow_before else ''}."
 
 
 def _attributes(summary: ClaimedPhoneNumberSummaryTypeDef) -> dict[str, str]:
@@ -469,16 +537,19 @@ def _converge(
     new: contract.ClaimSpec,
     declared_before: Mapping[str, str],
     flow_before: str | None,
+    purpose: str = "",
 ) -> ClaimedPhoneNumberSummaryTypeDef:
     """Bring a held, settled number to what ``new`` declares: move, description, tags, flow. Returns it as it ends.
 
     An Update and an adoption both come here; ``declared_before`` is the tags the stack declared
     before (none, for an adoption), so tags it never declared are left alone; ``flow_before`` is the
-    flow it declared before (a flow set by hand stays unless the stack declares one).
+    flow it declared before (a flow set by hand stays unless the stack declares one). ``purpose`` sets
+    the ClientTokens apart when an undo repeats an operation of the same request.
     """
+    apart = (purpose,) if purpose else ()
     if current.get("TargetArn") != new.target_arn:
         log.info("moving %s to %s", current.get("PhoneNumber"), new.target_arn)
-        call(deadline, run.client.update_phone_number, PhoneNumberId=physical_id, TargetArn=new.target_arn, ClientToken=run.token("move"))
+        call(deadline, run.client.update_phone_number, PhoneNumberId=physical_id, TargetArn=new.target_arn, ClientToken=run.token("move", *apart))
         current = _applied(run, deadline, physical_id, doing="moving", target_arn=new.target_arn)
 
     if (current.get("PhoneNumberDescription") or "") != (new.description or ""):
@@ -487,7 +558,7 @@ def _converge(
             run.client.update_phone_number_metadata,
             PhoneNumberId=physical_id,
             PhoneNumberDescription=new.description or "",
-            ClientToken=run.token("metadata"),
+            ClientToken=run.token("metadata", *apart),
         )
         current = _applied(run, deadline, physical_id, doing="changing its description")
 
@@ -585,8 +656,7 @@ def _release_abandoned_replacements(run: Run, failed: contract.ClaimSpec, deadli
     about, or one kept by RETAIN, is never pending, so it is never released here. The list is
     paid for only on this rollback (rules.is_rollback_of_replacement).
     """
-    resource = contract.resource_token(run.event["StackId"], run.event["LogicalResourceId"])
-    abandoned = _marked_numbers(run, failed, deadline, lambda marker: marker.pending and marker.resource == resource)
+    abandoned = _marked_numbers(run, failed, deadline, lambda marker: marker.pending and marker.resource in run.own)
     for summary in abandoned:
         _release_settled(run, deadline, summary, "claimed by a replacement that failed")
 
@@ -624,9 +694,13 @@ def _delete(run: Run) -> Outcome:
     if not contract.is_phone_number_arn(physical_id):
         log.info("%s is not a phone number: nothing to release", physical_id)
         return Outcome(physical_id)
-    deadline = run.deadline(contract.wait_timeout_or_default(run.event.get("ResourceProperties", {})))
+    props = run.event.get("ResourceProperties", {})
+    deadline = run.deadline(contract.wait_timeout_or_default(props))
     try:
         summary = wait_until_settled(run.client, deadline, physical_id)
+        kept = rules.keep_on_delete(summary, run.own, contract.retains_adopted(props))
+        if kept is not None:
+            return _give_back(run, deadline, summary, kept)
         _release(run, deadline, physical_id)
     except ClientError as error:
         if not rules.is_already_gone(error):
@@ -642,6 +716,15 @@ def _delete(run: Run) -> Outcome:
     return Outcome(physical_id)
 
 
+def _give_back(run: Run, deadline: Deadline, summary: ClaimedPhoneNumberSummaryTypeDef, why: str) -> Outcome:
+    """Keep a number a Delete must not release; drop this resource's marker from it, so it is the account's again."""
+    marker = rules.marker_of(summary)
+    if marker is not None and marker.resource in run.own:
+        call(deadline, run.client.untag_resource, resourceArn=summary["PhoneNumberArn"], tagKeys=[contract.CLAIM_MARKER_TAG])
+    log.info("kept %s (%s): %s", summary.get("PhoneNumber"), summary["PhoneNumberArn"], why)
+    return Outcome(run.event["PhysicalResourceId"])
+
+
 def _release_unreported_create(run: Run, physical_id: str) -> Outcome:
     """The rollback's Delete of a Create that failed without naming a number: release what that request claimed.
 
@@ -649,20 +732,18 @@ def _release_unreported_create(run: Run, physical_id: str) -> Outcome:
     FAILED claim, or a deadline (or a lost reply) while ClaimPhoneNumber was in flight. In the last case
     Connect may hold a number that CloudFormation was never told about. Every claim carries the marker
     RESOURCE/REQUEST, so the numbers of exactly that request are found on the target and released. An
-    adoption is never released this way (its number was the account's before). This costs a list only
-    on this rollback.
+    adopted number is never released this way (its marker says adopted: it was the account's before), but
+    a number an ``AdoptExisting`` request claimed because the account did not hold it is. This costs a
+    list only on this rollback.
     """
     try:
         spec = contract.parse_properties(run.event.get("ResourceProperties", {}))
     except contract.InvalidProperty:
         log.info("%s: the properties were refused, so nothing was claimed", physical_id)
         return Outcome(physical_id)
-    if spec.adopt_existing:
-        return Outcome(physical_id)
     request = physical_id[len(UNCLAIMED_PREFIX) :]
-    resource = contract.resource_token(run.event["StackId"], run.event["LogicalResourceId"])
     deadline = run.deadline(spec.wait_timeout_seconds)
-    for summary in _marked_numbers(run, spec, deadline, lambda marker: marker.resource == resource and marker.request == request):
+    for summary in _marked_numbers(run, spec, deadline, lambda marker: marker.resource in run.own and marker.request == request and not marker.adopted):
         _release_settled(run, deadline, summary, "claimed by a Create that failed before it could name it")
     return Outcome(physical_id)
 

@@ -28,6 +28,13 @@ FAILED_CLAIM_RETRY_WINDOW = timedelta(days=1)
 # much: the answer still comes a minute inside CloudFormation's ServiceTimeout (the wait limit + 2 minutes).
 THROTTLE_GRACE_SECONDS = 60.0
 
+# Undoing a failed adoption gets this long of its own after the wait limit (and any throttle grace): it still
+# answers inside CloudFormation's ServiceTimeout, the wait limit + 2 minutes.
+UNDO_ADOPTION_SECONDS = 45.0
+
+# Connect's limit of tags on a number; this library's marker is one of them.
+CONNECT_TAG_LIMIT = contract.MAX_USER_TAGS + 1
+
 # Backoff for throttles and transient errors: full jitter between a floor and a doubling cap.
 BACKOFF_FLOOR_SECONDS = 0.1
 BACKOFF_BASE_SECONDS = 0.25
@@ -134,6 +141,64 @@ def flow_step(declared: str | None, declared_before: str | None, associated: str
     return None
 
 
+def marker_of(summary: Mapping[str, Any]) -> contract.ClaimMarker | None:
+    """The claim marker a described number carries, or None."""
+    value = summary.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
+    return None if value is None else contract.ClaimMarker.parse(value)
+
+
+def managed_elsewhere(marker: contract.ClaimMarker | None, own: frozenset[str]) -> bool:
+    """Whether the marker names another resource of this library (one of ``own`` is this resource's token).
+
+    A marker of an earlier release names no resource, so it cannot say; it counts as elsewhere for an
+    adoption (nothing is taken from a stack that may still manage it) but not for a Delete (see keep_on_delete).
+    """
+    return marker is not None and marker.resource not in own
+
+
+def adoption_refusal(summary: Mapping[str, Any], spec: ClaimSpec, own: frozenset[str]) -> str | None:
+    """Why a held number cannot be adopted for ``spec``, before anything changes; None if it can.
+
+    Another resource's marker means another stack may manage it: two stacks would move it, retag it and
+    release it behind each other's back. A stack deleted and created again under its name is the same
+    resource (contract.resource_token), so it adopts what it retained. Connect's tag limit is checked on
+    the tags the number will carry, so a refusal comes before the move, not after it.
+    """
+    number, arn = summary.get("PhoneNumber"), summary.get("PhoneNumberArn")
+    marker = marker_of(summary)
+    if managed_elsewhere(marker, own):
+        return (
+            f"{number} ({arn}) carries this library's marker {contract.CLAIM_MARKER_TAG}={summary['Tags'][contract.CLAIM_MARKER_TAG]}: "
+            "another resource (another stack, or this one under another logical id) manages it. Nothing was changed. "
+            "If no stack manages it any more (it was kept by RETAIN), remove that tag "
+            f"(aws connect untag-resource --resource-arn {arn} --tag-keys {contract.CLAIM_MARKER_TAG}) and deploy again."
+        )
+    keys = {k for k in summary.get("Tags", {}) if k != contract.CLAIM_MARKER_TAG} | set(spec.tags) | {contract.CLAIM_MARKER_TAG}
+    if len(keys) > CONNECT_TAG_LIMIT:
+        kept = len(keys) - len(spec.tags) - 1
+        return (
+            f"{number} ({arn}) would carry {len(keys)} tags after its adoption ({kept} it has and the stack does not declare, "
+            f"{len(spec.tags)} declared, and this library's marker), over Connect's limit of {CONNECT_TAG_LIMIT}. Nothing was "
+            "changed: remove some of its tags, or declare fewer."
+        )
+    return None
+
+
+def keep_on_delete(summary: Mapping[str, Any], own: frozenset[str], retain_adopted: bool) -> str | None:
+    """Why a Delete must keep the number it was sent for, or None to release it.
+
+    A number another resource has adopted since is that resource's now. An adopted number is given back
+    to the account when the removal policy is not DESTROY: CloudFormation sends such a Delete only to roll
+    back the create (RETAIN_ON_UPDATE_OR_DELETE), and the number was the account's before the stack.
+    """
+    marker = marker_of(summary)
+    if marker is not None and marker.resource and marker.resource not in own:
+        return "another resource of this library has adopted it since"
+    if marker is not None and marker.adopted and marker.resource in own and retain_adopted:
+        return "it was adopted, and the removal policy keeps it"
+    return None
+
+
 def error_code(error: ClientError) -> str:
     """The error code botocore parsed (from x-amzn-ErrorType, then the body)."""
     return str(error.response.get("Error", {}).get("Code", ""))
@@ -198,13 +263,23 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
     return (rng or random).uniform(BACKOFF_FLOOR_SECONDS, max(BACKOFF_FLOOR_SECONDS, cap))
 
 
+def claimed_no_earlier_than(now: datetime, service_timeout_seconds: int) -> datetime:
+    """The earliest the claim this run reports on can have been made.
+
+    The claim may be an earlier delivery's, replayed by its ClientToken, and Connect gives no claim time.
+    But CloudFormation reads an answer only within ServiceTimeout of its request, and the request came
+    before any delivery claimed: so a reported claim is no older than that.
+    """
+    return now - timedelta(seconds=service_timeout_seconds)
+
+
 def failed_claim_reason(message: str, number: str, target_arn: str, claimed_at: datetime) -> str:
     """The Reason for a claim that ended FAILED: Connect's message first and verbatim, then the retry window.
 
     Connect keeps the number for this account for a day after the failure, so a user who fixes
     the cause (a full instance, say) can still get the number they were offered. The day is
-    counted from the claim request, which is no later than the failure: the time given is one
-    the number is certainly still reserved until.
+    counted from ``claimed_at`` (claimed_no_earlier_than), no later than the claim request: the
+    time given is one the number is certainly still reserved until (rounded down to the minute).
     """
     until = (claimed_at + FAILED_CLAIM_RETRY_WINDOW).strftime("%Y-%m-%d %H:%M UTC")
     return (

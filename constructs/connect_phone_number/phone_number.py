@@ -10,6 +10,7 @@ import jsii
 from aws_cdk import (
     Arn,
     ArnFormat,
+    CfnDeletionPolicy,
     CfnResource,
     Duration,
     IResource,
@@ -220,6 +221,8 @@ class ClaimedPhoneNumber(Resource):
         """The custom resource (Custom::ConnectPhoneNumber); also ``node.default_child``."""
         self.apply_removal_policy(removal_policy or DEFAULT_REMOVAL_POLICY)
         self.node.add_validation(_MergedTagsCheck(self._tags))
+        if adopt_existing:
+            self.node.add_validation(_AdoptedRetention(self.resource))
 
         self.phone_number: str = Token.as_string(self.resource.get_att(contract.ATTR_PHONE_NUMBER))
         """The claimed number in E.164 format, such as +18005550100."""
@@ -277,6 +280,24 @@ class _MergedTagsCheck:
             _check_tags("tags", {tag["Key"]: tag["Value"] for tag in rendered})
         except contract.InvalidProperty as error:
             return [_refusal(error)]
+        return []
+
+
+@jsii.implements(IValidation)
+class _AdoptedRetention:
+    """Tells the handler (RetainAdoptedNumber) that the removal policy keeps an adopted number, from the final DeletionPolicy.
+
+    It is read at synthesis, after ``apply_removal_policy`` and ``RemovalPolicies.of`` have run. With any policy but
+    DESTROY, the only Delete CloudFormation sends is a rollback's, which must give the number back, not release it.
+    (A Lazy would be the natural form, but a Python producer fails jsii serialization, as for the tags.)
+    """
+
+    def __init__(self, resource: CfnResource) -> None:
+        self._resource = resource
+
+    def validate(self) -> list[str]:
+        if self._resource.cfn_options.deletion_policy not in (None, CfnDeletionPolicy.DELETE):
+            self._resource.add_property_override(contract.RETAIN_ADOPTED_NUMBER, "true")
         return []
 
 

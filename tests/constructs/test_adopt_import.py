@@ -34,6 +34,39 @@ def test_adopt_existing_renders_adopt_existing_true_and_is_absent_by_default() -
     claiming.has_resource_properties(NUMBER_TYPE, {"AdoptExisting": assertions.Match.absent()})
 
 
+@pytest.mark.parametrize(
+    ("policy", "rendered"),
+    [
+        (None, "true"),
+        (cdk.RemovalPolicy.RETAIN, "true"),
+        (cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, "true"),
+        (cdk.RemovalPolicy.DESTROY, None),
+    ],
+)
+def test_an_adoption_tells_the_handler_whether_its_removal_policy_keeps_the_number(policy: cdk.RemovalPolicy | None, rendered: str | None) -> None:
+    template = assertions.Template.from_stack(stack_with(phone_number="+12065550100", adopt_existing=True, removal_policy=policy))
+
+    template.has_resource_properties(NUMBER_TYPE, {"RetainAdoptedNumber": rendered if rendered else assertions.Match.absent()})
+
+
+def test_the_handler_is_told_the_final_removal_policy_however_it_was_set() -> None:
+    later = stack_with(phone_number="+12065550100", adopt_existing=True, removal_policy=cdk.RemovalPolicy.RETAIN)
+    cdk.RemovalPolicies.of(later).destroy()
+    by_the_l1 = stack_with(phone_number="+12065550100", adopt_existing=True, removal_policy=cdk.RemovalPolicy.DESTROY)
+    by_the_l1.node.find_child("Number").node.default_child.apply_removal_policy(cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)  # type: ignore[union-attr]
+
+    absent = assertions.Match.absent()
+    assertions.Template.from_stack(later).has_resource(NUMBER_TYPE, {"DeletionPolicy": "Delete", "Properties": {"RetainAdoptedNumber": absent}})
+    kept = {"DeletionPolicy": "RetainExceptOnCreate", "Properties": {"RetainAdoptedNumber": "true"}}
+    assertions.Template.from_stack(by_the_l1).has_resource(NUMBER_TYPE, kept)
+
+
+def test_a_claim_never_renders_retain_adopted_number() -> None:
+    template = assertions.Template.from_stack(stack_with(phone_number="+12065550100", removal_policy=cdk.RemovalPolicy.RETAIN))
+
+    template.has_resource_properties(NUMBER_TYPE, {"RetainAdoptedNumber": assertions.Match.absent()})
+
+
 def test_an_import_renders_its_source_and_nothing_to_search() -> None:
     template = assertions.Template.from_stack(stack_with(source_phone_number_arn=SOURCE))
 

@@ -115,3 +115,28 @@ def test_polling_starts_at_connects_sustained_rate_and_backs_off() -> None:
 
 def test_polling_slows_down_while_throttled_up_to_eight_times() -> None:
     assert [rules.poll_interval(0, crowding) for crowding in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        contract.ClaimMarker("request", "resource"),
+        contract.ClaimMarker("request", "resource", pending=True),
+        contract.ClaimMarker("request", "resource", adopted=True),
+        contract.ClaimMarker("legacy-request"),
+    ],
+)
+def test_every_marker_state_fits_one_tag_value_and_reads_back(marker: contract.ClaimMarker) -> None:
+    assert contract.ClaimMarker.parse(marker.value) == marker
+    assert len(marker.value) <= contract.MAX_TAG_VALUE_LENGTH
+
+
+def test_a_resource_is_named_by_its_stacks_name_so_a_stack_created_again_names_it_alike() -> None:
+    stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/Prod/11111111-2222-3333-4444-555555555555"
+    again = stack.replace("11111111", "99999999")
+    other = stack.replace("stack/Prod/", "stack/Test/")
+
+    assert contract.resource_token(stack, "Number") == contract.resource_token(again, "Number")
+    assert contract.resource_token(stack, "Number") not in contract.resource_tokens(other, "Number")
+    assert contract.resource_token(stack, "Number") != contract.resource_token(stack, "Other")
+    assert contract.deterministic_token(stack, "Number") in contract.resource_tokens(stack, "Number")  # markers of earlier releases

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import boto3
 
 from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
@@ -12,17 +15,18 @@ SOURCE = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789
 MARKER = "cdk-connect-phone-number:claim-request"
 
 
-def held_by_hand(emulator: ConnectEmulator, responses: ResponseServer, target: str = INSTANCE) -> dict[str, Any]:
-    """A number the account holds outside this resource (claimed by another resource, the console...)."""
+def held_by_hand(emulator: ConnectEmulator, target: str = INSTANCE) -> dict[str, Any]:
+    """A number the account holds in no stack: claimed in the console, with a tag of its own and no marker."""
     number = emulator.service.available("US", "DID")[0]
-    created = run("Create", responses, {"TargetArn": target, "PhoneNumber": number, "Tags": [{"Key": "byhand", "Value": "yes"}]}, logical_id="Elsewhere")
-    assert created.response["Status"] == "SUCCESS", created.response["Reason"]
+    boto3.client("connect", region_name="us-east-1").claim_phone_number(TargetArn=target, PhoneNumber=number, Tags={"byhand": "yes"})
+    while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
+        time.sleep(0.05)
     [record] = [n for n in emulator.service.held() if n["number"] == number]
     return record
 
 
 def test_claiming_a_number_the_account_holds_fails_naming_it_where_it_is_and_how_to_adopt_it(emulator: ConnectEmulator, responses: ResponseServer) -> None:
-    existing = held_by_hand(emulator, responses)
+    existing = held_by_hand(emulator)
     before = emulator.service.held()
 
     result = run("Create", responses, {"TargetArn": OTHER_INSTANCE, "PhoneNumber": existing["number"], "Description": "mine"})
@@ -39,7 +43,7 @@ def test_claiming_a_number_the_account_holds_fails_naming_it_where_it_is_and_how
 def test_adopt_existing_takes_the_number_over_moving_it_and_converging_description_tags_and_marker(
     emulator: ConnectEmulator, responses: ResponseServer
 ) -> None:
-    existing = held_by_hand(emulator, responses)
+    existing = held_by_hand(emulator)
     props = {
         "TargetArn": OTHER_INSTANCE,
         "PhoneNumber": existing["number"],
@@ -52,17 +56,18 @@ def test_adopt_existing_takes_the_number_over_moving_it_and_converging_descripti
 
     assert result.response["Status"] == "SUCCESS", result.response["Reason"]
     assert result.response["PhysicalResourceId"] == existing["arn"]
-    assert emulator.service.calls.get("ClaimPhoneNumber") == 1  # only the first resource's claim
+    assert emulator.service.calls.get("ClaimPhoneNumber") == 1  # only the claim by hand
     [record] = [n for n in emulator.service.held() if n["number"] == existing["number"]]
     assert record["target_arn"] == OTHER_INSTANCE
     assert record["description"] == "adopted"
     assert record["tags"]["team"] == "care"
     assert record["tags"]["byhand"] == "yes"  # a tag the stack never declared is left alone
-    assert record["tags"][MARKER] != existing["tags"][MARKER]  # now this resource's marker
+    assert MARKER not in existing["tags"]
+    assert record["tags"][MARKER].endswith("/adopted")  # now this resource's marker, saying it was adopted
 
 
 def test_an_adopted_number_is_released_on_delete_like_any_other(emulator: ConnectEmulator, responses: ResponseServer) -> None:
-    existing = held_by_hand(emulator, responses)
+    existing = held_by_hand(emulator)
     props = {"TargetArn": INSTANCE, "PhoneNumber": existing["number"], "AdoptExisting": "true"}
     adopted = run("Create", responses, props)
 

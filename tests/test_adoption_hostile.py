@@ -1,12 +1,8 @@
-"""OPEN FINDINGS, not yet fixed: a hostile review of issue 8 (flows, adoption, import, tags, the retry window).
-
-This file is not collected by `make test` (its name does not start with ``test_``): each test fails today and
-is the reproduction for the next piece of work. Run it with ``pytest tests/open_findings/hostile_features.py``.
+"""A hostile review of adoption and the retry window (issue 8): each test was a failing reproduction, now fixed.
 
 The test plays CloudFormation: it sends the requests CloudFormation would send (including its rollbacks), with the
 handler run as Lambda runs it (support.invoke, a FakeContext whose time really runs down), against the emulator.
-Every test here fails on the branch it was written against; each docstring gives the exact reproduction, the
-invariant broken and why it matters. Ranked by severity in the report (hostile8).
+Each docstring gives the reproduction, the invariant and why it matters; the fix is named at the end.
 """
 
 from __future__ import annotations
@@ -98,15 +94,21 @@ def test_an_adoption_that_fails_after_its_move_leaves_the_number_on_its_instance
     (README: "A failed adoption reports a physical id that is no number's, so its rollback releases nothing").
     The number stays on OTHER_INSTANCE with no flow at all: the failed deployment took a live line off its
     instance and its routing, and nothing (not the rollback, not a redeploy without adoption) puts it back.
-    The issue promises for the refusal "Nothing changes"; a failed adoption should leave the number as it was."""
+    The issue promises for the refusal "Nothing changes"; a failed adoption should leave the number as it was.
+    Fixed by handler._undo_adoption: a failure after a change converges the number back on its old state."""
     number = live_number_by_hand(emulator)
     props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "ContactFlowArn": FLOW_ON_OTHER}
 
-    def denied(*a: Any, **k: Any) -> Any:
-        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "AssociatePhoneNumberContactFlow")
+    def denied_on_the_new_flow(op: Callable[..., Any]) -> Callable[..., Any]:
+        def associate(*a: Any, **k: Any) -> Any:
+            if k["ContactFlowId"] == FLOW_ON_OTHER.rsplit("/", 1)[1]:
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "AssociatePhoneNumberContactFlow")
+            return op(*a, **k)
+
+        return associate
 
     with monkeypatch.context() as patch:
-        patch_call(patch, lambda name, op: denied if name == "associate_phone_number_contact_flow" else None)
+        patch_call(patch, lambda name, op: denied_on_the_new_flow(op) if name == "associate_phone_number_contact_flow" else None)
         answer = run("Create", responses, props).response
     assert answer["Status"] == "FAILED", answer
     rollback = run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
@@ -121,7 +123,8 @@ def test_an_adoption_refused_by_connects_tag_limit_leaves_the_number_on_its_inst
     """The same finding with no fault injected: the live number carries 48 tags added by hand; the adoption to
     OTHER_INSTANCE declares 2. The move is applied first, then the declared tags (50) and the marker (51) exceed
     Connect's 50 and TagResource fails: FAILED, the rollback does nothing, and the number is left on
-    OTHER_INSTANCE without its flow. The tag count is known from the Describe the adoption makes before the move."""
+    OTHER_INSTANCE without its flow. The tag count is known from the Describe the adoption makes before the move.
+    Fixed by rules.adoption_refusal: the merged tag count is checked before the move."""
     number = live_number_by_hand(emulator)
     client = boto3.client("connect", region_name="us-east-1")
     client.tag_resource(resourceArn=record_of(emulator, number)["arn"], tags={f"hand{i}": "x" for i in range(48)})
@@ -148,7 +151,8 @@ def test_an_adopt_existing_create_that_claims_and_loses_the_claims_response_is_r
     deadline. The handler answers FAILED under ``unclaimed-REQUEST``. The rollback Delete
     (_release_unreported_create) returns at once for any AdoptExisting resource ("an adoption is never
     released this way"), although this request *claimed* the number and marked it with its own request: the
-    number stays held, billed, in no stack. The same path without AdoptExisting is released (test_hostile_faults 6)."""
+    number stays held, billed, in no stack. The same path without AdoptExisting is released (test_hostile_faults 6).
+    Fixed by the ``adopted`` state of the marker: the clean-up releases this request's claims, never an adoption."""
     number = emulator.service.available("US", "DID")[0]
     props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "WaitTimeoutSeconds": "10"}
 
@@ -193,7 +197,7 @@ def test_adopting_a_number_that_another_resources_marker_names_is_refused_naming
     under the adopter. The README documents "two stacks must not manage one number", but the handler reads the
     marker (Describe) during the adoption and has what it needs to refuse: the issue asks bad states to fail
     before anything changes. Expected: FAILED, naming the number and that another resource of this library
-    manages it; the marker unchanged."""
+    manages it; the marker unchanged. Fixed by rules.adoption_refusal."""
     number = emulator.service.available("US", "DID")[0]
     first = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number}, logical_id="Elsewhere")
     assert first.response["Status"] == "SUCCESS", first.response["Reason"]
@@ -217,7 +221,8 @@ def test_a_redelivered_failed_claim_states_a_reservation_end_no_later_than_conne
     the claim (same ClientToken) and answers FAILED with the retry window. rules.failed_claim_reason counts the day
     from ``claimed_at = datetime.now()`` of *this* delivery, not of the claim Connect accepted; its docstring
     promises "a time the number is certainly still reserved until", but the time given is 3 minutes after the
-    reservation ends, so a user who waits for the last minute finds the number gone."""
+    reservation ends, so a user who waits for the last minute finds the number gone. Fixed by
+    rules.claimed_no_earlier_than: the day counts from ServiceTimeout before the answer."""
     emulator.service.fail_claims("*", LIMIT_MESSAGE)
     event = make_event("Create", responses, search_props())
     real_call = connect_api.call
@@ -262,7 +267,8 @@ def test_the_rollback_of_a_failed_first_deploy_keeps_an_adopted_number_under_ret
     deletes in the rollback of the create) and the handler releases X: the account loses a number it held before
     the stack existed, into a cooldown of up to 180 days. The README promises RETAIN_ON_UPDATE_OR_DELETE releases
     numbers only "when the stack that first claimed them fails to create", and "a failed adoption ... releases
-    nothing"; this stack never claimed X."""
+    nothing"; this stack never claimed X. Fixed by RetainAdoptedNumber (rendered from the DeletionPolicy) and
+    rules.keep_on_delete: the rollback gives the number back to the account, without this library's marker."""
     number = live_number_by_hand(emulator)
     emulator.service.fail_claims("+44", LIMIT_MESSAGE)
     app = cdk.App(outdir=str(tmp_path / "adopter"), context={"aws:cdk:enable-asset-metadata": True})
@@ -279,3 +285,78 @@ def test_the_rollback_of_a_failed_first_deploy_keeps_an_adopted_number_under_ret
         cloudformation.deploy(load(tmp_path / "adopter", "Adopter", region="us-east-1", account=ACCOUNT))
 
     assert [n["number"] for n in emulator.service.holding() if n["number"] == number] == [number], "the adopted number was released"
+
+
+# --- The rules those fixes rest on, each shown through the emulator -----------------------------------
+
+
+def test_an_adoption_whose_undo_fails_too_says_so_naming_where_the_number_was(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every association is denied, the undo's too: the Reason says the undo failed and where the number was."""
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "ContactFlowArn": FLOW_ON_OTHER}
+
+    def denied(*a: Any, **k: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "AssociatePhoneNumberContactFlow")
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: denied if name == "associate_phone_number_contact_flow" else None)
+        answer = run("Create", responses, props).response
+
+    assert answer["Status"] == "FAILED"
+    assert answer["PhysicalResourceId"].startswith(handler.UNCLAIMED_PREFIX)
+    assert "Undoing the adoption failed too" in answer["Reason"]
+    assert f"it was on {INSTANCE}, routed to {FLOW}" in answer["Reason"]
+    assert record_of(emulator, number)["target_arn"] == INSTANCE  # the move back came before the denied flow
+
+
+def test_a_stack_created_again_under_its_name_adopts_the_number_it_kept(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """RETAIN kept the number when the stack was deleted; the stack created again (same name, new id) adopts it."""
+    number = emulator.service.available("US", "DID")[0]
+    first = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number})
+    assert first.response["Status"] == "SUCCESS", first.response["Reason"]
+    event = make_event("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"})
+    event["StackId"] = event["StackId"].rsplit("/", 1)[0] + "/99999999-8888-7777-6666-555555555555"
+
+    again = invoke(event, responses).response
+
+    assert again["Status"] == "SUCCESS", again["Reason"]
+    assert again["PhysicalResourceId"] == first.response["PhysicalResourceId"]
+    assert record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG].endswith("/adopted")
+
+
+def test_a_delete_keeps_a_number_another_resource_adopted_since(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """Resource A's number was untagged by hand and adopted by resource B: A's Delete (DESTROY) must not release B's number."""
+    number = emulator.service.available("US", "DID")[0]
+    props = {"TargetArn": INSTANCE, "PhoneNumber": number}
+    first = run("Create", responses, props, logical_id="A")
+    arn = first.response["PhysicalResourceId"]
+    boto3.client("connect", region_name="us-east-1").untag_resource(resourceArn=arn, tagKeys=[contract.CLAIM_MARKER_TAG])
+    adopted = run("Create", responses, {**props, "AdoptExisting": "true"}, logical_id="B")
+    assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
+    marker = record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG]
+
+    deleted = run("Delete", responses, props, physical_id=arn, logical_id="A")
+
+    assert deleted.response["Status"] == "SUCCESS", deleted.response["Reason"]
+    assert record_of(emulator, number)["status"] == "CLAIMED"
+    assert record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG] == marker
+
+
+@pytest.mark.parametrize(("retain", "kept"), [("true", True), (None, False)])
+def test_an_adopted_numbers_delete_gives_it_back_only_when_the_removal_policy_keeps_it(
+    emulator: ConnectEmulator, responses: ResponseServer, retain: str | None, kept: bool
+) -> None:
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", **({"RetainAdoptedNumber": retain} if retain else {})}
+    adopted = run("Create", responses, props)
+    assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
+
+    deleted = run("Delete", responses, props, physical_id=adopted.response["PhysicalResourceId"])
+
+    assert deleted.response["Status"] == "SUCCESS", deleted.response["Reason"]
+    held = [n for n in emulator.service.holding() if n["number"] == number]
+    assert bool(held) is kept
+    if kept:
+        assert contract.CLAIM_MARKER_TAG not in held[0]["tags"]  # the account's again, adoptable by any stack
