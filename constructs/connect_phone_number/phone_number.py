@@ -148,8 +148,10 @@ class ClaimedPhoneNumber(Resource):
         :param timeout: How long to wait for Connect to finish a claim or move: whole seconds, 10 s to 14 min. A
             token must be ``Duration.seconds(token)``. Default: Duration.minutes(10)
         :param adopt_existing: Take over ``phone_number`` if this account already holds it (moved to ``target_arn`` if
-            it is elsewhere, its description and tags converged), instead of failing. Two stacks must not manage one
-            number. Default: false - a number the account already holds fails the deployment, naming where it is.
+            it is elsewhere, its description, tags and flow converged), instead of failing. A number another resource
+            of this library manages is refused; a failed adoption is undone; under RETAIN or RETAIN_ON_UPDATE_OR_DELETE a
+            rollback gives the number back instead of releasing it. Default: false - a number the account already holds
+            fails the deployment, naming where it is.
         :param source_phone_number_arn: An AWS End User Messaging phone-number ARN to import with ImportPhoneNumber
             instead of claiming a number (as AWS::Connect::PhoneNumber's SourcePhoneNumberArn); ``target_arn`` must be
             an instance. Changing it imports a replacement. Default: - no import; a number is claimed.
