@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import boto3
 import pytest
 
 from connect_phone_number import ClaimedPhoneNumber
@@ -17,6 +18,7 @@ from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFor
 from connect_phone_number.local_deploy.template import StackTemplate, load
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE
 
+MARKER = "cdk-connect-phone-number:claim-request"
 SOURCE = f"arn:aws:sms-voice:us-east-1:{ACCOUNT}:phone-number/phone-0123456789abcdef"
 
 
@@ -62,18 +64,25 @@ def test_a_second_stack_claiming_the_same_number_is_refused_naming_where_it_is_a
     assert emulator.service.holding() == before
 
 
-def test_adopt_existing_takes_over_a_number_from_another_instance(
+def test_adopt_existing_refuses_a_number_another_stack_manages_and_takes_it_over_once_its_marker_is_removed(
     emulator: ConnectEmulator, cloudformation: LocalCloudFormation, tmp_path: Path, first_stack: dict[str, str]
 ) -> None:
-    number = first_stack["PhoneNumber"]
+    number, arn = first_stack["PhoneNumber"], first_stack["PhoneNumberArn"]
+    second = synthesize(tmp_path / "second", "Second", target_arn=OTHER_INSTANCE, phone_number=number, adopt_existing=True, description="adopted")
+    with pytest.raises(DeployFailed, match="another resource .* manages it. Nothing was changed") as refused:
+        cloudformation.deploy(second)
+    assert holding(emulator, number)["target_arn"] == INSTANCE
+    cloudformation.destroy("First")  # RETAIN, the default: the number stays, with First's marker
+    untag = re.search(r"\(aws connect untag-resource (.*?)\)", str(refused.value))
+    assert untag is not None and arn in untag.group(1)
+    boto3.client("connect", region_name="us-east-1").untag_resource(resourceArn=arn, tagKeys=[MARKER])  # the command the Reason gives
 
-    outputs = cloudformation.deploy(
-        synthesize(tmp_path / "second", "Second", target_arn=OTHER_INSTANCE, phone_number=number, adopt_existing=True, description="adopted")
-    )
+    outputs = cloudformation.deploy(second)
 
-    assert outputs["PhoneNumberArn"] == first_stack["PhoneNumberArn"]
+    assert outputs["PhoneNumberArn"] == arn
     record = holding(emulator, number)
     assert (record["target_arn"], record["description"]) == (OTHER_INSTANCE, "adopted")
+    assert record["tags"][MARKER].endswith("/adopted")
     assert emulator.service.denied == []
 
 
