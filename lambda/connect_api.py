@@ -56,24 +56,32 @@ class Deadline:
     """When the handler must stop working: the Lambda deadline less the reserve, or the wait limit.
 
     ``stop`` is set once CloudFormation has been answered (by the watchdog, say): from then on
-    no time is left, so nothing new starts after the answer.
+    no time is left, so nothing new starts after the answer. ``listening_seconds`` is how long
+    CloudFormation still waits for the answer, when known: no work goes past it, grace included,
+    so a late Lambda retry changes nothing CloudFormation will never hear of.
     """
 
-    def __init__(self, context: LambdaContext, limit_seconds: float | None = None, *, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        context: LambdaContext,
+        limit_seconds: float | None = None,
+        *,
+        stop: threading.Event | None = None,
+        listening_seconds: float | None = None,
+    ) -> None:
         now = time.monotonic()
         self.lambda_end = now + context.get_remaining_time_in_millis() / 1000.0
-        end = self.lambda_end - RESPONSE_RESERVE_SECONDS
-        if limit_seconds is not None:
-            end = min(end, now + limit_seconds)
-        self.end = end
+        # The latest any work may run: the Lambda run's end, or CloudFormation's, less the time to answer.
+        self.hard_end = min(self.lambda_end, now + (listening_seconds if listening_seconds is not None else float("inf"))) - RESPONSE_RESERVE_SECONDS
+        self.end = self.hard_end if limit_seconds is None else min(self.hard_end, now + limit_seconds)
         self.stop = stop or threading.Event()
         self.grace_left = rules.THROTTLE_GRACE_SECONDS
 
     def excuse(self, seconds: float) -> None:
-        """Give back ``seconds`` lost to a throttle or a transient fault (rules.THROTTLE_GRACE_SECONDS in all, within the Lambda run)."""
+        """Give back ``seconds`` lost to a throttle or a transient fault (rules.THROTTLE_GRACE_SECONDS in all, within hard_end)."""
         added = min(seconds, self.grace_left)
         self.grace_left -= added
-        self.end = min(self.end + added, self.lambda_end - RESPONSE_RESERVE_SECONDS)
+        self.end = min(self.end + added, self.hard_end)
 
     def remaining(self) -> float:
         """Seconds of work left; zero or less means stop."""

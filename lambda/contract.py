@@ -15,8 +15,10 @@ import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 RESOURCE_TYPE = "Custom::ConnectPhoneNumber"
 
@@ -430,6 +432,20 @@ def service_timeout_or_default(props: Mapping[str, Any]) -> int:
         return int(str(props.get(SERVICE_TIMEOUT) or DEFAULT_SERVICE_TIMEOUT_SECONDS))
     except ValueError:
         return DEFAULT_SERVICE_TIMEOUT_SECONDS
+
+
+def request_signed_at(response_url: str) -> datetime | None:
+    """When CloudFormation signed the request's ResponseURL (its SigV4 ``X-Amz-Date``); None if it carries none.
+
+    (choice) CloudFormation documents the ResponseURL only as a presigned S3 URL. Its URLs are SigV4-presigned
+    when the request is made, so ``X-Amz-Date`` comes before any delivery of the request, and CloudFormation's
+    ServiceTimeout runs from about then. A URL without it (SigV2, or a hand-made event) is never judged late.
+    """
+    values = parse_qs(urlsplit(response_url).query).get("X-Amz-Date")
+    try:
+        return datetime.strptime(values[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if values else None
+    except ValueError:
+        return None
 
 
 def wait_timeout_or_default(props: Mapping[str, Any]) -> int:

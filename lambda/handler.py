@@ -115,8 +115,21 @@ class Run:
         return marker is not None and marker.resource in self.own and marker.request == self.token() and not marker.adopted
 
     def deadline(self, limit_seconds: float | None = None) -> Deadline:
-        """A deadline for this run's work, which also ends the moment CloudFormation is answered."""
-        return Deadline(self.context, limit_seconds, stop=self.responder.answered)
+        """A deadline for this run's work, which also ends the moment CloudFormation is answered, or stops listening."""
+        return Deadline(self.context, limit_seconds, stop=self.responder.answered, listening_seconds=self.listening_seconds())
+
+    def listening_seconds(self) -> float | None:
+        """How much longer CloudFormation waits for this request's answer (ServiceTimeout from the signed ResponseURL); None if unknown."""
+        signed = contract.request_signed_at(self.event.get("ResponseURL", ""))
+        if signed is None:
+            return None
+        return signed.timestamp() + contract.service_timeout_or_default(self.event.get("ResourceProperties", {})) - time.time()
+
+    def claimed_no_earlier_than(self) -> datetime:
+        """The earliest a claim this request reports on can have been made (an earlier delivery's, say): rules.claimed_no_earlier_than."""
+        props = self.event.get("ResourceProperties", {})
+        signed = contract.request_signed_at(self.event.get("ResponseURL", ""))
+        return rules.claimed_no_earlier_than(datetime.now(UTC), contract.service_timeout_or_default(props), signed)
 
 
 def on_event(event: Mapping[str, Any], context: LambdaContext) -> None:
@@ -149,6 +162,13 @@ def on_event(event: Mapping[str, Any], context: LambdaContext) -> None:
 def _work(run: Run) -> Answer:
     """Route the request and turn every outcome, including any exception, into an answer."""
     try:
+        late = run.listening_seconds()
+        if late is not None and late <= RESPONSE_RESERVE_SECONDS:
+            # A Lambda retry after CloudFormation gave up: it ignores the answer, and its rollback may have begun.
+            raise Failure(
+                f"Too late to start: CloudFormation waits {max(late, 0.0):.0f} s more at most for this answer (ServiceTimeout, "
+                "from the signed ResponseURL). Nothing was done."
+            )
         route = ROUTES.get(run.event.get("RequestType", ""))
         if route is None:
             raise Failure(f"Unknown RequestType {run.event.get('RequestType')!r}")
@@ -198,7 +218,7 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
         if held is not None and not run.claimed_by_this_request(held):
             return _adopt(run, spec, deadline, held)
     marker = run.marker(pending=replacing)
-    claimed_at = rules.claimed_no_earlier_than(datetime.now(UTC), contract.service_timeout_or_default(run.event.get("ResourceProperties", {})))
+    claimed_at = run.claimed_no_earlier_than()
     if spec.source_phone_number_arn is not None:
         number, arn, number_id = _import_one(run, spec, deadline, marker)
     else:

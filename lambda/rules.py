@@ -263,14 +263,15 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
     return (rng or random).uniform(BACKOFF_FLOOR_SECONDS, max(BACKOFF_FLOOR_SECONDS, cap))
 
 
-def claimed_no_earlier_than(now: datetime, service_timeout_seconds: int) -> datetime:
+def claimed_no_earlier_than(now: datetime, service_timeout_seconds: int, signed_at: datetime | None) -> datetime:
     """The earliest the claim this run reports on can have been made.
 
     The claim may be an earlier delivery's, replayed by its ClientToken, and Connect gives no claim time.
-    But CloudFormation reads an answer only within ServiceTimeout of its request, and the request came
-    before any delivery claimed: so a reported claim is no older than that.
+    The request was signed (contract.request_signed_at) before any delivery claimed. Without that time:
+    CloudFormation reads an answer only within ServiceTimeout of its request, so a claim reported is no
+    older than ServiceTimeout.
     """
-    return now - timedelta(seconds=service_timeout_seconds)
+    return signed_at if signed_at is not None else now - timedelta(seconds=service_timeout_seconds)
 
 
 def failed_claim_reason(message: str, number: str, target_arn: str, claimed_at: datetime) -> str:

@@ -1,5 +1,4 @@
-"""Compound-fault scenarios from a hostile review (issue 7): each was an attack on the invariant; the findings are fixed,
-except one kept as a strict xfail (a known, open defect).
+"""Compound-fault scenarios from a hostile review (issue 7): each was an attack on the invariant; the findings are fixed.
 
 The test plays CloudFormation: it sends the requests CloudFormation would send (including its
 rollbacks), with the handler run as Lambda runs it (support.invoke, a FakeContext whose time
@@ -9,8 +8,10 @@ numbers held that carry this library's marker are exactly those the stack's phys
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -146,11 +147,6 @@ def crash_after_the_claim(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
             handler.on_event(event, FakeContext(60))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a Lambda retry that arrives after CloudFormation's ServiceTimeout cannot tell that its request is "
-    "stale (a real ResponseURL's X-Amz-Date could tell it; the local ResponseURL carries none)",
-)
 def test_a_late_lambda_retry_of_a_replacement_before_the_rollback_leaves_no_extra_number(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,16 +154,24 @@ def test_a_late_lambda_retry_of_a_replacement_before_the_rollback_leaves_no_extr
     crashes right after ClaimPhoneNumber; Lambda's async retry comes after a delay (with two
     crashes, 1 then 2 minutes; or Lambda throttled the async queue), so the retry runs after
     CloudFormation has already failed the Update (ServiceTimeout) and started its rollback. That delivery finds its claim, marks it answered and answers
-    SUCCESS, which CloudFormation ignores. The rollback then finds no pending replacement: the number leaks."""
-    old = search_props(WaitTimeoutSeconds="60")
+    SUCCESS, which CloudFormation ignores. The rollback then finds no pending replacement: the number leaks.
+    Fixed by the Deadline's CloudFormation cap: the ResponseURL's X-Amz-Date plus ServiceTimeout ends every run's
+    work, so the late retry starts nothing and the replacement stays pending for the rollback."""
+    old = search_props(WaitTimeoutSeconds="60", ServiceTimeout="180")
     held = create(responses, old)
-    new = search_props(Type="TOLL_FREE", WaitTimeoutSeconds="60")
+    new = search_props(Type="TOLL_FREE", WaitTimeoutSeconds="60", ServiceTimeout="180")
     update = make_event("Update", responses, new, old=old, physical_id=held)
     crash_after_the_claim(update, monkeypatch)
     settle(emulator)
-    # ServiceTimeout passes: CloudFormation records the Update as FAILED under the old physical id itself.
+    # ServiceTimeout passes: CloudFormation records the Update as FAILED under the old physical id itself. The retry
+    # carries the same payload, signed 200 s before it runs (the test moves the signature back rather than wait).
+    signed = re.search(r"X-Amz-Date=(\w+)", update["ResponseURL"])
+    assert signed is not None
+    earlier = (datetime.strptime(signed.group(1), "%Y%m%dT%H%M%SZ") - timedelta(seconds=200)).strftime("%Y%m%dT%H%M%SZ")
+    update["ResponseURL"] = update["ResponseURL"].replace(signed.group(1), earlier)
     late = invoke(update, responses)  # Lambda's last async retry, which CloudFormation no longer waits for
-    assert late.response["Status"] in {"SUCCESS", "FAILED"}
+    assert late.response["Status"] == "FAILED"
+    assert "Too late to start" in late.response["Reason"]
 
     rollback = run("Update", responses, old, old=new, physical_id=held)
 

@@ -69,7 +69,7 @@ def test_adopt_existing_refuses_a_number_another_stack_manages_and_takes_it_over
 ) -> None:
     number, arn = first_stack["PhoneNumber"], first_stack["PhoneNumberArn"]
     second = synthesize(tmp_path / "second", "Second", target_arn=OTHER_INSTANCE, phone_number=number, adopt_existing=True, description="adopted")
-    with pytest.raises(DeployFailed, match="another resource .* manages it. Nothing was changed") as refused:
+    with pytest.raises(DeployFailed, match=r"another resource .* manages it\. Nothing was changed") as refused:
         cloudformation.deploy(second)
     assert holding(emulator, number)["target_arn"] == INSTANCE
     cloudformation.destroy("First")  # RETAIN, the default: the number stays, with First's marker

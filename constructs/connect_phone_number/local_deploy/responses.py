@@ -6,6 +6,7 @@ import json
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -61,9 +62,10 @@ class ResponseServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="response-server", daemon=True)
 
     def url_for(self, key: str) -> str:
-        """A ResponseURL for one request. The query mimics a presigned URL's credential."""
+        """A ResponseURL for one request. The query mimics a SigV4-presigned URL: signed now, valid two hours."""
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/responses/{key}?X-Amz-Signature={secrets.token_hex(16)}"
+        signed = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return f"http://{host!s}:{port}/responses/{key}?X-Amz-Date={signed}&X-Amz-Expires=7200&X-Amz-Signature={secrets.token_hex(16)}"
 
     def fail_next(self, count: int) -> None:
         """Answer the next ``count`` PUTs with 503, as S3 sometimes does."""
