@@ -6,8 +6,9 @@ import pytest
 
 import contract
 import rules
+from connect_api import Deadline
 from contract import ClaimSpec, InvalidProperty
-from support import INSTANCE
+from support import INSTANCE, FakeContext
 
 
 def test_country_codes_and_types_come_from_botocores_model() -> None:
@@ -140,3 +141,30 @@ def test_a_resource_is_named_by_its_stacks_name_so_a_stack_created_again_names_i
     assert contract.resource_token(stack, "Number") not in contract.resource_tokens(other, "Number")
     assert contract.resource_token(stack, "Number") != contract.resource_token(stack, "Other")
     assert contract.deterministic_token(stack, "Number") in contract.resource_tokens(stack, "Number")  # markers of earlier releases
+
+
+@pytest.mark.parametrize(
+    ("url", "signed"),
+    [
+        ("https://bucket.s3.amazonaws.com/key?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261129T051742Z&X-Amz-Expires=7200", "2026-11-29 05:17:42"),
+        ("https://bucket.s3.amazonaws.com/key?AWSAccessKeyId=AKIA&Expires=1764393462&Signature=abc", None),  # SigV2: no signing time
+        ("https://bucket.s3.amazonaws.com/key?X-Amz-Date=yesterday", None),
+        ("", None),
+    ],
+)
+def test_the_requests_signing_time_is_read_from_a_sigv4_response_url_only(url: str, signed: str | None) -> None:
+    at = contract.request_signed_at(url)
+
+    assert (at.strftime("%Y-%m-%d %H:%M:%S") if at else None) == signed
+
+
+def test_no_work_goes_past_the_time_cloudformation_listens_grace_included() -> None:
+    deadline = Deadline(FakeContext(900), 600, listening_seconds=120)
+    assert 109 < deadline.remaining() <= 110  # CloudFormation's end, less the time to answer
+
+    deadline.excuse(60)  # a throttle's grace cannot pass it either
+    assert deadline.remaining() <= 110
+
+    unknown = Deadline(FakeContext(900), 600)
+    unknown.excuse(60)
+    assert 659 < unknown.remaining() <= 660
