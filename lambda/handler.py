@@ -491,7 +491,7 @@ def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumbe
 
     The same converge path runs with the number's old state as the declared one and the adoption's as the
     state declared before, so it undoes exactly what the adoption did: the move, the description, the
-    declared tags (tags set by hand stay) and the flow. It gets a deadline of its own (the adoption may
+    declared tags (tags set by hand stay), the flow and the marker. It gets a deadline of its own (the adoption may
     have failed by running out of time) that still answers inside ServiceTimeout.
     """
     arn, number = before["PhoneNumberArn"], before.get("PhoneNumber", before["PhoneNumberArn"])
@@ -507,6 +507,12 @@ def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumbe
     try:
         current = _settled(run, deadline, arn, doing="undoing its adoption")
         _converge(run, deadline, arn, current, restore, declared_before=spec.tags, flow_before=spec.contact_flow_arn, purpose="undo")
+        # The marker as it was too: the adoption's may have been set before its reply was lost.
+        marker = before.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
+        if marker is None:
+            call(deadline, run.client.untag_resource, resourceArn=arn, tagKeys=[contract.CLAIM_MARKER_TAG])
+        else:
+            call(deadline, run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker})
     except Exception as error:
         log.exception("undoing the adoption of %s failed", number)
         return (

@@ -360,3 +360,33 @@ def test_an_adopted_numbers_delete_gives_it_back_only_when_the_removal_policy_ke
     assert bool(held) is kept
     if kept:
         assert contract.CLAIM_MARKER_TAG not in held[0]["tags"]  # the account's again, adoptable by any stack
+
+
+def test_an_adoption_whose_marker_reply_is_lost_is_undone_marker_included(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adoption's TagResource of its marker is applied, then its reply is lost: the undo takes the marker off too,
+    so the number is the account's as before, adoptable by any stack."""
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"}
+
+    def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
+        if name != "tag_resource":
+            return None
+
+        def applied_then_lost(*a: Any, **k: Any) -> Any:
+            op(*a, **k)
+            if contract.CLAIM_MARKER_TAG in k["tags"]:
+                raise ClientError({"Error": {"Code": "InvalidParameterException", "Message": "lost"}}, "TagResource")
+
+        return applied_then_lost
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, wrap)
+        answer = run("Create", responses, props).response
+
+    assert answer["Status"] == "FAILED"
+    assert "The adoption was undone" in answer["Reason"], answer["Reason"]
+    record = record_of(emulator, number)
+    assert record["target_arn"] == INSTANCE
+    assert contract.CLAIM_MARKER_TAG not in record["tags"]
