@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import boto3
 import pytest
 from policy_sentry.querying.actions import get_privilege_info
 
+import contract
 from connect_phone_number import ClaimedPhoneNumber
 from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy import iam as local_iam
@@ -358,10 +360,15 @@ def test_the_refusal_of_a_held_number_and_its_adoption_are_authorized(enforced: 
     exact = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "Description": "adopted"}
 
     refused = run("Create", responses, exact)
+    managed = run("Create", responses, {**exact, "AdoptExisting": "true"})
+    # The operator removes the other resource's marker (the command the Reason gives), then adopts.
+    boto3.client("connect", region_name=REGION).untag_resource(resourceArn=existing.response["PhysicalResourceId"], tagKeys=[contract.CLAIM_MARKER_TAG])
     adopted = run("Create", responses, {**exact, "AdoptExisting": "true"})
 
     assert refused.response["Status"] == "FAILED"
     assert "already held by this account" in refused.response["Reason"]
+    assert managed.response["Status"] == "FAILED"
+    assert "another resource" in managed.response["Reason"]
     assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
     [record] = held(enforced)
     assert record["target_arn"] == OTHER_INSTANCE
