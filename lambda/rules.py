@@ -189,12 +189,14 @@ def keep_on_delete(summary: Mapping[str, Any], own: frozenset[str], retain_adopt
 
     A number another resource has adopted since is that resource's now. An adopted number is given back
     to the account when the removal policy is not DESTROY: CloudFormation sends such a Delete only to roll
-    back the create (RETAIN_ON_UPDATE_OR_DELETE), and the number was the account's before the stack.
+    back the create (RETAIN_ON_UPDATE_OR_DELETE), and the number was the account's before the stack. Giving
+    back removes the marker, so under that policy a number with no marker is kept too: an earlier delivery
+    of this Delete may have given it back before its answer was lost.
     """
     marker = marker_of(summary)
     if marker is not None and marker.resource and marker.resource not in own:
         return "another resource of this library has adopted it since"
-    if marker is not None and marker.adopted and marker.resource in own and retain_adopted:
+    if retain_adopted and (marker is None or marker.adopted):
         return "it was adopted, and the removal policy keeps it"
     return None
 

@@ -390,3 +390,19 @@ def test_an_adoption_whose_marker_reply_is_lost_is_undone_marker_included(
     record = record_of(emulator, number)
     assert record["target_arn"] == INSTANCE
     assert contract.CLAIM_MARKER_TAG not in record["tags"]
+
+
+def test_a_redelivered_give_back_still_keeps_the_adopted_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """The rollback's Delete gives the adopted number back (the marker removed), then its answer is lost and the Delete
+    comes again: with no marker left to say "adopted", the redelivery must keep it too, not release it."""
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "RetainAdoptedNumber": "true"}
+    adopted = run("Create", responses, props)
+    assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
+    delete = make_event("Delete", responses, props, physical_id=adopted.response["PhysicalResourceId"])
+
+    first, again = invoke(delete, responses), invoke(delete, responses)
+
+    assert (first.response["Status"], again.response["Status"]) == ("SUCCESS", "SUCCESS"), again.response["Reason"]
+    [kept] = [n for n in emulator.service.holding() if n["number"] == number]
+    assert contract.CLAIM_MARKER_TAG not in kept["tags"]
