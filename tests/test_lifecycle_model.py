@@ -676,8 +676,15 @@ class Lifecycle(RuleBasedStateMachine):
     def update(self, logical: str, change: tuple[Change, ...], faults: Faults, rollback: Faults) -> None:
         resource = self.stack[logical]
         old, new = resource.props, apply_changes(resource.props, resource.number, change)
+        if new.get("AdoptExisting") and any(r.number == new["PhoneNumber"] for name, r in self.stack.items() if name != logical):
+            # README: two resources must not manage one number, and nothing stops an adoption of one the stack
+            # still names (the handler cannot tell it from one kept by RETAIN: a Retain delete never reaches it).
+            # Outside the contract, so the model declares the same number without AdoptExisting: the handler refuses it.
+            event("an Update pins a number another resource names")
+            new = {k: v for k, v in new.items() if k != "AdoptExisting"}
         if new == old:
             return  # CloudFormation sends no Update when the properties did not change
+        kept = self.kept_number(new)  # the number kept by RETAIN that this Update's replacement adopts, if any
         answer = self.send("Update", logical, new, faults, old=old, physical_id=resource.physical_id)
         # Tags the stack now declares, or declared in an Update that failed, are the stack's from now on.
         resource.foreign = {k: v for k, v in resource.foreign.items() if k not in declared_tags(new)}
@@ -686,6 +693,11 @@ class Lifecycle(RuleBasedStateMachine):
                 event("a number replaced")
                 self.replaced(logical, resource, rollback)
                 resource.foreign = {}
+                if kept is not None and answer.physical_id == kept["arn"]:
+                    event("a replacement adopted a number kept by RETAIN")
+                    self.retained.discard(kept["arn"])
+                    # As in adopt: the tags the number had stay, unless now declared.
+                    resource.foreign = {k: v for k, v in user_tags(kept).items() if k not in declared_tags(new)}
             resource.props, resource.physical_id = new, answer.physical_id
             resource.number = answer.data.get("PhoneNumber", resource.number)
             return
@@ -733,6 +745,13 @@ class Lifecycle(RuleBasedStateMachine):
         )
         if done is None:
             self.abandoned.add(resource.physical_id)
+
+    def kept_number(self, props: dict[str, Any]) -> dict[str, Any] | None:
+        """The held number kept by RETAIN that ``props`` adopt (AdoptExisting with its PhoneNumber), as it is now."""
+        if not props.get("AdoptExisting"):
+            return None
+        held = self.world.held()
+        return next((held[arn] for arn in self.retained if arn in held and held[arn]["number"] == props.get("PhoneNumber")), None)
 
     def keep(self, physical_id: str) -> None:
         if ":phone-number/" in physical_id:
