@@ -508,6 +508,14 @@ class World:
         """Numbers that this library claimed and that the account holds (is billed for) now, by ARN."""
         return {n["arn"]: n for n in self.emulator.service.holding() if MARKER_TAG in n["tags"]}
 
+    def unmarked(self) -> dict[str, dict[str, Any]]:
+        """Numbers the account holds without this library's marker: given back, or unmarked by the operator."""
+        return {n["arn"]: n for n in self.emulator.service.holding() if MARKER_TAG not in n["tags"]}
+
+    def remove_marker(self, arn: str) -> None:
+        """The operator's command from an adoption's refusal (aws connect untag-resource ... --tag-keys MARKER)."""
+        self.emulator.service.handle("UntagResource", {"resourceArn": arn, "tagKeys": [MARKER_TAG]}, "us-east-1")
+
     def busy_beyond(self, seconds: float) -> list[str]:
         """Held numbers whose workflow settles more than ``seconds`` from now."""
         return [n["number"] for n in self.held().values() if n["status"] == "IN_PROGRESS" and n["settle_at"] > self.clock.now + seconds]
@@ -614,6 +622,8 @@ class Lifecycle(RuleBasedStateMachine):
         super().__init__()
         self.stack: dict[str, Resource] = {}
         self.retained: set[str] = set()  # numbers kept by DeletionPolicy or UpdateReplacePolicy
+        self.kept_by: dict[str, str] = {}  # the resource whose marker a kept number carries
+        self.unmarked: set[str] = set()  # kept numbers whose marker the operator removed, or the handler gave back
         self.abandoned: set[str] = set()  # numbers whose cleanup Delete failed: CloudFormation moves on
         self.requests = 0
         self.logicals = 0
@@ -633,20 +643,37 @@ class Lifecycle(RuleBasedStateMachine):
     @precondition(lambda self: len(self.stack) < MAX_RESOURCES and self.retained)
     @rule(target=resources, data=st.data(), props=properties(), policy=st.sampled_from(sorted(POLICIES)), faults=faults(), rollback=faults())
     def adopt(self, data: st.DataObject, props: dict[str, Any], policy: str, faults: Faults, rollback: Faults) -> Any:
-        """A new resource takes over (AdoptExisting) a number that an earlier one left behind under RETAIN."""
-        held = self.world.held()
+        """A new resource takes over (AdoptExisting) a number that an earlier one left behind under RETAIN.
+
+        The kept number still carries the earlier resource's marker, so the adoption is refused, changing nothing,
+        until the operator removes it (the command the refusal gives).
+        """
+        held = self.world.held() | self.world.unmarked()
         kept = {held[arn]["number"]: held[arn] for arn in self.retained if arn in held}
         if not kept:
             return multiple()
         number = kept[data.draw(st.sampled_from(sorted(kept)), label="adopted")]
+        if number["arn"] not in self.unmarked and data.draw(st.booleans(), label="the operator removes its marker"):
+            self.world.remove_marker(number["arn"])
+            self.unmarked.add(number["arn"])
+            number = self.world.unmarked()[number["arn"]]
+        refused = number["arn"] not in self.unmarked
         adopting = {**{k: v for k, v in props.items() if k not in SELECTION}, "PhoneNumber": number["number"], "AdoptExisting": "true"}
+        if POLICIES[policy][0] != "Delete":
+            adopting["RetainAdoptedNumber"] = "true"  # as the construct renders it (_AdoptedRetention)
         logical = self.launch(adopting, policy, faults, rollback)
-        event(f"an adoption {'SUCCESS' if logical else 'FAILED'}")
+        event(f"an adoption {'refused' if refused else 'SUCCESS' if logical else 'FAILED'}")
+        if refused:
+            assert logical is None, f"{logical} adopted {number['number']}, which carries another resource's marker"
+            after = self.world.held().get(number["arn"])
+            assert after is not None and after["tags"] == number["tags"], f"a refused adoption changed {number['number']}: {after}"
+            return multiple()
         if logical is None:
             return multiple()
         resource = self.stack[logical]
         assert resource.physical_id == number["arn"], f"{logical} adopted {number['number']} as {resource.physical_id}, not as {number['arn']}"
         self.retained.discard(number["arn"])
+        self.unmarked.discard(number["arn"])
         # Tags the number had before stay (README: tags you added by hand stay), unless now declared.
         resource.foreign = {k: v for k, v in user_tags(number).items() if k not in declared_tags(adopting)}
         return logical
@@ -662,7 +689,7 @@ class Lifecycle(RuleBasedStateMachine):
             return logical
         # The stack rolls back: a Delete of the id the failed Create reported, unless the policy keeps it.
         if deletion == "Retain":
-            self.keep(answer.physical_id)
+            self.keep(answer.physical_id, logical)
         else:
             self.until_done(
                 f"rollback Delete of {logical}",
@@ -676,16 +703,16 @@ class Lifecycle(RuleBasedStateMachine):
     def update(self, logical: str, change: tuple[Change, ...], faults: Faults, rollback: Faults) -> None:
         resource = self.stack[logical]
         old, new = resource.props, apply_changes(resource.props, resource.number, change)
-        if new.get("AdoptExisting") and any(r.number == new["PhoneNumber"] for name, r in self.stack.items() if name != logical):
-            # README: two resources must not manage one number, and nothing stops an adoption of one the stack
-            # still names (the handler cannot tell it from one kept by RETAIN: a Retain delete never reaches it).
-            # Outside the contract, so the model declares the same number without AdoptExisting: the handler refuses it.
-            event("an Update pins a number another resource names")
-            new = {k: v for k, v in new.items() if k != "AdoptExisting"}
         if new == old:
             return  # CloudFormation sends no Update when the properties did not change
         kept = self.kept_number(new)  # the number kept by RETAIN that this Update's replacement adopts, if any
+        # Another resource's marker refuses the adoption: a number the stack names, or one kept by RETAIN and not unmarked.
+        managed = new.get("AdoptExisting") and any(r.number == new["PhoneNumber"] for name, r in self.stack.items() if name != logical)
+        refused = managed or (kept is not None and kept["arn"] not in self.unmarked and self.kept_by.get(kept["arn"]) != logical)
         answer = self.send("Update", logical, new, faults, old=old, physical_id=resource.physical_id)
+        if refused:
+            event("an Update's adoption refused: another resource's marker")
+            assert answer.status == "FAILED", f"{logical} adopted {new['PhoneNumber']}, which carries another resource's marker"
         # Tags the stack now declares, or declared in an Update that failed, are the stack's from now on.
         resource.foreign = {k: v for k, v in resource.foreign.items() if k not in declared_tags(new)}
         if answer.status == "SUCCESS":
@@ -696,6 +723,7 @@ class Lifecycle(RuleBasedStateMachine):
                 if kept is not None and answer.physical_id == kept["arn"]:
                     event("a replacement adopted a number kept by RETAIN")
                     self.retained.discard(kept["arn"])
+                    self.unmarked.discard(kept["arn"])
                     # As in adopt: the tags the number had stay, unless now declared.
                     resource.foreign = {k: v for k, v in user_tags(kept).items() if k not in declared_tags(new)}
             resource.props, resource.physical_id = new, answer.physical_id
@@ -715,7 +743,7 @@ class Lifecycle(RuleBasedStateMachine):
     def delete(self, logical: str, faults: Faults) -> None:
         resource = self.stack.pop(logical)
         if resource.deletion_policy != "Delete":
-            self.keep(resource.physical_id)
+            self.keep(resource.physical_id, logical)
             return
         self.until_done(
             f"Delete of {logical}",
@@ -732,7 +760,7 @@ class Lifecycle(RuleBasedStateMachine):
     def replaced(self, logical: str, resource: Resource, faults: Faults) -> None:
         """After a successful replacement, CloudFormation deletes the old number unless UpdateReplacePolicy keeps it."""
         if resource.replace_policy != "Delete":
-            self.keep(resource.physical_id)
+            self.keep(resource.physical_id, logical)
             return
         # CloudFormation does not retry a failed cleanup, so only faults it cannot excuse are drawn here.
         cleanup = replace(faults, budget=900.0, workflow="fast", target_full=False)
@@ -750,12 +778,13 @@ class Lifecycle(RuleBasedStateMachine):
         """The held number kept by RETAIN that ``props`` adopt (AdoptExisting with its PhoneNumber), as it is now."""
         if not props.get("AdoptExisting"):
             return None
-        held = self.world.held()
+        held = self.world.held() | self.world.unmarked()
         return next((held[arn] for arn in self.retained if arn in held and held[arn]["number"] == props.get("PhoneNumber")), None)
 
-    def keep(self, physical_id: str) -> None:
+    def keep(self, physical_id: str, logical: str) -> None:
         if ":phone-number/" in physical_id:
             self.retained.add(physical_id)
+            self.kept_by[physical_id] = logical
 
     def until_done(self, what: str, send: Callable[[Faults], Answer], faults: Faults, props: dict[str, Any], *, retry: bool = True) -> Answer | None:
         """A request that must end in SUCCESS: a rollback, or a Delete. A FAILED answer needs an excuse,
@@ -852,6 +881,11 @@ class Lifecycle(RuleBasedStateMachine):
         named = {r.physical_id for r in self.stack.values()}
         leaked = sorted(f"{held[arn]['number']} ({held[arn]['status']}, {arn})" for arn in set(held) - named - self.retained - self.abandoned)
         assert not leaked, f"held, but no stack knows them: {leaked}"
+
+    @invariant()
+    def a_number_loses_its_marker_only_on_purpose(self) -> None:
+        lost = sorted(f"{n['number']} ({arn})" for arn, n in self.world.unmarked().items() if arn not in self.unmarked)
+        assert not lost, f"held without this library's marker, though nobody removed it: {lost}"
 
     @invariant()
     def every_held_number_keeps_to_the_one_reserved_tag(self) -> None:

@@ -82,8 +82,8 @@ def test_the_model_does_not_expect_an_update_to_adopt_a_number_another_resource_
     Number2 adopts it (AdoptExisting) under DESTROY; Number3 claims +12065550120 with the tag team=care; an Update of
     Number2 declares PhoneNumber=+12065550120, still with AdoptExisting. The handler adopts Number3's number, as the
     README says it would ("nothing stops" it), so two resources name one number: Number2's tags were Number3's (and,
-    with a move in the same Update, Number3's number left Number3's target). The model drew a state the README rules
-    out; it now declares that number without AdoptExisting, which the handler refuses, and the rollback restores."""
+    with a move in the same Update, Number3's number left Number3's target). The handler now refuses it (Number3's
+    marker names another resource) and the rollback restores; the model expects that refusal."""
     first = create(machine, "RETAIN", PhoneNumber=KEPT)
     machine.delete(logical=first, faults=NO_FAULTS)
     adopter = adopt(machine, KEPT)
@@ -97,13 +97,17 @@ def test_the_model_does_not_expect_an_update_to_adopt_a_number_another_resource_
 
 def test_the_model_expects_an_update_that_adopts_a_kept_number_to_keep_its_tags_and_no_longer_keep_it(machine: Lifecycle) -> None:
     """The legitimate form of the same step: the number Number2's Update adopts was kept by RETAIN (Number3 left the
-    stack), carrying Number3's tag team=care. The adoption keeps tags the stack never declared (README), so the model
-    expects them as the number's own; and the number is the stack's now, so no later rule may adopt it again."""
+    stack), carrying Number3's tag team=care, and the operator removed Number3's marker. The adoption keeps tags the
+    stack never declared (README), so the model expects them as the number's own; and the number is the stack's now,
+    so no later rule may adopt it again."""
     first = create(machine, "RETAIN", PhoneNumber=KEPT)
     machine.delete(logical=first, faults=NO_FAULTS)
     adopter = adopt(machine, KEPT)
     third = create(machine, "RETAIN", PhoneNumber=OTHER, Tags=CARE)
+    kept = machine.stack[third].physical_id
     machine.delete(logical=third, faults=NO_FAULTS)
+    machine.world.remove_marker(kept)
+    machine.unmarked.add(kept)
 
     pin(machine, adopter, OTHER)
 
@@ -112,13 +116,12 @@ def test_the_model_expects_an_update_that_adopts_a_kept_number_to_keep_its_tags_
     assert machine.stack[adopter].physical_id not in machine.retained
 
 
-@pytest.mark.xfail(strict=True, reason="open finding: adoption does not refuse a number another resource's marker names (README, Left out)")
 def test_an_update_that_adopts_a_number_another_resource_manages_is_refused(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     """The handler's side of the seed, through the emulator: Number2 (AdoptExisting) changes its PhoneNumber to the
     number Number3 manages. The replacement goes through _claim, so it adopts: it rewrites Number3's marker and
     Number3's number is now named by two resources (and released by whichever DESTROY resource is deleted first).
-    The same open finding as tests/open_findings/hostile_features.py's Create, by the Update path. Expected once it
-    is fixed: FAILED naming the number, Number3's marker unchanged."""
+    The same finding as tests/test_adoption_hostile.py's Create, by the Update path; fixed by rules.adoption_refusal:
+    FAILED naming the number, Number3's marker unchanged."""
     held = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": OTHER, "Tags": CARE}, logical_id="Number3").response
     assert held["Status"] == "SUCCESS", held["Reason"]
     marker = marker_of(emulator, held["PhysicalResourceId"])
