@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
+import connect_api
+import contract
+from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy.lambda_runner import Context as FakeContext
 from connect_phone_number.local_deploy.responses import ResponseServer
 from connect_phone_number.testing import fast_config
@@ -81,3 +87,36 @@ def run(request_type: str, responses: ResponseServer, props: dict[str, Any], **k
     """make_event and invoke in one step."""
     seconds = kwargs.pop("seconds", 60.0)
     return invoke(make_event(request_type, responses, props, **kwargs), responses, seconds=seconds)
+
+
+# --- playing faults around the handler ---------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """Lambda dying mid-run (out of memory, a lost sandbox): nothing is answered."""
+
+
+def settle(emulator: ConnectEmulator) -> None:
+    """Let every workflow in progress finish (CloudFormation and Lambda take their time between steps)."""
+    while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
+        time.sleep(0.05)
+
+
+def marked_holdings(emulator: ConnectEmulator) -> set[str]:
+    """ARNs of the numbers the account is billed for that carry this library's marker."""
+    return {n["arn"] for n in emulator.service.holding() if contract.CLAIM_MARKER_TAG in n["tags"]}
+
+
+def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]) -> None:
+    """Replace the handler's Connect calls named by ``wrap`` (which returns a replacement operation, or None)."""
+    real_call = connect_api.call
+
+    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(op, "__name__", "")
+        replaced = wrap(name, op)
+        if replaced is None:
+            return real_call(deadline, op, *args, **kwargs)
+        replaced.__name__ = name
+        return real_call(deadline, replaced, *args, **kwargs)
+
+    monkeypatch.setattr("handler.call", call)

@@ -29,25 +29,10 @@ from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
 from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
 from connect_phone_number.local_deploy.responses import ResponseServer
 from connect_phone_number.local_deploy.template import load
-from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, FakeContext, invoke, make_event, run, search_props
+from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, Crash, FakeContext, invoke, make_event, marked_holdings, patch_call, run, search_props, settle
 
 FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
 FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
-
-
-class Crash(BaseException):
-    """Lambda dying mid-run (out of memory, a lost sandbox): nothing is answered."""
-
-
-def settle(emulator: ConnectEmulator) -> None:
-    """Let every workflow in progress finish."""
-    while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
-        time.sleep(0.05)
-
-
-def marked_holdings(emulator: ConnectEmulator) -> set[str]:
-    """ARNs of the numbers the account is billed for that carry this library's marker."""
-    return {n["arn"] for n in emulator.service.holding() if contract.CLAIM_MARKER_TAG in n["tags"]}
 
 
 def record_of(emulator: ConnectEmulator, number: str) -> dict[str, Any]:
@@ -64,21 +49,6 @@ def live_number_by_hand(emulator: ConnectEmulator) -> str:
     client.associate_phone_number_contact_flow(PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=INSTANCE.rsplit("/", 1)[1], ContactFlowId=FLOW)
     assert record_of(emulator, number)["contact_flow"] == FLOW
     return number
-
-
-def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]) -> None:
-    """Replace the handler's Connect calls named by ``wrap`` (which returns a replacement operation, or None)."""
-    real_call = connect_api.call
-
-    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        name = getattr(op, "__name__", "")
-        replaced = wrap(name, op)
-        if replaced is None:
-            return real_call(deadline, op, *args, **kwargs)
-        replaced.__name__ = name
-        return real_call(deadline, replaced, *args, **kwargs)
-
-    monkeypatch.setattr("handler.call", call)
 
 
 # --- 1. A failed adoption has already moved the live number off its instance and dropped its flow ---------

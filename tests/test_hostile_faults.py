@@ -17,20 +17,10 @@ from typing import Any
 import pytest
 
 import connect_api
-import contract
 import handler
 from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
-from support import OTHER_INSTANCE, FakeContext, invoke, make_event, run, search_props
-
-
-class Crash(BaseException):
-    """Lambda dying mid-run (out of memory, a lost sandbox): nothing is answered."""
-
-
-def marked_holdings(emulator: ConnectEmulator) -> set[str]:
-    """ARNs of the numbers the account is billed for that carry this library's marker."""
-    return {n["arn"] for n in emulator.service.holding() if contract.CLAIM_MARKER_TAG in n["tags"]}
+from support import OTHER_INSTANCE, Crash, FakeContext, invoke, make_event, marked_holdings, patch_call, run, search_props, settle
 
 
 def create(responses: ResponseServer, props: dict[str, Any]) -> str:
@@ -39,31 +29,22 @@ def create(responses: ResponseServer, props: dict[str, Any]) -> str:
     return str(result.response["PhysicalResourceId"])
 
 
-def settle(emulator: ConnectEmulator) -> None:
-    """Let every workflow in progress finish (CloudFormation and Lambda take their time between steps)."""
-    while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
-        time.sleep(0.05)
-
-
 def slow_responses(monkeypatch: pytest.MonkeyPatch, **seconds: float) -> None:
     """Connect applies each named operation at once, but its response reaches the handler that many
     seconds later (within botocore's 10 s read timeout, so the call does not fail)."""
-    real_call = connect_api.call
 
-    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        name = getattr(op, "__name__", "")
+    def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
         if name not in seconds:
-            return real_call(deadline, op, *args, **kwargs)
+            return None
 
         def applied_then_slow(*a: Any, **k: Any) -> Any:
             result = op(*a, **k)
             time.sleep(seconds[name])
             return result
 
-        applied_then_slow.__name__ = name
-        return real_call(deadline, applied_then_slow, *args, **kwargs)
+        return applied_then_slow
 
-    monkeypatch.setattr("handler.call", call)
+    patch_call(monkeypatch, wrap)
 
 
 # --- 1. The watchdog answers FAILED while the replacement is being marked as answered ------------
