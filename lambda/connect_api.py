@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 # releases, and the Lambda runtime's botocore is not ours to choose.
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},
-    connect_timeout=3,
+    connect_timeout=3,  # CALL_SECONDS_AT_MOST
     read_timeout=10,
     user_agent_extra="cdk-connect-phone-number",
 )
@@ -37,6 +38,10 @@ NETWORK_ERRORS = (BotoConnectionError, HTTPClientError)
 
 # Time kept back from the Lambda deadline to answer CloudFormation.
 RESPONSE_RESERVE_SECONDS = 10.0
+
+# The longest one attempt of a call can take once started (botocore's connect and read timeouts): work must
+# stop this much before CloudFormation stops listening, as no watchdog answers for that end.
+CALL_SECONDS_AT_MOST = 3 + 10
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,8 +76,9 @@ class Deadline:
     ) -> None:
         now = time.monotonic()
         self.lambda_end = now + context.get_remaining_time_in_millis() / 1000.0
-        # The latest any work may run: the Lambda run's end, or CloudFormation's, less the time to answer.
-        self.hard_end = min(self.lambda_end, now + (listening_seconds if listening_seconds is not None else float("inf"))) - RESPONSE_RESERVE_SECONDS
+        # The latest any work may run: the Lambda run's end, or CloudFormation's (less a call in flight), less the time to answer.
+        listening_end = now + listening_seconds - CALL_SECONDS_AT_MOST if listening_seconds is not None else float("inf")
+        self.hard_end = min(self.lambda_end, listening_end) - RESPONSE_RESERVE_SECONDS
         self.end = self.hard_end if limit_seconds is None else min(self.hard_end, now + limit_seconds)
         self.stop = stop or threading.Event()
         self.grace_left = rules.THROTTLE_GRACE_SECONDS
@@ -82,6 +88,13 @@ class Deadline:
         added = min(seconds, self.grace_left)
         self.grace_left -= added
         self.end = min(self.end + added, self.hard_end)
+
+    def keeping(self, seconds: float) -> Deadline:
+        """This deadline, with ``seconds`` kept free before its hard end for work that must follow it (an undo)."""
+        kept = copy.copy(self)
+        kept.hard_end = self.hard_end - seconds
+        kept.end = min(self.end, kept.hard_end)
+        return kept
 
     def remaining(self) -> float:
         """Seconds of work left; zero or less means stop."""

@@ -99,10 +99,10 @@ class Run:
         """A ClientToken that every delivery of this request derives alike."""
         return contract.deterministic_token(self.event["StackId"], self.event["LogicalResourceId"], self.event["RequestId"], *purpose)
 
-    def marker(self, *, pending: bool = False, adopted: bool = False) -> contract.ClaimMarker:
-        """The marker for a number this request claims (or adopts)."""
+    def marker(self, *, pending: bool = False, adopted: bool = False, origin: str = "", origin_flow: str = "") -> contract.ClaimMarker:
+        """The marker for a number this request claims (or adopts, from ``origin``)."""
         resource = contract.resource_token(self.event["StackId"], self.event["LogicalResourceId"])
-        return contract.ClaimMarker(self.token(), resource, pending=pending, adopted=adopted)
+        return contract.ClaimMarker(self.token(), resource, pending=pending, adopted=adopted, origin=origin, origin_flow=origin_flow)
 
     @cached_property
     def own(self) -> frozenset[str]:
@@ -454,72 +454,95 @@ def _refuse_if_held(run: Run, deadline: Deadline, spec: contract.ClaimSpec) -> N
 def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: ClaimedPhoneNumberSummaryTypeDef) -> Outcome:
     """Take over a number the account already holds: converge it on ``spec`` as an Update would, and mark it adopted.
 
-    Refusals (rules.adoption_refusal) come before any change. A failure after a change undoes the
-    adoption (_undo_adoption), so a failed adoption leaves the number as it was: where it was, routed
-    as it was. The physical id becomes the number's ARN only on success: a failed adoption reports the
-    id it had, so no rollback can release a number this stack never held.
+    Refusals (rules.adoption_refusal) come before any change. The marker comes first: it stakes the
+    claim (a second adoption starting now is refused) and records where the number was and its flow,
+    so an undo still knows them in a redelivery. A failure after a change undoes the adoption
+    (_undo_adoption), so a failed adoption leaves the number where it was, routed as it was; the
+    adoption's own deadline keeps the undo's time free. The physical id becomes the number's ARN only
+    on success: a failed adoption reports the id it had, so no rollback releases a number this stack
+    never held.
     """
     physical_id = held["PhoneNumberArn"]
+    deadline = deadline.keeping(rules.UNDO_ADOPTION_SECONDS)
     log.info("adopting %s from %s", held.get("PhoneNumber"), held.get("TargetArn"))
     before = _settled(run, deadline, physical_id, doing="before its adoption")
-    refusal = rules.adoption_refusal(before, spec, run.own)
-    if refusal is not None:
-        raise Failure(refusal)
-    flow_before = _flow_before_adoption(run, deadline, before, spec)
+    earlier = rules.marker_of(before)
+    if earlier is not None and earlier.adopted and earlier.resource in run.own and earlier.request == run.token():
+        marker = earlier  # an earlier delivery of this request began the adoption: its marker says where the number was
+        log.info("resuming the adoption an earlier delivery began (it was on %s)", earlier.origin_arn(physical_id))
+    else:
+        refusal = rules.adoption_refusal(before, spec, run.own)
+        if refusal is not None:
+            raise Failure(refusal)
+        flow = _flow_before_adoption(run, deadline, before, spec)
+        marker = run.marker(adopted=True, origin=contract.origin_of(before["TargetArn"]), origin_flow=contract.origin_flow_of(flow))
     try:
+        if marker is not earlier:
+            call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
         current = _converge(run, deadline, physical_id, before, spec, declared_before={}, flow_before=None)
-        call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: run.marker(adopted=True).value})
+        now = rules.marker_of(describe(run.client, deadline, physical_id))
     except Exception as error:
-        raise Failure(f"{_reason(run, error)} {_undo_adoption(run, spec, before, flow_before)}") from error
+        raise Failure(f"{_reason(run, error)} {_undo_adoption(run, spec, before, marker, resumed=marker is earlier)}") from error
+    if now != marker:
+        # Connect has no conditional write: another adoption that began at the same moment wrote its marker last.
+        raise Failure(
+            f"{before.get('PhoneNumber')} ({physical_id}) was adopted by another resource during this adoption (its marker is now "
+            f"{now.value if now else 'gone'}). It is left to that resource."
+        )
     return Outcome(physical_id, _attributes(current))
 
 
 def _flow_before_adoption(run: Run, deadline: Deadline, before: ClaimedPhoneNumberSummaryTypeDef, spec: contract.ClaimSpec) -> str | None:
     """The flow the number routes to before an adoption that may change it (a move drops it); None otherwise.
 
-    Read only when the adoption moves the number or declares a flow, so an undo can restore it. A number on a
-    traffic distribution group has no flow read here (its flows are per instance, and no move of it comes here).
+    Read only when the adoption moves the number or declares a flow: on the instance it is on, or, for a
+    traffic distribution group's number, on the declared flow's instance (the one a declared flow replaces).
     """
     target = before.get("TargetArn", "")
-    if ":instance/" not in target or (target == spec.target_arn and spec.contact_flow_arn is None):
+    if target == spec.target_arn and spec.contact_flow_arn is None:
         return None
-    return _associated_flow(run, deadline, target, before["PhoneNumberArn"])
+    instance = target if ":instance/" in target else contract.flow_instance_arn(spec.contact_flow_arn) if spec.contact_flow_arn else None
+    return _associated_flow(run, deadline, instance, before["PhoneNumberArn"]) if instance else None
 
 
-def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumberSummaryTypeDef, flow_before: str | None) -> str:
+def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumberSummaryTypeDef, marker: contract.ClaimMarker, *, resumed: bool) -> str:
     """Put an adoption that failed part-way back as it was; returns what to add to the Reason.
 
     The same converge path runs with the number's old state as the declared one and the adoption's as the
     state declared before, so it undoes exactly what the adoption did: the move, the description, the
-    declared tags (tags set by hand stay), the flow and the marker. It gets a deadline of its own (the adoption may
-    have failed by running out of time) that still answers inside ServiceTimeout.
+    declared tags (tags set by hand stay), the flow and the marker. When an earlier delivery began the
+    adoption (``resumed``), only the marker tells the old state: the target and the flow are restored, the
+    description and tags stay as they are. It runs on the time the adoption kept free (45 s), inside the
+    Lambda run and ServiceTimeout.
     """
     arn, number = before["PhoneNumberArn"], before.get("PhoneNumber", before["PhoneNumberArn"])
+    own_tags = {k: v for k, v in before.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
     restore = replace(
         spec,
-        target_arn=before.get("TargetArn", spec.target_arn),
+        target_arn=marker.origin_arn(arn) or before.get("TargetArn", spec.target_arn),
         description=before.get("PhoneNumberDescription") or None,
-        tags={k: v for k, v in before.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG},
-        contact_flow_arn=flow_before,
+        tags=own_tags,
+        contact_flow_arn=marker.origin_flow_arn(arn),
     )
-    deadline = Deadline(run.context, rules.UNDO_ADOPTION_SECONDS, stop=run.responder.answered)
-    deadline.grace_left = 0.0  # the wait limit's grace is spent or not, this budget is all the undo gets
+    deadline = Deadline(run.context, rules.UNDO_ADOPTION_SECONDS, stop=run.responder.answered, listening_seconds=run.listening_seconds())
+    deadline.grace_left = 0.0  # this budget is all the undo gets: the answer must still come inside ServiceTimeout
+    where = f"{restore.target_arn}{f', routed to {restore.contact_flow_arn}' if restore.contact_flow_arn else ''}"
     try:
         current = _settled(run, deadline, arn, doing="undoing its adoption")
-        _converge(run, deadline, arn, current, restore, declared_before=spec.tags, flow_before=spec.contact_flow_arn, purpose="undo")
-        # The marker as it was too: the adoption's may have been set before its reply was lost.
-        marker = before.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
-        if marker is None:
+        declared_before = own_tags if resumed else spec.tags  # resumed: the tags stay as they are
+        _converge(run, deadline, arn, current, restore, declared_before=declared_before, flow_before=spec.contact_flow_arn, purpose="undo")
+        # The marker as it was (none, or this resource's own): the adoption set it first.
+        old = None if resumed else before.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
+        if old is None:
             call(deadline, run.client.untag_resource, resourceArn=arn, tagKeys=[contract.CLAIM_MARKER_TAG])
         else:
-            call(deadline, run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker})
+            call(deadline, run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: old})
     except Exception as error:
         log.exception("undoing the adoption of %s failed", number)
-        return (
-            f"Undoing the adoption failed too ({_reason(run, error)}): check {number} ({arn}); it was on {restore.target_arn}"
-            f"{f', routed to {flow_before}' if flow_before else ''}."
-        )
-    return f"The adoption was undone: {number} is on {restore.target_arn} as before{f', routed to {flow_before}' if flow_before else ''}."
+        return f"Undoing the adoption failed too ({_reason(run, error)}): check {number} ({arn}); it was on {where}."
+    if resumed:
+        return f"The adoption was undone: {number} is on {where} as before; an earlier delivery set its description and tags, which stay."
+    return f"The adoption was undone: {number} is on {where} as before."
 
 
 def _attributes(summary: ClaimedPhoneNumberSummaryTypeDef) -> dict[str, str]:

@@ -160,8 +160,10 @@ def adoption_refusal(summary: Mapping[str, Any], spec: ClaimSpec, own: frozenset
     """Why a held number cannot be adopted for ``spec``, before anything changes; None if it can.
 
     Another resource's marker means another stack may manage it: two stacks would move it, retag it and
-    release it behind each other's back. A stack deleted and created again under its name is the same
-    resource (contract.resource_token), so it adopts what it retained. Connect's tag limit is checked on
+    release it behind each other's back. This resource's own pending marker means a rollback is due to
+    release it: adopting it would turn an unreported claim into an adoption no rollback releases. A stack
+    deleted and created again under its name is the same resource (contract.resource_token), so it adopts
+    what it retained. Connect's tag limit is checked on
     the tags the number will carry, so a refusal comes before the move, not after it.
     """
     number, arn = summary.get("PhoneNumber"), summary.get("PhoneNumberArn")
@@ -172,6 +174,11 @@ def adoption_refusal(summary: Mapping[str, Any], spec: ClaimSpec, own: frozenset
             "another resource (another stack, or this one under another logical id) manages it. Nothing was changed. "
             "If no stack manages it any more (it was kept by RETAIN), remove that tag "
             f"(aws connect untag-resource --resource-arn {arn} --tag-keys {contract.CLAIM_MARKER_TAG}) and deploy again."
+        )
+    if marker is not None and marker.pending:
+        return (
+            f"{number} ({arn}) was claimed by a replacement of this resource that CloudFormation was never told of: the "
+            "rollback of that update releases it. Nothing was changed; deploy again once the rollback is complete."
         )
     keys = {k for k in summary.get("Tags", {}) if k != contract.CLAIM_MARKER_TAG} | set(spec.tags) | {contract.CLAIM_MARKER_TAG}
     if len(keys) > CONNECT_TAG_LIMIT:

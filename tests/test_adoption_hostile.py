@@ -293,7 +293,7 @@ def test_a_stack_created_again_under_its_name_adopts_the_number_it_kept(emulator
 
     assert again["Status"] == "SUCCESS", again["Reason"]
     assert again["PhysicalResourceId"] == first.response["PhysicalResourceId"]
-    assert record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG].endswith("/adopted")
+    assert contract.ClaimMarker.parse(record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG]).adopted
 
 
 def test_a_delete_keeps_a_number_another_resource_adopted_since(emulator: ConnectEmulator, responses: ResponseServer) -> None:

@@ -1,0 +1,536 @@
+"""A hostile review of the adoption rework (issue 8's last part): open findings, each a failing reproduction.
+
+Each test plays CloudFormation and Lambda against the emulator: the requests CloudFormation sends (its rollbacks too),
+Lambda's redelivery of a crashed run (the same event again), and faults injected into the handler's Connect calls.
+The docstring gives the exact reproduction, the rule of the brief it breaks, and why it matters. Ranked in the report.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk import aws_iam as iam
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+import connect_api
+import contract
+import handler
+import rules
+from connect_phone_number import ClaimedPhoneNumber
+from connect_phone_number.emulator import ConnectEmulator
+from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
+from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number.local_deploy.template import load
+from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, FakeContext, invoke, make_event, run
+
+FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
+OTHER_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000002"
+FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
+GROUP = INSTANCE.replace("instance/aaaaaaaa", "traffic-distribution-group/cccccccc")
+
+
+class Crash(BaseException):
+    """Lambda dying mid-run (out of memory, a lost sandbox): nothing is answered, and Lambda delivers the event again."""
+
+
+def settle(emulator: ConnectEmulator) -> None:
+    """Let every workflow in progress finish."""
+    while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
+        time.sleep(0.05)
+
+
+def record_of(emulator: ConnectEmulator, number: str) -> dict[str, Any]:
+    [record] = [n for n in emulator.service.held() if n["number"] == number]
+    return record
+
+
+def live_number_by_hand(emulator: ConnectEmulator, target: str = INSTANCE, flow: str = FLOW) -> str:
+    """A number the account claimed in the console on ``target``, routed to ``flow``: a live line, in no stack."""
+    client = boto3.client("connect", region_name="us-east-1")
+    number = emulator.service.available("US", "DID")[0]
+    claimed = client.claim_phone_number(TargetArn=target, PhoneNumber=number)
+    settle(emulator)
+    client.associate_phone_number_contact_flow(
+        PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=contract.flow_instance_arn(flow).rsplit("/", 1)[1], ContactFlowId=flow
+    )
+    assert record_of(emulator, number)["contact_flow"] == flow
+    return number
+
+
+def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]) -> None:
+    """Replace the handler's Connect calls named by ``wrap`` (which returns a replacement operation, or None)."""
+    real_call = connect_api.call
+
+    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(op, "__name__", "")
+        replaced = wrap(name, op)
+        if replaced is None:
+            return real_call(deadline, op, *args, **kwargs)
+        replaced.__name__ = name
+        return real_call(deadline, replaced, *args, **kwargs)
+
+    monkeypatch.setattr("handler.call", call)
+
+
+def denied(operation: str) -> Callable[..., Any]:
+    """An operation IAM denies (an SCP or permission boundary: the construct's own role allows it)."""
+
+    def deny(*a: Any, **k: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "explicit deny in a service control policy"}}, operation)
+
+    return deny
+
+
+def sets_the_marker(kwargs: dict[str, Any]) -> bool:
+    return contract.CLAIM_MARKER_TAG in kwargs.get("tags", {})
+
+
+# --- A. Lambda's redelivery after a crash mid-adoption ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("crash_after", ["the move", "the declared tags"])
+def test_a_redelivered_adoption_that_fails_undoes_it_back_to_where_the_number_was_before_the_first_delivery(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, crash_after: str
+) -> None:
+    """Repro: a live number on INSTANCE, routed to FLOW, in no stack. A Create adopts it to OTHER_INSTANCE with
+    ContactFlowArn=FLOW_ON_OTHER and a tag. The first delivery dies right after UpdatePhoneNumber is accepted (or
+    right after the declared tags' TagResource): Crash, nothing answered, the move goes on in Connect. Lambda
+    delivers the same event again; in that run AssociatePhoneNumberContactFlow is denied (the failure the undo exists
+    for). The redelivery takes the moved number as "before" (_adopt describes it anew), so its undo restores the
+    moved state: the number stays on OTHER_INSTANCE with no flow (and keeps the declared tag), and the Reason says
+    "The adoption was undone: ... is on OTHER_INSTANCE as before". Rule 2 (a failure after a change undoes the
+    adoption: move back, tags, flow) breaks on a redelivery, and the Reason misleads the operator: a live line is
+    left off its instance and unrouted, and nothing (the rollback, a redeploy) puts it back. The same holds when no
+    redelivery succeeds at all (CloudFormation times out): nothing ever undoes the first delivery's move. The state
+    before the adoption must outlive the first delivery (in the marker, say, written before the first change)."""
+    number = live_number_by_hand(emulator)
+    props = {
+        "TargetArn": OTHER_INSTANCE,
+        "PhoneNumber": number,
+        "AdoptExisting": "true",
+        "ContactFlowArn": FLOW_ON_OTHER,
+        "Tags": [{"Key": "team", "Value": "a"}],
+    }
+    event = make_event("Create", responses, props)
+    crashing = "update_phone_number" if crash_after == "the move" else "tag_resource"
+
+    def then_crash(op: Callable[..., Any]) -> Callable[..., Any]:
+        def applied_then_crash(*a: Any, **k: Any) -> Any:
+            op(*a, **k)
+            raise Crash
+
+        return applied_then_crash
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: then_crash(op) if name == crashing else None)
+        with pytest.raises(Crash):
+            handler.on_event(event, FakeContext(60))
+    settle(emulator)
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: denied("AssociatePhoneNumberContactFlow") if name == "associate_phone_number_contact_flow" else None)
+        answer = invoke(event, responses).response
+    assert answer["Status"] == "FAILED", answer
+    rollback = run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    settle(emulator)
+
+    record = record_of(emulator, number)
+    assert (record["target_arn"], record["contact_flow"], "team" in record["tags"]) == (INSTANCE, FLOW, False), answer["Reason"]
+
+
+def test_a_redelivered_give_back_does_not_release_the_number_it_gave_back(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """Repro: a live number on INSTANCE, routed to FLOW, is adopted (RetainAdoptedNumber=true, as RETAIN and
+    RETAIN_ON_UPDATE_OR_DELETE render it). The first deploy fails elsewhere, so CloudFormation's rollback sends a
+    Delete: the handler gives the number back (UntagResource of the marker) and answers SUCCESS, but the ResponseURL
+    answers 503 for the whole run (an S3 outage; a crash right after the UntagResource ends the same), so on_event
+    raises and Lambda delivers the Delete again, as the handler intends ("Lambda retries the run, which is safe to
+    repeat"). The redelivery finds no marker on the number: keep_on_delete returns None ("release it") and the number
+    the account held before the stack is released, into a cooldown of up to 180 days. Rule 3 ("a Delete of an
+    adopted number under RETAIN_ON_UPDATE_OR_DELETE gives it back instead of releasing") holds only for a Delete
+    delivered once: the give-back destroys the only evidence that it must not release."""
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "RetainAdoptedNumber": "true"}
+    adopted = run("Create", responses, props)
+    assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
+    event = make_event("Delete", responses, props, physical_id=adopted.response["PhysicalResourceId"])
+
+    responses.fail_next(1000)
+    with pytest.raises(OSError):  # the undeliverable answer: Lambda retries the run
+        handler.on_event(event, FakeContext(14))
+    responses.fail_next(0)
+    again = invoke(event, responses).response
+    assert again["Status"] == "SUCCESS", again["Reason"]
+    settle(emulator)
+
+    assert [n["number"] for n in emulator.service.holding()] == [number], "the number the account held before the stack was released"
+
+
+# --- B. The undo on a traffic distribution group ---------------------------------------------------------------
+
+
+def test_an_undone_adoption_on_a_traffic_distribution_group_keeps_the_flow_the_number_had(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repro: a live number on traffic distribution group GROUP, routed by hand to FLOW (on INSTANCE). A Create adopts
+    it on GROUP with ContactFlowArn=OTHER_FLOW: AssociatePhoneNumberContactFlow replaces FLOW with OTHER_FLOW. Then the
+    marker's TagResource is denied (an SCP limiting tag keys is common governance). The undo disassociates OTHER_FLOW
+    but never re-associates FLOW: _flow_before_adoption reads nothing for a group's number ("no move of it comes
+    here"), although a declared flow replaces the group number's flow without any move. The number is left with no
+    flow at all, while the Reason says "The adoption was undone: ... is on GROUP as before". Rule 2 (the undo restores
+    the flow) breaks for every group number that had a flow: calls to it go nowhere."""
+    number = live_number_by_hand(emulator, target=GROUP, flow=FLOW)
+    props = {"TargetArn": GROUP, "PhoneNumber": number, "AdoptExisting": "true", "ContactFlowArn": OTHER_FLOW}
+
+    def marker_denied(op: Callable[..., Any]) -> Callable[..., Any]:
+        def tag(*a: Any, **k: Any) -> Any:
+            if sets_the_marker(k):
+                return denied("TagResource")(*a, **k)
+            return op(*a, **k)
+
+        return tag
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: marker_denied(op) if name == "tag_resource" else None)
+        answer = run("Create", responses, props).response
+    assert answer["Status"] == "FAILED", answer
+    assert "The adoption was undone" in answer["Reason"]
+
+    assert record_of(emulator, number)["contact_flow"] == FLOW, answer["Reason"]
+
+
+def test_an_adoption_on_a_group_refused_by_a_tag_guardrail_leaves_the_group_numbers_flow_local_deploy(emulator: ConnectEmulator, tmp_path: Path) -> None:
+    """The same finding through the local deploy, IAM enforced: the stack's role carries the account's tag guardrail
+    (a managed policy denying connect:TagResource for tag keys outside an approved list, so the marker's key is
+    denied; the emulator applies a Deny with a Condition always, as AWS does for this key). Stack "Adopter" adopts a
+    live group number (routed by hand to FLOW) on GROUP with contact_flow_arn=OTHER_FLOW. The deploy fails, as it
+    should, and the rollback releases nothing; but the number no longer routes anywhere."""
+    number = live_number_by_hand(emulator, target=GROUP, flow=FLOW)
+    app = cdk.App(outdir=str(tmp_path / "adopter"), context={"aws:cdk:enable-asset-metadata": True})
+    stack = cdk.Stack(app, "Adopter")
+    adopted = ClaimedPhoneNumber(stack, "Number0", target_arn=GROUP, phone_number=number, adopt_existing=True, contact_flow_arn=OTHER_FLOW)
+    guardrail = iam.PolicyStatement(
+        effect=iam.Effect.DENY,
+        actions=["connect:TagResource"],
+        resources=["*"],
+        conditions={"ForAnyValue:StringNotEquals": {"aws:TagKeys": ["team", "cost-center"]}},
+    )
+    role = adopted.function.role
+    assert role is not None
+    role.add_managed_policy(iam.ManagedPolicy(stack, "TagGuardrail", statements=[guardrail]))
+    app.synth()
+    cloudformation = LocalCloudFormation(tmp_path / "state", environment=dict(os.environ), out=io.StringIO())
+
+    with pytest.raises(DeployFailed, match=re.escape("The adoption was undone")):
+        cloudformation.deploy(load(tmp_path / "adopter", "Adopter", region="us-east-1", account=ACCOUNT))
+
+    assert record_of(emulator, number)["contact_flow"] == FLOW
+
+
+# --- C. Two resources adopting one number at once --------------------------------------------------------------
+
+
+def test_two_resources_adopting_one_number_at_once_do_not_both_succeed(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repro: a live number on INSTANCE, in no stack. Resource A (stack 1) and resource B (another logical id, or
+    another stack) both deploy AdoptExisting=true for it at once. Interleaving (made deterministic here): A reads the
+    number (no marker: adoption_refusal lets it through) and converges; B's whole adoption runs; then A sets its
+    marker. Both answer SUCCESS: A's marker silently overwrites B's, which _adopt never reads again. Two resources
+    now manage one number (rule 1, "never managed by two resources"): B's Updates move and retag a number A holds,
+    and whichever removal policy A has decides its release while B's stack still routes calls through it. Connect
+    has no conditional tag write, but the marker written first and read back (refusing, and undoing, when another
+    resource's marker is found) would make one of the two fail instead of both succeeding."""
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"}
+    answers: dict[str, dict[str, Any]] = {}
+    started: list[str] = []
+
+    def b_first(op: Callable[..., Any]) -> Callable[..., Any]:
+        def tag(*a: Any, **k: Any) -> Any:
+            if sets_the_marker(k) and not started:
+                started.append("B")  # B's own calls pass through here too
+                answers["B"] = run("Create", responses, props, logical_id="B").response
+            return op(*a, **k)
+
+        return tag
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: b_first(op) if name == "tag_resource" else None)
+        answers["A"] = run("Create", responses, props, logical_id="A").response
+
+    assert [answers["A"]["Status"], answers["B"]["Status"]].count("SUCCESS") == 1, (answers, record_of(emulator, number)["tags"])
+
+
+# --- D. A marker write whose reply was lost ---------------------------------------------------------------------
+
+
+def test_an_undone_adoption_leaves_no_marker_even_when_the_markers_reply_was_lost(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repro: a live number on INSTANCE, in no stack. A Create adopts it (WaitTimeoutSeconds=10). The marker's
+    TagResource is applied by Connect but its reply never comes (botocore's 10 s read timeout, which takes the run
+    past its wait limit, so the call is not retried). The undo runs and the Reason says "The adoption was undone",
+    but the undo only converges the tags the stack declared: the marker RESOURCE/REQUEST/adopted stays. The rollback
+    Delete releases nothing (right), and leaves the marker. The number is now marked as adopted by a resource that
+    holds nothing: every other stack's adoption is refused ("another resource ... manages it"), and the operator was
+    told the adoption was undone. The undo must remove a marker this request may have set (UntagResource is
+    idempotent), or restore the marker the number had before."""
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "WaitTimeoutSeconds": "10"}
+
+    def applied_then_lost(op: Callable[..., Any]) -> Callable[..., Any]:
+        def tag(*a: Any, **k: Any) -> Any:
+            result = op(*a, **k)
+            if sets_the_marker(k):
+                time.sleep(10.5)  # the read timeout, past the wait limit
+                raise ReadTimeoutError(endpoint_url="http://connect")
+            return result
+
+        return tag
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: applied_then_lost(op) if name == "tag_resource" else None)
+        answer = run("Create", responses, props).response
+    assert answer["Status"] == "FAILED", answer
+    assert "The adoption was undone" in answer["Reason"], answer["Reason"]
+    rollback = run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+
+    assert contract.CLAIM_MARKER_TAG not in record_of(emulator, number)["tags"], answer["Reason"]
+    elsewhere = run("Create", responses, props, logical_id="Elsewhere").response
+    assert elsewhere["Status"] == "SUCCESS", elsewhere["Reason"]
+
+
+# --- E. The undo racing the deadline (on a virtual clock: no test waits minutes, and nothing here is timed) -----
+
+
+class VirtualClock:
+    """The handler's and the Lambda context's clock, run fast: a sleep passes at once (nearly), a slow call is ``advance``.
+
+    Only the handler's modules and the fake Lambda context read it; the emulator keeps real time, so Connect's
+    workflows settle in their usual fraction of a real second.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(max(seconds, 0.0), 0.005))
+        self.offset += max(seconds, 0.0)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    virtual = VirtualClock()
+    for module in ("handler", "connect_api", "waiting", "connect_phone_number.local_deploy.lambda_runner"):
+        monkeypatch.setattr(f"{module}.time", virtual)
+    return virtual
+
+
+def test_a_failed_adoption_whose_calls_hang_still_answers_inside_service_timeout(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, clock: VirtualClock
+) -> None:
+    """Repro (virtual clock, the emulator's included; backoff fixed at its 4 s cap so the schedule is exact):
+    WaitTimeoutSeconds=10, so the construct renders ServiceTimeout=130. A live number on INSTANCE routed to FLOW is
+    adopted to OTHER_INSTANCE with ContactFlowArn=FLOW_ON_OTHER. Connect is degraded for AssociatePhoneNumberContactFlow:
+    it answers 429 at once, except that an attempt started 65 to 75 s, or 118 s or more, after the request hangs
+    until botocore's timeouts (connect 3 s + read 10 s) and fails. The main path spends its 60 s throttle grace as
+    designed (deadline 71 s), but its last attempt started at 65 s and ends at 78 s; the undo then gets 45 s (to
+    123 s): the move back is done, and the flow's re-association is throttled until its last attempt, started at
+    119 s, ends at 132 s. The answer comes after CloudFormation gave up
+    at 130 s: rule 2 ("still answering inside ServiceTimeout") breaks. W + 60 + 45 leaves 15 s, but each of the two
+    deadlines can be overrun by one call in flight (up to 13 s). CloudFormation then shows a bare timeout, not the
+    Reason ("Undoing the adoption failed too ... check NUMBER; it was on INSTANCE"), and rolls back while the
+    handler may still be undoing."""
+    emulator.service.clock = clock.time
+    monkeypatch.setattr("rules.backoff_delay", lambda attempt, rng=None: rules.BACKOFF_CAP_SECONDS)
+    number = live_number_by_hand(emulator)
+    props = {
+        "TargetArn": OTHER_INSTANCE,
+        "PhoneNumber": number,
+        "AdoptExisting": "true",
+        "ContactFlowArn": FLOW_ON_OTHER,
+        "WaitTimeoutSeconds": "10",
+        "ServiceTimeout": "130",
+    }
+    started = clock.monotonic()
+
+    def degraded(*a: Any, **k: Any) -> Any:
+        elapsed = clock.monotonic() - started
+        if 65 <= elapsed < 75 or elapsed >= 118:
+            clock.advance(13.0)  # connect_timeout 3 s + read_timeout 10 s
+            raise ReadTimeoutError(endpoint_url="http://connect")
+        raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 429}}, "x")
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: degraded if name == "associate_phone_number_contact_flow" else None)
+        answer = invoke(make_event("Create", responses, props), responses, seconds=900).response
+    answered_after = clock.monotonic() - started
+
+    assert answer["Status"] == "FAILED", answer
+    assert answered_after <= 130, f"answered {answered_after:.1f} s after the request, ServiceTimeout is 130 s: {answer['Reason']}"
+
+
+def test_the_undo_of_an_adoption_with_the_longest_wait_limit_still_gets_its_own_45_seconds(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, clock: VirtualClock
+) -> None:
+    """Repro (virtual clock, the emulator's included; backoff fixed at its 4 s cap): timeout=Duration.minutes(14), the
+    longest the construct allows (WaitTimeoutSeconds=840; the function runs 900 s). A number claimed by hand on
+    INSTANCE, described "Hand line", is adopted to OTHER_INSTANCE with Description "Sales" and a flow. Moves and
+    description changes take Connect 5 s each. AssociatePhoneNumberContactFlow is throttled for the whole run, so the
+    main path spends its 60 s throttle grace and runs to Lambda's end less the 10 s reserve (890 s). The undo's
+    "own 45 s" (rule 2) is Deadline(context, 45), which Lambda's end caps: it gets under 4 s, issues the move back and
+    runs out while it is IN_PROGRESS. The number ends on INSTANCE still described "Sales" (and any tags the stack
+    declared would stay), and the Reason says the undo failed. Any wait limit over 785 s can lose the undo this way:
+    the main deadline must keep the undo's 45 s inside the Lambda run, not only inside ServiceTimeout."""
+    emulator.service.clock = clock.time
+    monkeypatch.setattr("rules.backoff_delay", lambda attempt, rng=None: rules.BACKOFF_CAP_SECONDS)
+    client = boto3.client("connect", region_name="us-east-1")
+    number = emulator.service.available("US", "DID")[0]
+    claimed = client.claim_phone_number(TargetArn=INSTANCE, PhoneNumber=number, PhoneNumberDescription="Hand line")
+    settle(emulator)
+    emulator.service.config.update_seconds = 5
+    props = {
+        "TargetArn": OTHER_INSTANCE,
+        "PhoneNumber": number,
+        "AdoptExisting": "true",
+        "Description": "Sales",
+        "ContactFlowArn": FLOW_ON_OTHER,
+        "WaitTimeoutSeconds": "840",
+        "ServiceTimeout": "960",
+    }
+
+    def throttled(*a: Any, **k: Any) -> Any:
+        raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 429}}, "x")
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: throttled if name == "associate_phone_number_contact_flow" else None)
+        answer = invoke(make_event("Create", responses, props), responses, seconds=900).response
+    assert answer["Status"] == "FAILED", answer
+    clock.advance(10)  # Connect finishes whatever the undo started
+    settle(emulator)
+
+    record = record_of(emulator, number)
+    assert (record["arn"], record["target_arn"], record["description"]) == (claimed["PhoneNumberArn"], INSTANCE, "Hand line"), answer["Reason"]
+
+
+# --- F. Adopting this resource's own pending replacement ---------------------------------------------------------
+
+
+def test_adopting_this_resources_own_pending_replacement_keeps_it_a_claim_the_rollback_releases(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """Repro: resource Number holds X. An earlier replacement of it claimed Y and never answered SUCCESS, so Y still
+    carries Number's marker RESOURCE/REQUEST/pending (the state the README's "Left out" leaves when the rollback cannot
+    list a number still IN_PROGRESS, or after continue-update-rollback skipped the resource). An Update now asks for
+    PhoneNumber=Y with AdoptExisting=true (and RetainAdoptedNumber, as RETAIN_ON_UPDATE_OR_DELETE renders it). The
+    handler adopts Y: adoption_refusal lets this resource's own marker through, and the marker becomes
+    RESOURCE/REQUEST/adopted. The stack update then fails elsewhere and CloudFormation rolls back the replacement
+    with a Delete of Y: keep_on_delete sees "adopted" and gives Y back. Y stays claimed, billed, without any marker,
+    in no stack, though this stack claimed it: "never leaked unmarked" breaks, and the README's reason for giving
+    back ("it was the account's before") does not hold. A number this resource claimed should stay its claim."""
+    x, y = emulator.service.available("US", "DID")[:2]
+    first = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": x})
+    assert first.response["Status"] == "SUCCESS", first.response["Reason"]
+    client = boto3.client("connect", region_name="us-east-1")
+    claimed = client.claim_phone_number(TargetArn=INSTANCE, PhoneNumber=y)
+    own_pending = contract.ClaimMarker("0b5b7f0e-6c1a-5a34-9d0c-3f5f4a1e2b11", contract.resource_token(first.event["StackId"], "Number"), pending=True)
+    client.tag_resource(resourceArn=claimed["PhoneNumberArn"], tags={contract.CLAIM_MARKER_TAG: own_pending.value})
+    settle(emulator)
+    new = {"TargetArn": INSTANCE, "PhoneNumber": y, "AdoptExisting": "true", "RetainAdoptedNumber": "true"}
+
+    update = run("Update", responses, new, old={"TargetArn": INSTANCE, "PhoneNumber": x}, physical_id=first.response["PhysicalResourceId"])
+    assert update.response["Status"] == "SUCCESS", update.response["Reason"]
+    rollback = run("Delete", responses, new, physical_id=update.response["PhysicalResourceId"])
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    settle(emulator)
+
+    unmarked = [n["number"] for n in emulator.service.holding() if contract.CLAIM_MARKER_TAG not in n["tags"]]
+    assert unmarked == [], f"held, in no stack, without a marker: {unmarked}"
+
+
+# --- G. Markers of the old StackId form --------------------------------------------------------------------------
+
+
+def test_a_stack_created_again_under_its_name_adopts_a_number_its_earlier_release_marked_by_stack_id(
+    emulator: ConnectEmulator, responses: ResponseServer
+) -> None:
+    """Repro: stack "Test" (StackId .../Test/1111...) claimed X with a release before 2026-11, whose marker names the
+    resource by the stack's *id* (deterministic_token(StackId, LogicalResourceId)); the stack is upgraded, then deleted
+    under RETAIN, and created again under the same name (a new StackId). Its Create adopts X: the old-form marker is
+    not in resource_tokens of the new StackId, so adoption_refusal refuses X as "another resource's". Rule 5 ("a stack
+    deleted and created again under the same name is the same resource") and the README ("it takes back what its
+    RETAIN kept without that step") hold only for numbers claimed since 2026-11; for every number claimed before,
+    the user is sent to untag by hand, the step the rework meant to remove. (A run that meets its own old-form
+    marker, any Update say, could rewrite it to the name form while the StackId still derives it.)"""
+    number = emulator.service.available("US", "DID")[0]
+    first = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number})
+    assert first.response["Status"] == "SUCCESS", first.response["Reason"]
+    old_form = contract.ClaimMarker(first.event["RequestId"], contract.deterministic_token(first.event["StackId"], "Number"))
+    boto3.client("connect", region_name="us-east-1").tag_resource(
+        resourceArn=first.response["PhysicalResourceId"], tags={contract.CLAIM_MARKER_TAG: old_form.value}
+    )
+    event = make_event("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"})
+    event["StackId"] = event["StackId"].rsplit("/", 1)[0] + "/99999999-8888-7777-6666-555555555555"
+
+    again = invoke(event, responses).response
+
+    assert again["Status"] == "SUCCESS", again["Reason"]
+
+
+def test_a_redelivered_adoption_that_fails_after_the_first_delivery_set_its_marker_still_undoes_the_move(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, clock: VirtualClock
+) -> None:
+    """Finding A at its last step (virtual clock): the first delivery completes the adoption (move, flow, marker
+    RESOURCE/REQUEST/adopted) and dies before answering. In the redelivery TagResource is throttled until the wait
+    limit (WaitTimeoutSeconds=10, plus the 60 s grace). The undo restores "before", which this delivery read after the
+    first one's changes: the number stays on OTHER_INSTANCE, routed to FLOW_ON_OTHER, marked adopted by a resource
+    whose Create failed, and the Reason says "The adoption was undone ... as before". The marker records who adopted
+    the number, not where it was, so even the fullest marker cannot undo a redelivered adoption."""
+    emulator.service.clock = clock.time  # Connect's workflows on the same clock as the handler's waits
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "ContactFlowArn": FLOW_ON_OTHER, "WaitTimeoutSeconds": "10"}
+    event = make_event("Create", responses, props)
+
+    def marker_then_crash(op: Callable[..., Any]) -> Callable[..., Any]:
+        def tag(*a: Any, **k: Any) -> Any:
+            op(*a, **k)
+            if sets_the_marker(k):
+                raise Crash
+            return None
+
+        return tag
+
+    def throttled(*a: Any, **k: Any) -> Any:
+        raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 429}}, "x")
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: marker_then_crash(op) if name == "tag_resource" else None)
+        with pytest.raises(Crash):
+            handler.on_event(event, FakeContext(900))
+    settle(emulator)
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: throttled if name == "tag_resource" else None)
+        answer = invoke(event, responses, seconds=900).response
+    assert answer["Status"] == "FAILED", answer
+    run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
+    settle(emulator)
+
+    record = record_of(emulator, number)
+    assert (record["target_arn"], record["contact_flow"], contract.CLAIM_MARKER_TAG in record["tags"]) == (INSTANCE, FLOW, False), answer["Reason"]
