@@ -766,11 +766,29 @@ def _delete(run: Run) -> Outcome:
 
 
 def _give_back(run: Run, deadline: Deadline, summary: ClaimedPhoneNumberSummaryTypeDef, why: str) -> Outcome:
-    """Keep a number a Delete must not release; drop this resource's marker from it, so it is the account's again."""
+    """Keep a number a Delete must not release. If this resource adopted it, put it back as the account had it.
+
+    The marker's origin says where it was and the flow it routed to: the number moves back there and gets
+    that flow again (its description and tags stay as the stack left them), then the marker goes, so any
+    stack may adopt it again. A failure here answers FAILED with the number kept and still marked, so the
+    rollback's retry (or a delete of the stack) gives it back then.
+    """
+    arn = summary["PhoneNumberArn"]
     marker = rules.marker_of(summary)
     if marker is not None and marker.resource in run.own:
-        call(deadline, run.client.untag_resource, resourceArn=summary["PhoneNumberArn"], tagKeys=[contract.CLAIM_MARKER_TAG])
-    log.info("kept %s (%s): %s", summary.get("PhoneNumber"), summary["PhoneNumberArn"], why)
+        origin = marker.origin_arn(arn) if marker.adopted else None
+        if origin is not None:
+            try:
+                declared_flow = contract.parse_properties(run.event.get("ResourceProperties", {})).contact_flow_arn
+            except contract.InvalidProperty:
+                declared_flow = None
+            tags = {k: v for k, v in summary.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
+            back = contract.ClaimSpec(
+                origin, description=summary.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=marker.origin_flow_arn(arn)
+            )
+            _converge(run, deadline, arn, summary, back, declared_before=tags, flow_before=declared_flow, purpose="give-back")
+        call(deadline, run.client.untag_resource, resourceArn=arn, tagKeys=[contract.CLAIM_MARKER_TAG])
+    log.info("kept %s (%s): %s", summary.get("PhoneNumber"), arn, why)
     return Outcome(run.event["PhysicalResourceId"])
 
 

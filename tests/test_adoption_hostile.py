@@ -376,3 +376,21 @@ def test_a_redelivered_give_back_still_keeps_the_adopted_number(emulator: Connec
     assert (first.response["Status"], again.response["Status"]) == ("SUCCESS", "SUCCESS"), again.response["Reason"]
     [kept] = [n for n in emulator.service.holding() if n["number"] == number]
     assert contract.CLAIM_MARKER_TAG not in kept["tags"]
+
+
+def test_a_given_back_number_goes_back_where_it_was_and_routes_to_its_old_flow(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """The rollback of a failed first deploy gives an adopted number back as the account had it: the marker says where
+    it was and its flow, so it moves back and routes there again, without the marker."""
+    number = live_number_by_hand(emulator)
+    props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "ContactFlowArn": FLOW_ON_OTHER, "RetainAdoptedNumber": "true"}
+    adopted = run("Create", responses, props)
+    assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
+    assert (record_of(emulator, number)["target_arn"], record_of(emulator, number)["contact_flow"]) == (OTHER_INSTANCE, FLOW_ON_OTHER)
+
+    deleted = run("Delete", responses, props, physical_id=adopted.response["PhysicalResourceId"])
+
+    assert deleted.response["Status"] == "SUCCESS", deleted.response["Reason"]
+    settle(emulator)
+    record = record_of(emulator, number)
+    assert (record["status"], record["target_arn"], record["contact_flow"]) == ("CLAIMED", INSTANCE, FLOW)
+    assert contract.CLAIM_MARKER_TAG not in record["tags"]
