@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
 from connect_phone_number.local_deploy.responses import ResponseServer
-from support import INSTANCE, run, search_props
+from support import INSTANCE, invoke, make_event, run, search_props
 
 
 def test_a_failed_claims_reason_keeps_connects_message_first_then_says_until_when_and_how_to_claim_it(
@@ -27,7 +27,21 @@ def test_a_failed_claims_reason_keeps_connects_message_first_then_says_until_whe
     assert until is not None, reason
     stated = datetime.strptime(until.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
     # The claim may be an earlier delivery's (Connect gives no claim time), so the day counts from the earliest it
-    # can have been: ServiceTimeout before this answer (rules.claimed_no_earlier_than).
+    # can have been: when CloudFormation signed the ResponseURL (rules.claimed_no_earlier_than), to the minute.
+    assert before + timedelta(days=1) - timedelta(seconds=61) <= stated <= datetime.now(UTC) + timedelta(days=1)
+
+
+def test_without_a_signed_response_url_the_window_counts_from_service_timeout_before_the_answer(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    emulator.service.fail_claims("*", LIMIT_MESSAGE)
+    event = make_event("Create", responses, {**search_props(), "ServiceTimeout": "420"})
+    event["ResponseURL"] = re.sub(r"X-Amz-Date=\w+&", "", event["ResponseURL"])  # a SigV2 or hand-made URL
+    before = datetime.now(UTC)
+
+    reason = invoke(event, responses).response["Reason"]
+
+    until = re.search(r"reserved for this account until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", reason)
+    assert until is not None, reason
+    stated = datetime.strptime(until.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
     assert before + timedelta(days=1) - timedelta(seconds=420 + 60) <= stated <= datetime.now(UTC) + timedelta(days=1) - timedelta(seconds=420)
 
 
