@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 
 import connect_api
 import contract
+import handler
 from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy.lambda_runner import Context as FakeContext
 from connect_phone_number.local_deploy.responses import ResponseServer
@@ -26,6 +28,8 @@ __all__ = ["FakeContext", "fast_config"]  # re-exported for the tests
 ACCOUNT = "123456789012"
 INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/aaaaaaaa-1111-2222-3333-444444444444"
 OTHER_INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/bbbbbbbb-1111-2222-3333-444444444444"
+FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
+FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
 STACK_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Test/11111111-2222-3333-4444-555555555555"
 SERVICE_TOKEN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:handler"
 
@@ -120,3 +124,38 @@ def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..
         return real_call(deadline, replaced, *args, **kwargs)
 
     monkeypatch.setattr("handler.call", call)
+
+
+def crash_after_the_claim(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``event`` and die right after Connect accepted its ClaimPhoneNumber."""
+    real_call = connect_api.call
+
+    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        result = real_call(deadline, op, *args, **kwargs)
+        if getattr(op, "__name__", "") == "claim_phone_number":
+            raise Crash
+        return result
+
+    with monkeypatch.context() as patch:
+        patch.setattr("handler.call", call)
+        with pytest.raises(Crash):
+            handler.on_event(event, FakeContext(60))
+
+
+def record_of(emulator: ConnectEmulator, number: str) -> dict[str, Any]:
+    """The emulator's record of ``number`` (held, whatever its status)."""
+    [record] = [n for n in emulator.service.held() if n["number"] == number]
+    return record
+
+
+def live_number_by_hand(emulator: ConnectEmulator, target: str = INSTANCE, flow: str = FLOW) -> str:
+    """A number the account claimed in the console on ``target``, routed to ``flow``: a live line, in no stack."""
+    client = boto3.client("connect", region_name="us-east-1")
+    number = emulator.service.available("US", "DID")[0]
+    claimed = client.claim_phone_number(TargetArn=target, PhoneNumber=number)
+    settle(emulator)
+    client.associate_phone_number_contact_flow(
+        PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=contract.flow_instance_arn(flow).rsplit("/", 1)[1], ContactFlowId=flow
+    )
+    assert record_of(emulator, number)["contact_flow"] == flow
+    return number

@@ -21,7 +21,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-import connect_api
 import contract
 import handler
 from connect_phone_number import ClaimedPhoneNumber
@@ -29,27 +28,23 @@ from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
 from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
 from connect_phone_number.local_deploy.responses import ResponseServer
 from connect_phone_number.local_deploy.template import load
-from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, Crash, FakeContext, invoke, make_event, marked_holdings, patch_call, run, search_props, settle
-
-FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
-FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
-
-
-def record_of(emulator: ConnectEmulator, number: str) -> dict[str, Any]:
-    [record] = [n for n in emulator.service.held() if n["number"] == number]
-    return record
-
-
-def live_number_by_hand(emulator: ConnectEmulator) -> str:
-    """A number the account claimed in the console on INSTANCE, routed to FLOW: a live line, in no stack."""
-    client = boto3.client("connect", region_name="us-east-1")
-    number = emulator.service.available("US", "DID")[0]
-    claimed = client.claim_phone_number(TargetArn=INSTANCE, PhoneNumber=number)
-    settle(emulator)
-    client.associate_phone_number_contact_flow(PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=INSTANCE.rsplit("/", 1)[1], ContactFlowId=FLOW)
-    assert record_of(emulator, number)["contact_flow"] == FLOW
-    return number
-
+from support import (
+    ACCOUNT,
+    FLOW,
+    FLOW_ON_OTHER,
+    INSTANCE,
+    OTHER_INSTANCE,
+    crash_after_the_claim,
+    invoke,
+    live_number_by_hand,
+    make_event,
+    marked_holdings,
+    patch_call,
+    record_of,
+    run,
+    search_props,
+    settle,
+)
 
 # --- 1. A failed adoption has already moved the live number off its instance and dropped its flow ---------
 
@@ -195,18 +190,7 @@ def test_a_redelivered_failed_claim_states_a_reservation_end_no_later_than_conne
     rules.claimed_no_earlier_than: the day counts from ServiceTimeout before the answer."""
     emulator.service.fail_claims("*", LIMIT_MESSAGE)
     event = make_event("Create", responses, search_props())
-    real_call = connect_api.call
-
-    def crash_after_claim(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        result = real_call(deadline, op, *args, **kwargs)
-        if getattr(op, "__name__", "") == "claim_phone_number":
-            raise Crash
-        return result
-
-    with monkeypatch.context() as patch:
-        patch.setattr("handler.call", crash_after_claim)
-        with pytest.raises(Crash):
-            handler.on_event(event, FakeContext(60))
+    crash_after_the_claim(event, monkeypatch)
     settle(emulator)
     [failed] = [n for n in emulator.service.held() if n["status"] == "FAILED"]
     reserved_until = datetime.fromtimestamp(failed["settle_at"] + emulator.service.config.failed_claim_seconds, UTC)

@@ -29,30 +29,25 @@ from connect_phone_number.emulator import ConnectEmulator
 from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
 from connect_phone_number.local_deploy.responses import ResponseServer
 from connect_phone_number.local_deploy.template import load
-from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, Crash, FakeContext, invoke, make_event, patch_call, run, settle
+from support import (
+    ACCOUNT,
+    FLOW,
+    FLOW_ON_OTHER,
+    INSTANCE,
+    OTHER_INSTANCE,
+    Crash,
+    FakeContext,
+    invoke,
+    live_number_by_hand,
+    make_event,
+    patch_call,
+    record_of,
+    run,
+    settle,
+)
 
-FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
 OTHER_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000002"
-FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
 GROUP = INSTANCE.replace("instance/aaaaaaaa", "traffic-distribution-group/cccccccc")
-
-
-def record_of(emulator: ConnectEmulator, number: str) -> dict[str, Any]:
-    [record] = [n for n in emulator.service.held() if n["number"] == number]
-    return record
-
-
-def live_number_by_hand(emulator: ConnectEmulator, target: str = INSTANCE, flow: str = FLOW) -> str:
-    """A number the account claimed in the console on ``target``, routed to ``flow``: a live line, in no stack."""
-    client = boto3.client("connect", region_name="us-east-1")
-    number = emulator.service.available("US", "DID")[0]
-    claimed = client.claim_phone_number(TargetArn=target, PhoneNumber=number)
-    settle(emulator)
-    client.associate_phone_number_contact_flow(
-        PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=contract.flow_instance_arn(flow).rsplit("/", 1)[1], ContactFlowId=flow
-    )
-    assert record_of(emulator, number)["contact_flow"] == flow
-    return number
 
 
 def denied(operation: str) -> Callable[..., Any]:

@@ -8,10 +8,8 @@ numbers held that carry this library's marker are exactly those the stack's phys
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -110,77 +108,6 @@ def crash_after(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch, calls: i
         except Crash:
             return True
     return False
-
-
-def crash_after_the_claim(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run ``event`` and die right after Connect accepted its ClaimPhoneNumber."""
-    real_call = connect_api.call
-
-    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        result = real_call(deadline, op, *args, **kwargs)
-        if getattr(op, "__name__", "") == "claim_phone_number":
-            raise Crash
-        return result
-
-    with monkeypatch.context() as patch:
-        patch.setattr("handler.call", call)
-        with pytest.raises(Crash):
-            handler.on_event(event, FakeContext(60))
-
-
-def test_a_late_lambda_retry_of_a_replacement_before_the_rollback_leaves_no_extra_number(
-    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Repro: WaitTimeoutSeconds=60, so CloudFormation's ServiceTimeout is 180 s. The replacement's run
-    crashes right after ClaimPhoneNumber; Lambda's async retry comes after a delay (with two
-    crashes, 1 then 2 minutes; or Lambda throttled the async queue), so the retry runs after
-    CloudFormation has already failed the Update (ServiceTimeout) and started its rollback. That delivery finds its claim, marks it answered and answers
-    SUCCESS, which CloudFormation ignores. The rollback then finds no pending replacement: the number leaks.
-    Fixed by the Deadline's CloudFormation cap: the ResponseURL's X-Amz-Date plus ServiceTimeout ends every run's
-    work, so the late retry starts nothing and the replacement stays pending for the rollback."""
-    old = search_props(WaitTimeoutSeconds="60", ServiceTimeout="180")
-    held = create(responses, old)
-    new = search_props(Type="TOLL_FREE", WaitTimeoutSeconds="60", ServiceTimeout="180")
-    update = make_event("Update", responses, new, old=old, physical_id=held)
-    crash_after_the_claim(update, monkeypatch)
-    settle(emulator)
-    # ServiceTimeout passes: CloudFormation records the Update as FAILED under the old physical id itself. The retry
-    # carries the same payload, signed 200 s before it runs (the test moves the signature back rather than wait).
-    signed = re.search(r"X-Amz-Date=(\w+)", update["ResponseURL"])
-    assert signed is not None
-    earlier = (datetime.strptime(signed.group(1), "%Y%m%dT%H%M%SZ") - timedelta(seconds=200)).strftime("%Y%m%dT%H%M%SZ")
-    update["ResponseURL"] = update["ResponseURL"].replace(signed.group(1), earlier)
-    late = invoke(update, responses)  # Lambda's last async retry, which CloudFormation no longer waits for
-    assert late.response["Status"] == "FAILED"
-    assert "Too late to start" in late.response["Reason"]
-
-    rollback = run("Update", responses, old, old=new, physical_id=held)
-
-    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
-    settle(emulator)
-    assert marked_holdings(emulator) == {held}
-
-
-def test_a_late_lambda_retry_of_a_replacement_after_the_rollback_claims_nothing(
-    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """As above, but CloudFormation's rollback runs before Lambda's late retry: the retry must not
-    hold a number again that the rollback released (or claim another)."""
-    old = search_props(WaitTimeoutSeconds="60")
-    held = create(responses, old)
-    new = search_props(Type="TOLL_FREE", WaitTimeoutSeconds="60")
-    update = make_event("Update", responses, new, old=old, physical_id=held)
-    crash_after_the_claim(update, monkeypatch)
-    settle(emulator)
-    rollback = run("Update", responses, old, old=new, physical_id=held)
-    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
-    settle(emulator)
-    assert marked_holdings(emulator) == {held}
-
-    invoke(update, responses, seconds=30)  # the late retry; CloudFormation ignores its answer
-
-    settle(emulator)
-    assert marked_holdings(emulator) == {held}
 
 
 # --- 3. A crash after every N Connect calls, then redelivery, then CloudFormation's next step -----
