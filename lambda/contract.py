@@ -611,6 +611,8 @@ class ClaimMarker:
     adopted: bool = False
     origin: str = ""  # adopted: the target before the adoption, as RESOURCE_TYPE=ID
     origin_flow: str = ""  # adopted: the flow it routed to before, if any, as INSTANCE_ID:FLOW_ID
+    # RESOURCE/REQUEST/... in a form this release does not know (a later release's, or edited by hand).
+    unknown: bool = False
 
     @property
     def value(self) -> str:
@@ -638,6 +640,8 @@ class ClaimMarker:
             return cls(parts[1], parts[0], adopted=True, origin=origin, origin_flow=flow)
         if len(parts) == 2:
             return cls(parts[1], parts[0])
+        if len(parts) > 2:
+            return cls(parts[1], parts[0], unknown=True)
         return cls(value)
 
     def origin_arn(self, number_arn: str) -> str | None:

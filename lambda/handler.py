@@ -483,12 +483,14 @@ def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: Claimed
         now = rules.marker_of(describe(run.client, deadline, physical_id))
     except Exception as error:
         raise Failure(f"{_reason(run, error)} {_undo_adoption(run, spec, before, marker, resumed=marker is earlier)}") from error
-    if now != marker:
+    if rules.managed_elsewhere(now, run.own) and now is not None:
         # Connect has no conditional write: another adoption that began at the same moment wrote its marker last.
         raise Failure(
             f"{before.get('PhoneNumber')} ({physical_id}) was adopted by another resource during this adoption (its marker is now "
-            f"{now.value if now else 'gone'}). It is left to that resource."
+            f"{now.value}). It is left to that resource."
         )
+    if now != marker:  # gone (removed by hand, or a read behind the write): it is this adoption's, so it is written again
+        call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
     return Outcome(physical_id, _attributes(current))
 
 
@@ -775,7 +777,7 @@ def _give_back(run: Run, deadline: Deadline, summary: ClaimedPhoneNumberSummaryT
     """
     arn = summary["PhoneNumberArn"]
     marker = rules.marker_of(summary)
-    if marker is not None and marker.resource in run.own:
+    if marker is not None and marker.resource in run.own and not marker.unknown:
         origin = marker.origin_arn(arn) if marker.adopted else None
         if origin is not None:
             try:
@@ -786,7 +788,17 @@ def _give_back(run: Run, deadline: Deadline, summary: ClaimedPhoneNumberSummaryT
             back = contract.ClaimSpec(
                 origin, description=summary.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=marker.origin_flow_arn(arn)
             )
-            _converge(run, deadline, arn, summary, back, declared_before=tags, flow_before=declared_flow, purpose="give-back")
+            try:
+                _converge(run, deadline, arn, summary, back, declared_before=tags, flow_before=declared_flow, purpose="give-back")
+            except ClientError as error:
+                if not rules.is_already_gone(error):
+                    raise Failure(
+                        f"{_reason(run, error)} {summary.get('PhoneNumber')} ({arn}) is kept, still marked as this stack's adoption: "
+                        f"giving it back to {origin} failed. Retry once that is fixed, or remove the marker "
+                        f"({contract.CLAIM_MARKER_TAG}) to keep it where it is."
+                    ) from error
+                # Its origin (the instance, or the flow) no longer exists: it stays where it is, the account's again.
+                log.info("%s cannot go back to %s (%s): kept where it is", summary.get("PhoneNumber"), origin, rules.error_code(error))
         call(deadline, run.client.untag_resource, resourceArn=arn, tagKeys=[contract.CLAIM_MARKER_TAG])
     log.info("kept %s (%s): %s", summary.get("PhoneNumber"), arn, why)
     return Outcome(run.event["PhysicalResourceId"])
@@ -810,8 +822,18 @@ def _release_unreported_create(run: Run, physical_id: str) -> Outcome:
         return Outcome(physical_id)
     request = physical_id[len(UNCLAIMED_PREFIX) :]
     deadline = run.deadline(spec.wait_timeout_seconds)
-    for summary in _marked_numbers(run, spec, deadline, lambda marker: marker.resource in run.own and marker.request == request and not marker.adopted):
+
+    def claimed_here(marker: contract.ClaimMarker) -> bool:
+        return marker.resource in run.own and marker.request == request and not marker.adopted and not marker.unknown
+
+    for summary in _marked_numbers(run, spec, deadline, claimed_here):
         _release_settled(run, deadline, summary, "claimed by a Create that failed before it could name it")
+    if spec.adopt_existing and spec.phone_number is not None:
+        # An adoption that died (or ran out of time) before it could answer or undo: its marker says where the number was.
+        held = _held_in_account(run, deadline, spec.phone_number, spec.target_arn)
+        marker = rules.marker_of(held) if held is not None else None
+        if held is not None and marker is not None and marker.adopted and marker.resource in run.own and marker.request == request:
+            _give_back(run, deadline, _settled(run, deadline, held["PhoneNumberArn"], doing="before its give-back"), "adopted by a Create that failed")
     return Outcome(physical_id)
 
 

@@ -201,6 +201,8 @@ def keep_on_delete(summary: Mapping[str, Any], own: frozenset[str], retain_adopt
     of this Delete may have given it back before its answer was lost.
     """
     marker = marker_of(summary)
+    if marker is not None and marker.unknown:
+        return f"its marker {marker.resource}/{marker.request}/... is in a form this release does not know, so it may say keep"
     if marker is not None and marker.resource and marker.resource not in own:
         return "another resource of this library has adopted it since"
     if retain_adopted and (marker is None or marker.adopted):
