@@ -481,16 +481,17 @@ def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: Claimed
             call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
         current = _converge(run, deadline, physical_id, before, spec, declared_before={}, flow_before=None)
         now = rules.marker_of(describe(run.client, deadline, physical_id))
+        taken = now if rules.managed_elsewhere(now, run.own) else None
+        if taken is None and now != marker:  # gone (removed by hand, or a read behind the write): written again
+            call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
     except Exception as error:
         raise Failure(f"{_reason(run, error)} {_undo_adoption(run, spec, before, marker, resumed=marker is earlier)}") from error
-    if rules.managed_elsewhere(now, run.own) and now is not None:
+    if taken is not None:
         # Connect has no conditional write: another adoption that began at the same moment wrote its marker last.
         raise Failure(
             f"{before.get('PhoneNumber')} ({physical_id}) was adopted by another resource during this adoption (its marker is now "
-            f"{now.value}). It is left to that resource."
+            f"{taken.value}). It is left to that resource."
         )
-    if now != marker:  # gone (removed by hand, or a read behind the write): it is this adoption's, so it is written again
-        call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
     return Outcome(physical_id, _attributes(current))
 
 
@@ -812,8 +813,9 @@ def _release_unreported_create(run: Run, physical_id: str) -> Outcome:
     Connect may hold a number that CloudFormation was never told about. Every claim carries the marker
     RESOURCE/REQUEST, so the numbers of exactly that request are found on the target and released. An
     adopted number is never released this way (its marker says adopted: it was the account's before), but
-    a number an ``AdoptExisting`` request claimed because the account did not hold it is. This costs a
-    list only on this rollback.
+    a number an ``AdoptExisting`` request claimed because the account did not hold it is. An adoption this
+    request began and never answered (it died, or its retry came too late) is given back from its marker's
+    origin (_give_back). This costs a list only on this rollback.
     """
     try:
         spec = contract.parse_properties(run.event.get("ResourceProperties", {}))
