@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from test_adoption_hostile10 import OTHER_FLOW, SERVICE_TIMEOUT, redelivered_late, then_crash  # the same helpers
 
 import contract
 import handler
@@ -35,36 +35,6 @@ from support import (
     search_props,
     settle,
 )
-
-OTHER_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000002"
-SERVICE_TIMEOUT = 3600  # no ServiceTimeout in the props: the default
-
-
-def then_crash(op: Callable[..., Any]) -> Callable[..., Any]:
-    """The operation is applied, then Lambda dies before anything else (no answer)."""
-
-    def applied_then_crash(*a: Any, **k: Any) -> Any:
-        op(*a, **k)
-        raise Crash
-
-    return applied_then_crash
-
-
-def redelivered_late(event: dict[str, Any], seconds_left: float) -> dict[str, Any]:
-    """The same event, delivered again by Lambda when CloudFormation listens ``seconds_left`` more (its URL signed that long ago)."""
-    signed = (datetime.now(UTC) - timedelta(seconds=SERVICE_TIMEOUT - seconds_left)).strftime("%Y%m%dT%H%M%SZ")
-    url = event["ResponseURL"]
-    start = url.index("X-Amz-Date=") + len("X-Amz-Date=")
-    return {**event, "ResponseURL": url[:start] + signed + url[start + len(signed) :]}
-
-
-def not_found(operation: str) -> Callable[..., Any]:
-    def raise_it(*a: Any, **k: Any) -> Any:
-        error = {"Error": {"Code": "ResourceNotFoundException", "Message": "Contact flow not found"}, "ResponseMetadata": {"HTTPStatusCode": 404}}
-        raise ClientError(error, operation)
-
-    return raise_it
-
 
 # --- 4. A replacement marked "answered" whose answer never lands leaks past the rollback ---------------------------
 
