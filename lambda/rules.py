@@ -28,8 +28,8 @@ FAILED_CLAIM_RETRY_WINDOW = timedelta(days=1)
 # much: the answer still comes a minute inside CloudFormation's ServiceTimeout (the wait limit + 2 minutes).
 THROTTLE_GRACE_SECONDS = 60.0
 
-# Undoing a failed adoption gets this long of its own after the wait limit (and any throttle grace): it still
-# answers inside CloudFormation's ServiceTimeout, the wait limit + 2 minutes.
+# An adoption stops this long before its hard end (the Lambda run's, or CloudFormation's), so that undoing it
+# when it fails still fits inside both.
 UNDO_ADOPTION_SECONDS = 45.0
 
 # Connect's limit of tags on a number; this library's marker is one of them.
@@ -163,8 +163,8 @@ def adoption_refusal(summary: Mapping[str, Any], spec: ClaimSpec, own: frozenset
     release it behind each other's back. This resource's own pending marker means a rollback is due to
     release it: adopting it would turn an unreported claim into an adoption no rollback releases. A stack
     deleted and created again under its name is the same resource (contract.resource_token), so it adopts
-    what it retained. Connect's tag limit is checked on
-    the tags the number will carry, so a refusal comes before the move, not after it.
+    what it retained. Connect's tag limit is checked on the tags the number will carry, so a refusal comes
+    before the move, not after it.
     """
     number, arn = summary.get("PhoneNumber"), summary.get("PhoneNumberArn")
     marker = marker_of(summary)
