@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 import contract
 import rules
 from cfn_response import Responder
-from connect_api import RESPONSE_RESERVE_SECONDS, Deadline, LambdaContext, OutOfTime, call, make_client
+from connect_api import CALL_SECONDS_AT_MOST, RESPONSE_RESERVE_SECONDS, Deadline, LambdaContext, OutOfTime, call, make_client
 from waiting import FAILED, StillInProgress, describe, status_of, wait_until_settled
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def _work(run: Run) -> Answer:
     """Route the request and turn every outcome, including any exception, into an answer."""
     try:
         late = run.listening_seconds()
-        if late is not None and late <= RESPONSE_RESERVE_SECONDS:
+        if late is not None and late <= RESPONSE_RESERVE_SECONDS + CALL_SECONDS_AT_MOST:  # as Deadline's hard end
             # A Lambda retry after CloudFormation gave up: it ignores the answer, and its rollback may have begun.
             raise Failure(
                 f"Too late to start: CloudFormation waits {max(late, 0.0):.0f} s more at most for this answer (ServiceTimeout, "
