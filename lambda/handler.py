@@ -118,18 +118,23 @@ class Run:
         """A deadline for this run's work, which also ends the moment CloudFormation is answered, or stops listening."""
         return Deadline(self.context, limit_seconds, stop=self.responder.answered, listening_seconds=self.listening_seconds())
 
+    @cached_property
+    def signed_at(self) -> datetime | None:
+        """When CloudFormation signed this request's ResponseURL (contract.request_signed_at); None if unknown."""
+        return contract.request_signed_at(self.event.get("ResponseURL", ""))
+
+    @cached_property
+    def service_timeout(self) -> int:
+        """How long CloudFormation waits for this request's answer, from its signing (ServiceTimeout)."""
+        return contract.service_timeout_or_default(self.event.get("ResourceProperties", {}))
+
     def listening_seconds(self) -> float | None:
-        """How much longer CloudFormation waits for this request's answer (ServiceTimeout from the signed ResponseURL); None if unknown."""
-        signed = contract.request_signed_at(self.event.get("ResponseURL", ""))
-        if signed is None:
-            return None
-        return signed.timestamp() + contract.service_timeout_or_default(self.event.get("ResourceProperties", {})) - time.time()
+        """How much longer CloudFormation waits for this request's answer; None if unknown."""
+        return None if self.signed_at is None else self.signed_at.timestamp() + self.service_timeout - time.time()
 
     def claimed_no_earlier_than(self) -> datetime:
         """The earliest a claim this request reports on can have been made (an earlier delivery's, say): rules.claimed_no_earlier_than."""
-        props = self.event.get("ResourceProperties", {})
-        signed = contract.request_signed_at(self.event.get("ResponseURL", ""))
-        return rules.claimed_no_earlier_than(datetime.now(UTC), contract.service_timeout_or_default(props), signed)
+        return rules.claimed_no_earlier_than(datetime.now(UTC), self.service_timeout, self.signed_at)
 
 
 def on_event(event: Mapping[str, Any], context: LambdaContext) -> None:
@@ -467,7 +472,8 @@ def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: Claimed
     log.info("adopting %s from %s", held.get("PhoneNumber"), held.get("TargetArn"))
     before = _settled(run, deadline, physical_id, doing="before its adoption")
     earlier = rules.marker_of(before)
-    if earlier is not None and earlier.adopted and earlier.resource in run.own and earlier.request == run.token():
+    resumed = earlier is not None and earlier.adopted and earlier.resource in run.own and earlier.request == run.token()
+    if earlier is not None and resumed:
         marker = earlier  # an earlier delivery of this request began the adoption: its marker says where the number was
         log.info("resuming the adoption an earlier delivery began (it was on %s)", earlier.origin_arn(physical_id))
     else:
@@ -477,7 +483,7 @@ def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: Claimed
         flow = _flow_before_adoption(run, deadline, before, spec)
         marker = run.marker(adopted=True, origin=contract.origin_of(before["TargetArn"]), origin_flow=contract.origin_flow_of(flow))
     try:
-        if marker is not earlier:
+        if not resumed:
             call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
         current = _converge(run, deadline, physical_id, before, spec, declared_before={}, flow_before=None)
         now = rules.marker_of(describe(run.client, deadline, physical_id))
@@ -485,7 +491,7 @@ def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: Claimed
         if taken is None and now != marker:  # gone (removed by hand, or a read behind the write): written again
             call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
     except Exception as error:
-        raise Failure(f"{_reason(run, error)} {_undo_adoption(run, spec, before, marker, resumed=marker is earlier)}") from error
+        raise Failure(f"{_reason(run, error)} {_undo_adoption(run, spec, before, marker, resumed=resumed)}") from error
     if taken is not None:
         # Connect has no conditional write: another adoption that began at the same moment wrote its marker last.
         raise Failure(
