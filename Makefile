@@ -17,10 +17,10 @@ SYNTH_VARIANTS := build/synth-secondary build/synth-existing-instance
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock pyproject.toml local/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --requirement requirements.lock
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable .
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable . --editable ./local
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -25,9 +25,9 @@ from typing import Any
 
 import boto3
 
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig
-from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
-from connect_phone_number.local_deploy.template import load
+from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
+from connect_phone_number_local.deploy.template import load
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig
 
 ROOT = Path(__file__).resolve().parent
 WORK = ROOT / ".demo"

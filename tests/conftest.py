@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 
-pytest_plugins = ["connect_phone_number.testing"]
+pytest_plugins = ["connect_phone_number_local.testing"]
 
 
 @pytest.fixture

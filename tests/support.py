@@ -15,13 +15,12 @@ from typing import Any
 import boto3
 import pytest
 
-import connect_api
-import contract
-import handler
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.lambda_runner import Context as FakeContext
-from connect_phone_number.local_deploy.responses import ResponseServer
-from connect_phone_number.testing import fast_config
+from connect_phone_number_handler import arns, connect_api, handler
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy.lambda_runner import Context as FakeContext
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
+from connect_phone_number_local.testing import fast_config
 
 __all__ = ["FakeContext", "fast_config"]  # re-exported for the tests
 
@@ -79,7 +78,7 @@ def make_event(
 
 def invoke(event: dict[str, Any], responses: ResponseServer, *, seconds: float = 60.0) -> Invocation:
     """Run the handler on ``event`` with a ``seconds`` Lambda budget; return what CloudFormation got."""
-    import handler
+    from connect_phone_number_handler import handler
 
     started = time.monotonic()
     handler.on_event(event, FakeContext(seconds))
@@ -108,7 +107,7 @@ def settle(emulator: ConnectEmulator) -> None:
 
 def marked_holdings(emulator: ConnectEmulator) -> set[str]:
     """ARNs of the numbers the account is billed for that carry this library's marker."""
-    return {n["arn"] for n in emulator.service.holding() if contract.CLAIM_MARKER_TAG in n["tags"]}
+    return {n["arn"] for n in emulator.service.holding() if CLAIM_MARKER_TAG in n["tags"]}
 
 
 def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]) -> None:
@@ -123,7 +122,7 @@ def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..
         replaced.__name__ = name
         return real_call(deadline, replaced, *args, **kwargs)
 
-    monkeypatch.setattr("handler.call", call)
+    monkeypatch.setattr("connect_phone_number_handler.handler.call", call)
 
 
 def crash_after_the_claim(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,7 +136,7 @@ def crash_after_the_claim(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch
         return result
 
     with monkeypatch.context() as patch:
-        patch.setattr("handler.call", call)
+        patch.setattr("connect_phone_number_handler.handler.call", call)
         with pytest.raises(Crash):
             handler.on_event(event, FakeContext(60))
 
@@ -155,7 +154,7 @@ def live_number_by_hand(emulator: ConnectEmulator, target: str = INSTANCE, flow:
     claimed = client.claim_phone_number(TargetArn=target, PhoneNumber=number)
     settle(emulator)
     client.associate_phone_number_contact_flow(
-        PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=contract.flow_instance_arn(flow).rsplit("/", 1)[1], ContactFlowId=flow
+        PhoneNumberId=claimed["PhoneNumberArn"], InstanceId=arns.flow_instance_arn(flow).rsplit("/", 1)[1], ContactFlowId=flow
     )
     assert record_of(emulator, number)["contact_flow"] == flow
     return number

@@ -21,13 +21,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-import contract
-import handler
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
-from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
-from connect_phone_number.local_deploy.responses import ResponseServer
-from connect_phone_number.local_deploy.template import load
+from connect_phone_number_handler import handler
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
+from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.deploy.template import load
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import (
     ACCOUNT,
     FLOW,
@@ -166,13 +166,13 @@ def test_adopting_a_number_that_another_resources_marker_names_is_refused_naming
     number = emulator.service.available("US", "DID")[0]
     first = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number}, logical_id="Elsewhere")
     assert first.response["Status"] == "SUCCESS", first.response["Reason"]
-    marker_before = record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG]
+    marker_before = record_of(emulator, number)["tags"][CLAIM_MARKER_TAG]
 
     answer = run("Create", responses, {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"}).response
 
     assert answer["Status"] == "FAILED", "adopted a number another resource manages"
     assert number in answer["Reason"]
-    assert record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG] == marker_before
+    assert record_of(emulator, number)["tags"][CLAIM_MARKER_TAG] == marker_before
 
 
 # --- 4. The retry window's UTC time, on a redelivered claim ----------------------------------------------
@@ -201,7 +201,7 @@ def test_a_redelivered_failed_claim_states_a_reservation_end_no_later_than_conne
             return datetime.now(tz) + timedelta(minutes=3)
 
     with monkeypatch.context() as patch:
-        patch.setattr("handler.datetime", ThreeMinutesLater)
+        patch.setattr("connect_phone_number_handler.handler.datetime", ThreeMinutesLater)
         answer = invoke(event, responses).response
 
     assert answer["Status"] == "FAILED", answer
@@ -277,7 +277,7 @@ def test_a_stack_created_again_under_its_name_adopts_the_number_it_kept(emulator
 
     assert again["Status"] == "SUCCESS", again["Reason"]
     assert again["PhysicalResourceId"] == first.response["PhysicalResourceId"]
-    assert contract.ClaimMarker.parse(record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG]).adopted
+    assert ClaimMarker.parse(record_of(emulator, number)["tags"][CLAIM_MARKER_TAG]).adopted
 
 
 def test_a_delete_keeps_a_number_another_resource_adopted_since(emulator: ConnectEmulator, responses: ResponseServer) -> None:
@@ -286,16 +286,16 @@ def test_a_delete_keeps_a_number_another_resource_adopted_since(emulator: Connec
     props = {"TargetArn": INSTANCE, "PhoneNumber": number}
     first = run("Create", responses, props, logical_id="A")
     arn = first.response["PhysicalResourceId"]
-    boto3.client("connect", region_name="us-east-1").untag_resource(resourceArn=arn, tagKeys=[contract.CLAIM_MARKER_TAG])
+    boto3.client("connect", region_name="us-east-1").untag_resource(resourceArn=arn, tagKeys=[CLAIM_MARKER_TAG])
     adopted = run("Create", responses, {**props, "AdoptExisting": "true"}, logical_id="B")
     assert adopted.response["Status"] == "SUCCESS", adopted.response["Reason"]
-    marker = record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG]
+    value = record_of(emulator, number)["tags"][CLAIM_MARKER_TAG]
 
     deleted = run("Delete", responses, props, physical_id=arn, logical_id="A")
 
     assert deleted.response["Status"] == "SUCCESS", deleted.response["Reason"]
     assert record_of(emulator, number)["status"] == "CLAIMED"
-    assert record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG] == marker
+    assert record_of(emulator, number)["tags"][CLAIM_MARKER_TAG] == value
 
 
 @pytest.mark.parametrize(("retain", "kept"), [("true", True), (None, False)])
@@ -313,7 +313,7 @@ def test_an_adopted_numbers_delete_gives_it_back_only_when_the_removal_policy_ke
     held = [n for n in emulator.service.holding() if n["number"] == number]
     assert bool(held) is kept
     if kept:
-        assert contract.CLAIM_MARKER_TAG not in held[0]["tags"]  # the account's again, adoptable by any stack
+        assert CLAIM_MARKER_TAG not in held[0]["tags"]  # the account's again, adoptable by any stack
 
 
 def test_an_adoption_whose_marker_reply_is_lost_is_undone_marker_included(
@@ -330,7 +330,7 @@ def test_an_adoption_whose_marker_reply_is_lost_is_undone_marker_included(
 
         def applied_then_lost(*a: Any, **k: Any) -> Any:
             op(*a, **k)
-            if contract.CLAIM_MARKER_TAG in k["tags"]:
+            if CLAIM_MARKER_TAG in k["tags"]:
                 raise ClientError({"Error": {"Code": "InvalidParameterException", "Message": "lost"}}, "TagResource")
 
         return applied_then_lost
@@ -343,7 +343,7 @@ def test_an_adoption_whose_marker_reply_is_lost_is_undone_marker_included(
     assert "The adoption was undone" in answer["Reason"], answer["Reason"]
     record = record_of(emulator, number)
     assert record["target_arn"] == INSTANCE
-    assert contract.CLAIM_MARKER_TAG not in record["tags"]
+    assert CLAIM_MARKER_TAG not in record["tags"]
 
 
 def test_a_redelivered_give_back_still_keeps_the_adopted_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
@@ -359,7 +359,7 @@ def test_a_redelivered_give_back_still_keeps_the_adopted_number(emulator: Connec
 
     assert (first.response["Status"], again.response["Status"]) == ("SUCCESS", "SUCCESS"), again.response["Reason"]
     [kept] = [n for n in emulator.service.holding() if n["number"] == number]
-    assert contract.CLAIM_MARKER_TAG not in kept["tags"]
+    assert CLAIM_MARKER_TAG not in kept["tags"]
 
 
 def test_a_given_back_number_goes_back_where_it_was_and_routes_to_its_old_flow(emulator: ConnectEmulator, responses: ResponseServer) -> None:
@@ -377,4 +377,4 @@ def test_a_given_back_number_goes_back_where_it_was_and_routes_to_its_old_flow(e
     settle(emulator)
     record = record_of(emulator, number)
     assert (record["status"], record["target_arn"], record["contact_flow"]) == ("CLAIMED", INSTANCE, FLOW)
-    assert contract.CLAIM_MARKER_TAG not in record["tags"]
+    assert CLAIM_MARKER_TAG not in record["tags"]

@@ -14,11 +14,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-import contract
-import handler
-import waiting
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler import arns, contract, handler, waiting
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import (
     FLOW,
     INSTANCE,
@@ -100,7 +99,7 @@ def test_a_crash_mid_adoption_then_a_too_late_redelivery_leaves_the_live_number_
     settle(emulator)
 
     record = record_of(emulator, number)
-    state = (record["target_arn"], record["contact_flow"], record["tags"].get(contract.CLAIM_MARKER_TAG))
+    state = (record["target_arn"], record["contact_flow"], record["tags"].get(CLAIM_MARKER_TAG))
     assert state == (INSTANCE, FLOW, None), f"after the rollback: {state}; the too-late answer said: {answer['Reason']}"
 
 
@@ -128,7 +127,7 @@ def test_an_adoption_whose_final_read_does_not_show_its_marker_is_undone_or_succ
         summary = real_describe(client, deadline, number_id)
         reads.append(number_id)
         if len(reads) == 2:  # _held_in_account's read, then _adopt's final one
-            summary = {**summary, "Tags": {k: v for k, v in summary.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}}
+            summary = {**summary, "Tags": {k: v for k, v in summary.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}}
         return summary
 
     monkeypatch.setattr(handler, "describe", lagging)
@@ -141,7 +140,7 @@ def test_an_adoption_whose_final_read_does_not_show_its_marker_is_undone_or_succ
     settle(emulator)
 
     record = record_of(emulator, number)
-    state = (record["target_arn"], record["contact_flow"], record["tags"].get(contract.CLAIM_MARKER_TAG))
+    state = (record["target_arn"], record["contact_flow"], record["tags"].get(CLAIM_MARKER_TAG))
     assert state == (INSTANCE, FLOW, None), f"after the rollback: {state}; the adoption answered: {answer['Reason']}"
 
 
@@ -178,7 +177,7 @@ def test_a_give_back_whose_origin_no_longer_exists_is_not_answered_as_an_already
 
         def flow_deleted(op: Callable[..., Any]) -> Callable[..., Any]:
             def associate(*a: Any, **k: Any) -> Any:
-                if k["ContactFlowId"] == contract.flow_id(FLOW):
+                if k["ContactFlowId"] == arns.flow_id(FLOW):
                     return not_found("AssociatePhoneNumberContactFlow")(*a, **k)
                 return op(*a, **k)
 
@@ -189,8 +188,8 @@ def test_a_give_back_whose_origin_no_longer_exists_is_not_answered_as_an_already
     settle(emulator)
 
     record = record_of(emulator, number)  # held: it was never released
-    marker = record["tags"].get(contract.CLAIM_MARKER_TAG)
-    assert answer["Status"] == "FAILED" or marker is None, f"Delete answered SUCCESS with {number} still marked {marker!r} ({gone} was gone)"
+    value = record["tags"].get(CLAIM_MARKER_TAG)
+    assert answer["Status"] == "FAILED" or value is None, f"Delete answered SUCCESS with {number} still marked {value!r} ({gone} was gone)"
 
 
 # --- 8. A marker with a part this release does not know reads as a bare legacy marker, and is released ------------
@@ -215,9 +214,9 @@ def test_a_delete_under_retain_keeps_an_adopted_number_whose_marker_has_a_part_t
     props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "RetainAdoptedNumber": "true"}
     event = make_event("Delete", responses, props, physical_id=arn)
     resource = contract.resource_token(event["StackId"], event["LogicalResourceId"])
-    flow_part = f"{INSTANCE.rsplit('/', 1)[1]}:{contract.flow_id(FLOW)}"
+    flow_part = f"{INSTANCE.rsplit('/', 1)[1]}:{arns.flow_id(FLOW)}"
     marker = f"{resource}/{contract.deterministic_token('an earlier request')}/adopted/instance={INSTANCE.rsplit('/', 1)[1]}/flow={flow_part}/x"
-    client.tag_resource(resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker})
+    client.tag_resource(resourceArn=arn, tags={CLAIM_MARKER_TAG: marker})
 
     answer = invoke(event, responses).response
     settle(emulator)

@@ -21,14 +21,13 @@ import pytest
 from aws_cdk import aws_iam as iam
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-import contract
-import handler
-import rules
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
-from connect_phone_number.local_deploy.responses import ResponseServer
-from connect_phone_number.local_deploy.template import load
+from connect_phone_number_handler import arns, contract, handler, rules
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
+from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.deploy.template import load
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import (
     ACCOUNT,
     FLOW,
@@ -60,7 +59,7 @@ def denied(operation: str) -> Callable[..., Any]:
 
 
 def sets_the_marker(kwargs: dict[str, Any]) -> bool:
-    return contract.CLAIM_MARKER_TAG in kwargs.get("tags", {})
+    return CLAIM_MARKER_TAG in kwargs.get("tags", {})
 
 
 # --- A. Lambda's redelivery after a crash mid-adoption ---------------------------------------------------------
@@ -110,7 +109,7 @@ def test_a_redelivered_adoption_that_fails_undoes_it_back_to_where_the_number_wa
 
     def denied_on_the_new_flow(op: Callable[..., Any]) -> Callable[..., Any]:
         def associate(*a: Any, **k: Any) -> Any:
-            if k["ContactFlowId"] == contract.flow_id(FLOW_ON_OTHER):
+            if k["ContactFlowId"] == arns.flow_id(FLOW_ON_OTHER):
                 return denied("AssociatePhoneNumberContactFlow")(*a, **k)
             return op(*a, **k)
 
@@ -126,7 +125,7 @@ def test_a_redelivered_adoption_that_fails_undoes_it_back_to_where_the_number_wa
     settle(emulator)
 
     record = record_of(emulator, number)
-    assert (record["target_arn"], record["contact_flow"], contract.CLAIM_MARKER_TAG in record["tags"]) == (INSTANCE, FLOW, False), answer["Reason"]
+    assert (record["target_arn"], record["contact_flow"], CLAIM_MARKER_TAG in record["tags"]) == (INSTANCE, FLOW, False), answer["Reason"]
 
 
 def test_a_redelivered_give_back_does_not_release_the_number_it_gave_back(emulator: ConnectEmulator, responses: ResponseServer) -> None:
@@ -256,11 +255,11 @@ def test_two_adoptions_that_both_read_before_either_wrote_leave_the_number_to_th
     number = live_number_by_hand(emulator)
     props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"}
     arn = record_of(emulator, number)["arn"]
-    b_marker = contract.ClaimMarker("b-request", contract.resource_token("arn:aws:cloudformation:us-east-1:1:stack/B/x", "B"), adopted=True)
+    b_marker = ClaimMarker("b-request", contract.resource_token("arn:aws:cloudformation:us-east-1:1:stack/B/x", "B"), adopted=True)
 
     def b_writes_during_the_move(op: Callable[..., Any]) -> Callable[..., Any]:
         def move(*a: Any, **k: Any) -> Any:
-            boto3.client("connect", region_name="us-east-1").tag_resource(resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: b_marker.value})
+            boto3.client("connect", region_name="us-east-1").tag_resource(resourceArn=arn, tags={CLAIM_MARKER_TAG: b_marker.value})
             return op(*a, **k)
 
         return move
@@ -271,7 +270,7 @@ def test_two_adoptions_that_both_read_before_either_wrote_leave_the_number_to_th
 
     assert answer["Status"] == "FAILED"
     assert "adopted by another resource during this adoption" in answer["Reason"]
-    assert record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG] == b_marker.value
+    assert record_of(emulator, number)["tags"][CLAIM_MARKER_TAG] == b_marker.value
 
 
 # --- D. A marker write whose reply was lost ---------------------------------------------------------------------
@@ -309,7 +308,7 @@ def test_an_undone_adoption_leaves_no_marker_even_when_the_markers_reply_was_los
     rollback = run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
     assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
 
-    assert contract.CLAIM_MARKER_TAG not in record_of(emulator, number)["tags"], answer["Reason"]
+    assert CLAIM_MARKER_TAG not in record_of(emulator, number)["tags"], answer["Reason"]
     elsewhere = run("Create", responses, props, logical_id="Elsewhere").response
     assert elsewhere["Status"] == "SUCCESS", elsewhere["Reason"]
 
@@ -344,7 +343,8 @@ class VirtualClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
     virtual = VirtualClock()
-    for module in ("handler", "connect_api", "waiting", "connect_phone_number.local_deploy.lambda_runner"):
+    handler_modules = [f"connect_phone_number_handler.{name}" for name in ("handler", "connect_api", "waiting")]
+    for module in (*handler_modules, "connect_phone_number_local.deploy.lambda_runner"):
         monkeypatch.setattr(f"{module}.time", virtual)
     return virtual
 
@@ -365,7 +365,7 @@ def test_a_failed_adoption_whose_calls_hang_still_answers_inside_service_timeout
     Reason ("Undoing the adoption failed too ... check NUMBER; it was on INSTANCE"), and rolls back while the
     handler may still be undoing."""
     emulator.service.clock = clock.time
-    monkeypatch.setattr("rules.backoff_delay", lambda attempt, rng=None: rules.BACKOFF_CAP_SECONDS)
+    monkeypatch.setattr("connect_phone_number_handler.rules.backoff_delay", lambda attempt, rng=None: rules.BACKOFF_CAP_SECONDS)
     number = live_number_by_hand(emulator)
     props = {
         "TargetArn": OTHER_INSTANCE,
@@ -406,7 +406,7 @@ def test_the_undo_of_an_adoption_with_the_longest_wait_limit_still_gets_its_own_
     declared would stay), and the Reason says the undo failed. Any wait limit over 785 s can lose the undo this way:
     the main deadline must keep the undo's 45 s inside the Lambda run, not only inside ServiceTimeout."""
     emulator.service.clock = clock.time
-    monkeypatch.setattr("rules.backoff_delay", lambda attempt, rng=None: rules.BACKOFF_CAP_SECONDS)
+    monkeypatch.setattr("connect_phone_number_handler.rules.backoff_delay", lambda attempt, rng=None: rules.BACKOFF_CAP_SECONDS)
     client = boto3.client("connect", region_name="us-east-1")
     number = emulator.service.available("US", "DID")[0]
     claimed = client.claim_phone_number(TargetArn=INSTANCE, PhoneNumber=number, PhoneNumberDescription="Hand line")
@@ -452,8 +452,8 @@ def test_adopting_this_resources_own_pending_replacement_is_refused_and_the_roll
     assert first.response["Status"] == "SUCCESS", first.response["Reason"]
     client = boto3.client("connect", region_name="us-east-1")
     claimed = client.claim_phone_number(TargetArn=INSTANCE, PhoneNumber=y)
-    own_pending = contract.ClaimMarker("0b5b7f0e-6c1a-5a34-9d0c-3f5f4a1e2b11", contract.resource_token(first.event["StackId"], "Number"), pending=True)
-    client.tag_resource(resourceArn=claimed["PhoneNumberArn"], tags={contract.CLAIM_MARKER_TAG: own_pending.value})
+    own_pending = ClaimMarker("0b5b7f0e-6c1a-5a34-9d0c-3f5f4a1e2b11", contract.resource_token(first.event["StackId"], "Number"), pending=True)
+    client.tag_resource(resourceArn=claimed["PhoneNumberArn"], tags={CLAIM_MARKER_TAG: own_pending.value})
     settle(emulator)
     old = {"TargetArn": INSTANCE, "PhoneNumber": x}
     new = {"TargetArn": INSTANCE, "PhoneNumber": y, "AdoptExisting": "true", "RetainAdoptedNumber": "true"}
@@ -481,10 +481,8 @@ def test_a_number_marked_by_stack_id_before_2026_11_is_refused_to_a_stack_create
     number = emulator.service.available("US", "DID")[0]
     first = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number})
     assert first.response["Status"] == "SUCCESS", first.response["Reason"]
-    old_form = contract.ClaimMarker(first.event["RequestId"], contract.deterministic_token(first.event["StackId"], "Number"))
-    boto3.client("connect", region_name="us-east-1").tag_resource(
-        resourceArn=first.response["PhysicalResourceId"], tags={contract.CLAIM_MARKER_TAG: old_form.value}
-    )
+    old_form = ClaimMarker(first.event["RequestId"], contract.deterministic_token(first.event["StackId"], "Number"))
+    boto3.client("connect", region_name="us-east-1").tag_resource(resourceArn=first.response["PhysicalResourceId"], tags={CLAIM_MARKER_TAG: old_form.value})
     event = make_event("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"})
     event["StackId"] = event["StackId"].rsplit("/", 1)[0] + "/99999999-8888-7777-6666-555555555555"
 
@@ -492,7 +490,7 @@ def test_a_number_marked_by_stack_id_before_2026_11_is_refused_to_a_stack_create
 
     assert again["Status"] == "FAILED"
     assert f"aws connect untag-resource --resource-arn {first.response['PhysicalResourceId']}" in again["Reason"]
-    assert record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG] == old_form.value
+    assert record_of(emulator, number)["tags"][CLAIM_MARKER_TAG] == old_form.value
 
 
 def test_a_redelivery_of_an_adoption_that_completed_before_its_crash_answers_success(

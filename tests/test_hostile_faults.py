@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-import connect_api
-import handler
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler import connect_api, handler
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import OTHER_INSTANCE, Crash, FakeContext, invoke, make_event, marked_holdings, patch_call, run, search_props, settle
 
 
@@ -102,7 +101,7 @@ def crash_after(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch, calls: i
     """Run ``event`` and kill it after ``calls`` Connect calls. Returns whether it died (else it answered)."""
     real_make_client = connect_api.make_client
     with monkeypatch.context() as patch:
-        patch.setattr("handler.make_client", lambda: CrashingClient(real_make_client(), calls))
+        patch.setattr("connect_phone_number_handler.handler.make_client", lambda: CrashingClient(real_make_client(), calls))
         try:
             handler.on_event(event, FakeContext(60))
         except Crash:
@@ -260,7 +259,7 @@ def test_a_create_whose_accepted_claim_lost_its_response_at_the_deadline_is_rele
         return real_call(deadline, applied_then_lost, *args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr("handler.call", call)
+        patch.setattr("connect_phone_number_handler.handler.call", call)
         answer = invoke(event, responses, seconds=60).response
     assert answer["Status"] == "FAILED", answer
 

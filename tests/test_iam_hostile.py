@@ -26,11 +26,11 @@ from botocore.exceptions import ClientError
 from test_iam_lifecycle import run_as, synthesized_policies, without
 
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.emulator import iam as emulator_iam
-from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
-from connect_phone_number.local_deploy.responses import ResponseServer
-from connect_phone_number.local_deploy.template import load
+from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.deploy.template import load
+from connect_phone_number_local.emulator import ConnectEmulator
+from connect_phone_number_local.emulator import iam as emulator_iam
 from support import ACCOUNT, INSTANCE, run, search_props
 
 REGION = "us-east-1"

@@ -20,12 +20,12 @@ import boto3
 import pytest
 from policy_sentry.querying.actions import get_privilege_info
 
-import contract
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy import iam as local_iam
-from connect_phone_number.local_deploy.responses import ResponseServer
-from connect_phone_number.local_deploy.template import load
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy import iam as local_iam
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.deploy.template import load
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, run, search_props
 
 REGION = "us-east-1"
@@ -362,7 +362,7 @@ def test_the_refusal_of_a_held_number_and_its_adoption_are_authorized(enforced: 
     refused = run("Create", responses, exact)
     managed = run("Create", responses, {**exact, "AdoptExisting": "true"})
     # The operator removes the other resource's marker (the command the Reason gives), then adopts.
-    boto3.client("connect", region_name=REGION).untag_resource(resourceArn=existing.response["PhysicalResourceId"], tagKeys=[contract.CLAIM_MARKER_TAG])
+    boto3.client("connect", region_name=REGION).untag_resource(resourceArn=existing.response["PhysicalResourceId"], tagKeys=[CLAIM_MARKER_TAG])
     adopted = run("Create", responses, {**exact, "AdoptExisting": "true"})
 
     assert refused.response["Status"] == "FAILED"

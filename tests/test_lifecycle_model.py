@@ -44,13 +44,13 @@ from hypothesis import HealthCheck, Phase, event, note, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, get_state_machine_test, initialize, invariant, multiple, precondition, rule
 
-import connect_api
-import contract
-import handler
-from connect_api import RESPONSE_RESERVE_SECONDS
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.emulator import server as emulator_server
-from connect_phone_number.testing import fast_config
+from connect_phone_number_handler import connect_api, handler
+from connect_phone_number_handler.connect_api import RESPONSE_RESERVE_SECONDS
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.emulator import ConnectEmulator
+from connect_phone_number_local.emulator import server as emulator_server
+from connect_phone_number_local.emulator.server import SHUTDOWN_POLL_SECONDS
+from connect_phone_number_local.testing import fast_config
 from support import INSTANCE, OTHER_INSTANCE, SERVICE_TOKEN, STACK_ID
 
 EXAMPLES = int(os.environ.get("LIFECYCLE_EXAMPLES", "150"))
@@ -58,7 +58,7 @@ DEFAULT_SEED = 1262074598
 STEPS = int(os.environ.get("LIFECYCLE_STEPS", "15"))
 SHRINK = os.environ.get("LIFECYCLE_SHRINK", "1") != "0"  # 0: report the first failure as found (faster)
 
-MARKER_TAG = contract.CLAIM_MARKER_TAG
+MARKER_TAG = CLAIM_MARKER_TAG
 LIBRARY_TAG_PREFIX = MARKER_TAG.split(":")[0]  # the library's tags are all named after it
 LAMBDA_DIR = Path(handler.__file__).resolve().parent
 MAX_BODY_BYTES = 4096  # CloudFormation refuses a bigger response
@@ -231,7 +231,7 @@ class AnswerRecorder:
         self._refuse: dict[str, int] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="answer-recorder", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, name="answer-recorder", daemon=True).start()
 
     def _record(self, key: str, body: bytes) -> bool:
         at, delivery = self._stamp()

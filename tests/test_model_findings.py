@@ -16,9 +16,9 @@ import test_lifecycle_model as model
 from test_lifecycle_model import NO_FAULTS, Change, Lifecycle, with_wait
 from test_lifecycle_model import world as world  # noqa: PLC0414 - the model's fixture, made visible to pytest here
 
-import contract
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import INSTANCE, run
 
 KEPT = "+18885550121"
@@ -56,7 +56,7 @@ def check(machine: Lifecycle) -> None:
 
 def marker_of(emulator: ConnectEmulator, arn: str) -> str:
     [record] = [n for n in emulator.service.held() if n["arn"] == arn]
-    return str(record["tags"][contract.CLAIM_MARKER_TAG])
+    return str(record["tags"][CLAIM_MARKER_TAG])
 
 
 def create(machine: Lifecycle, policy: str, **props: Any) -> str:

@@ -2,14 +2,20 @@
 
 ``from connect_phone_number import ClaimedPhoneNumber, IPhoneNumber``
 
-The construct is imported on first use, not with the package: importing aws_cdk starts Node
-(jsii), which the emulator, the pytest fixture and the local deploy do not need.
+The construct is imported on first use, not with the package: importing aws_cdk starts Node (jsii).
+The local tools (emulator, local deploy, pytest fixture) are ``connect_phone_number_local``, a sibling
+distribution (``pip install 'cdk-connect-phone-number[local]'``); their old names here still import
+them, with a DeprecationWarning, for one release (``_moved``).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from . import _moved
+
+_moved.install()
 
 if TYPE_CHECKING:
     from .phone_number import ClaimedPhoneNumber, IPhoneNumber

@@ -26,14 +26,18 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+import connect_phone_number_handler
+from connect_phone_number_handler import arns, contract, validation
 from constructs import Construct, IConstruct, IValidation
 
 from . import permissions
-from .runtime import contract
 
-#: Where the handler's code lives: the top-level ``lambda/`` folder, reached through ``runtime``.
-HANDLER_ASSET = Path(__file__).resolve().parent / "runtime"
-HANDLER_ENTRY = "handler.on_event"
+#: The Lambda asset root: the folder that holds the handler package, ``lambda/`` in this repository and
+#: site-packages once installed. Only the handler package goes into the asset (HANDLER_ASSET_EXCLUDE).
+HANDLER_ASSET = Path(connect_phone_number_handler.__file__).resolve().parent.parent
+HANDLER_PACKAGE = connect_phone_number_handler.__name__
+HANDLER_ASSET_EXCLUDE = ["*", f"!{HANDLER_PACKAGE}", f"!{HANDLER_PACKAGE}/**", "__pycache__", "*.pyc"]
+HANDLER_ENTRY = f"{HANDLER_PACKAGE}.index.on_event"
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 #: The id of the stack's one handler (shared by every number in it), namespaced by this distribution's name so a
 #: user's own construct cannot take it by accident.
@@ -186,7 +190,7 @@ class ClaimedPhoneNumber(Resource):
                 importing=source_phone_number_arn is not None,
             )
             _check_contact_flow(target_arn, contact_flow_arn)
-        except contract.InvalidProperty as error:
+        except validation.InvalidProperty as error:
             raise ValueError(_refusal(error)) from None
         handler = _Handler.of(stack)
         if source_phone_number_arn is None:
@@ -242,7 +246,7 @@ class ClaimedPhoneNumber(Resource):
         """Set what happens to the number when it leaves the stack or is replaced (SNAPSHOT is refused)."""
         try:
             _check_removal_policy(policy)
-        except contract.InvalidProperty as error:
+        except validation.InvalidProperty as error:
             raise ValueError(_refusal(error)) from None
         self.resource.apply_removal_policy(policy)
 
@@ -260,9 +264,9 @@ class _PhoneNumberReference(Resource):
     """A number this stack refers to but does not manage."""
 
     def __init__(self, scope: Construct, id: str, phone_number_arn: str) -> None:  # noqa: A002 - the CDK's naming
-        if not Token.is_unresolved(phone_number_arn) and not contract.is_phone_number_arn(phone_number_arn):
+        if not Token.is_unresolved(phone_number_arn) and not arns.is_phone_number_arn(phone_number_arn):
             problem = f"{phone_number_arn!r} is not a Connect phone-number ARN (arn:aws:connect:REGION:ACCOUNT:phone-number/ID)"
-            raise ValueError(_refusal(contract.InvalidProperty("phone_number_arn", problem)))
+            raise ValueError(_refusal(validation.InvalidProperty("phone_number_arn", problem)))
         super().__init__(scope, id, environment_from_arn=phone_number_arn)
         self.phone_number_arn = phone_number_arn
         self.phone_number_id = Arn.extract_resource_name(phone_number_arn, "phone-number")
@@ -280,7 +284,7 @@ class _MergedTagsCheck:
         rendered = self._tags.render_tags() or []
         try:
             _check_tags("tags", {tag["Key"]: tag["Value"] for tag in rendered})
-        except contract.InvalidProperty as error:
+        except validation.InvalidProperty as error:
             return [_refusal(error)]
         return []
 
@@ -303,7 +307,7 @@ class _AdoptedRetention:
         return []
 
 
-def _refusal(error: contract.InvalidProperty) -> str:
+def _refusal(error: validation.InvalidProperty) -> str:
     return f"ClaimedPhoneNumber: {error}"
 
 
@@ -319,20 +323,20 @@ def _timeouts(timeout: Duration) -> tuple[str, str]:
     try:
         seconds = timeout.to_seconds(integral=False)
     except RuntimeError:  # CDK cannot convert a token given in another unit
-        raise contract.InvalidProperty("timeout", "a token must be given in seconds: Duration.seconds(token)") from None
+        raise validation.InvalidProperty("timeout", "a token must be given in seconds: Duration.seconds(token)") from None
     margin = int(SERVICE_TIMEOUT_MARGIN.to_seconds())
     if Token.is_unresolved(seconds):
-        return Token.as_string(seconds), str(contract.MAX_WAIT_TIMEOUT_SECONDS + margin)
+        return Token.as_string(seconds), str(validation.MAX_WAIT_TIMEOUT_SECONDS + margin)
     if seconds != int(seconds):
-        raise contract.InvalidProperty("timeout", f"{timeout.to_human_string()} is not a whole number of seconds")
-    contract.check_wait_timeout("timeout", seconds)
+        raise validation.InvalidProperty("timeout", f"{timeout.to_human_string()} is not a whole number of seconds")
+    validation.check_wait_timeout("timeout", seconds)
     return str(int(seconds)), str(int(seconds) + margin)
 
 
 def _check_removal_policy(policy: RemovalPolicy) -> None:
     """A number has no snapshot: RETAIN, RETAIN_ON_UPDATE_OR_DELETE and DESTROY are the policies that mean something."""
     if policy == RemovalPolicy.SNAPSHOT:
-        raise contract.InvalidProperty("removal_policy", "RemovalPolicy.SNAPSHOT is not supported: a phone number has no snapshot (use RETAIN or DESTROY)")
+        raise validation.InvalidProperty("removal_policy", "RemovalPolicy.SNAPSHOT is not supported: a phone number has no snapshot (use RETAIN or DESTROY)")
 
 
 def _check_props(
@@ -357,7 +361,7 @@ def _check_props(
         return value is not None and not Token.is_unresolved(value)
 
     if not importing:
-        contract.check_selection(
+        validation.check_selection(
             phone_number=phone_number,
             country_code=country_code,
             phone_number_type=phone_number_type,
@@ -365,14 +369,14 @@ def _check_props(
             names=PROP_NAMES,
         )
     if known(target_arn):
-        contract.check_target_arn("target_arn", target_arn)
+        validation.check_target_arn("target_arn", target_arn)
         _check_target_env(stack, target_arn)
     checks = (
-        (phone_number, "phone_number", contract.check_phone_number),
-        (country_code, "country_code", contract.check_country_code),
-        (phone_number_type, "phone_number_type", contract.check_phone_number_type),
-        (prefix, "prefix", contract.check_prefix),
-        (description, "description", contract.check_description),
+        (phone_number, "phone_number", validation.check_phone_number),
+        (country_code, "country_code", validation.check_country_code),
+        (phone_number_type, "phone_number_type", validation.check_phone_number_type),
+        (prefix, "prefix", validation.check_prefix),
+        (description, "description", validation.check_description),
     )
     for value, name, check in checks:
         if value is not None and known(value):
@@ -391,7 +395,7 @@ def _check_adoption_and_import(
     source_phone_number_arn: str | None,
 ) -> None:
     """Adoption needs an exact number; an import needs an instance and nothing to search or claim (the handler's rules)."""
-    contract.check_adoption_and_import(
+    validation.check_adoption_and_import(
         adopt_existing=adopt_existing,
         source_phone_number_arn=source_phone_number_arn,
         phone_number=phone_number,
@@ -402,7 +406,7 @@ def _check_adoption_and_import(
         names=PROP_NAMES,
     )
     if source_phone_number_arn is not None and not Token.is_unresolved(source_phone_number_arn):
-        contract.check_source_phone_number_arn("source_phone_number_arn", source_phone_number_arn)
+        validation.check_source_phone_number_arn("source_phone_number_arn", source_phone_number_arn)
 
 
 def _check_contact_flow(target_arn: str, contact_flow_arn: str | None) -> None:
@@ -410,9 +414,9 @@ def _check_contact_flow(target_arn: str, contact_flow_arn: str | None) -> None:
     if contact_flow_arn is None or Token.is_unresolved(contact_flow_arn):
         return
     if Token.is_unresolved(target_arn):
-        contract.check_contact_flow_arn("contact_flow_arn", contact_flow_arn)
+        validation.check_contact_flow_arn("contact_flow_arn", contact_flow_arn)
     else:
-        contract.check_contact_flow("contact_flow_arn", contact_flow_arn, target_arn)
+        validation.check_contact_flow("contact_flow_arn", contact_flow_arn, target_arn)
 
 
 def _check_target_env(stack: Stack, target_arn: str) -> None:
@@ -424,7 +428,7 @@ def _check_target_env(stack: Stack, target_arn: str) -> None:
         ("account", stack.account, target.account),
     ):
         if not Token.is_unresolved(stack_value) and stack_value != target_value:
-            raise contract.InvalidProperty(
+            raise validation.InvalidProperty(
                 "target_arn",
                 f"{target_arn!r} is in {what} {target_value}, but the stack deploys to {stack_value}: "
                 "the handler can claim only in the stack's own account and Region",
@@ -435,9 +439,9 @@ def _check_tags(prop: str, tags: Mapping[str, str]) -> None:
     """Each concrete key and value with Connect's rules; a token key or value is left to the handler, but still counts."""
     for key, value in tags.items():
         if not Token.is_unresolved(key):
-            contract.check_tags(prop, {key: "" if Token.is_unresolved(value) else value})
-    if len(tags) > contract.MAX_USER_TAGS:
-        contract.check_tags(prop, tags)  # it counts before it reads any key, so a token cannot confuse it
+            validation.check_tags(prop, {key: "" if Token.is_unresolved(value) else value})
+    if len(tags) > validation.MAX_USER_TAGS:
+        validation.check_tags(prop, tags)  # it counts before it reads any key, so a token cannot confuse it
 
 
 class _Handler(Construct):
@@ -463,7 +467,7 @@ class _Handler(Construct):
             "Function",
             runtime=HANDLER_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(HANDLER_ASSET), exclude=["__pycache__", "*.pyc"]),
+            code=lambda_.Code.from_asset(str(HANDLER_ASSET), exclude=HANDLER_ASSET_EXCLUDE),
             handler=HANDLER_ENTRY,
             role=role,
             timeout=Duration.seconds(contract.FUNCTION_TIMEOUT_SECONDS),

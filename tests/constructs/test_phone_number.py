@@ -10,11 +10,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 
-import contract
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
 from connect_phone_number.phone_number import HANDLER_ID
+from connect_phone_number_handler import contract, validation
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from constructs import Construct
 from support import INSTANCE, run
 
@@ -73,7 +73,7 @@ def test_the_handler_is_python_on_arm64_with_an_explicit_log_group(two_numbers: 
         {
             "Runtime": assertions.Match.string_like_regexp(r"^python3\.(1[3-9]|[2-9]\d)$"),
             "Architectures": ["arm64"],
-            "Handler": "handler.on_event",
+            "Handler": "connect_phone_number_handler.index.on_event",
             "Timeout": 900,
             "LoggingConfig": {"LogGroup": assertions.Match.any_value()},
         },
@@ -189,7 +189,7 @@ def test_a_token_timeout_renders_the_wait_as_the_token_and_the_longest_service_t
 
     template = assertions.Template.from_stack(stack)
 
-    service_timeout = contract.MAX_WAIT_TIMEOUT_SECONDS + 120
+    service_timeout = validation.MAX_WAIT_TIMEOUT_SECONDS + 120
     template.has_resource_properties(NUMBER_TYPE, {"WaitTimeoutSeconds": {"Ref": "Wait"}, "ServiceTimeout": str(service_timeout)})
     # The longest wait's ServiceTimeout outlasts the handler's whole Lambda run, so no answer can come after it.
     assert service_timeout >= contract.FUNCTION_TIMEOUT_SECONDS

@@ -8,10 +8,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 
-import contract
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import INSTANCE, run
 
 NUMBER_TYPE = "Custom::ConnectPhoneNumber"
@@ -69,7 +69,7 @@ def test_a_number_without_tags_renders_no_tags_property() -> None:
     ("prop_tags", "added"),
     [
         ({f"k{i}": "v" for i in range(45)}, {f"extra{i}": "v" for i in range(5)}),
-        ({}, {contract.CLAIM_MARKER_TAG: "mine"}),
+        ({}, {CLAIM_MARKER_TAG: "mine"}),
         ({}, {"fine": "v" * 257}),
         ({}, {"aws:bad": "x"}),
     ],
@@ -95,4 +95,4 @@ def test_tags_from_tags_of_reach_the_number_in_connect(emulator: ConnectEmulator
 
     assert result.response["Status"] == "SUCCESS", result.response["Reason"]
     [held] = emulator.service.held()
-    assert {k: v for k, v in held["tags"].items() if k != contract.CLAIM_MARKER_TAG} == {"team": "care", "costcentre": "4200"}
+    assert {k: v for k, v in held["tags"].items() if k != CLAIM_MARKER_TAG} == {"team": "care", "costcentre": "4200"}

@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig, wire
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig, wire
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, fast_config
 
 THIRD_INSTANCE = INSTANCE.replace("aaaaaaaa", "cccccccc")
@@ -637,7 +637,7 @@ def test_operations_without_output_members_answer_an_empty_body(api: Any, emulat
 
 
 def test_importing_the_emulator_and_the_fixture_does_not_start_node() -> None:
-    probe = "import sys, connect_phone_number.emulator, connect_phone_number.testing; print(sorted({'aws_cdk', 'jsii'} & set(sys.modules)))"
+    probe = "import sys, connect_phone_number_local.emulator, connect_phone_number_local.testing; print(sorted({'aws_cdk', 'jsii'} & set(sys.modules)))"
     construct = "from connect_phone_number import ClaimedPhoneNumber; print(ClaimedPhoneNumber.__name__)"
 
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
@@ -669,7 +669,7 @@ def free_port() -> int:
 def emulator_process() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "connect_phone_number.emulator", "--port", str(port), "--claim-seconds", "0.1"],
+        [sys.executable, "-m", "connect_phone_number_local.emulator", "--port", str(port), "--claim-seconds", "0.1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -14,8 +14,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.emulator import iam as emulator_iam
+from connect_phone_number_local.emulator import ConnectEmulator
+from connect_phone_number_local.emulator import iam as emulator_iam
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectService
-from connect_phone_number.emulator.wire import WireError
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectService
+from connect_phone_number_local.emulator.wire import WireError
 from support import INSTANCE, fast_config
 
 DAY = 86400.0

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-import contract
-import rules
-from contract import ClaimSpec, InvalidProperty
+from connect_phone_number_handler import contract, rules
+from connect_phone_number_handler.contract import ClaimSpec
+from connect_phone_number_handler.validation import InvalidProperty
 from support import INSTANCE
 
 SOURCE = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789abcdef"

@@ -4,42 +4,43 @@ from __future__ import annotations
 
 import pytest
 
-import contract
-import rules
-from connect_api import Deadline
-from contract import ClaimSpec, InvalidProperty
+from connect_phone_number_handler import arns, contract, rules, validation
+from connect_phone_number_handler.connect_api import Deadline
+from connect_phone_number_handler.contract import ClaimSpec
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
+from connect_phone_number_handler.validation import InvalidProperty
 from support import INSTANCE, FakeContext
 
 
 def test_country_codes_and_types_come_from_botocores_model() -> None:
-    assert {"US", "GB", "AN"} <= contract.country_codes()
-    assert len(contract.country_codes()) == 237
-    assert contract.phone_number_types() >= {"TOLL_FREE", "DID", "UIFN", "SHARED", "THIRD_PARTY_TF", "THIRD_PARTY_DID", "SHORT_CODE"}
+    assert {"US", "GB", "AN"} <= validation.country_codes()
+    assert len(validation.country_codes()) == 237
+    assert validation.phone_number_types() >= {"TOLL_FREE", "DID", "UIFN", "SHARED", "THIRD_PARTY_TF", "THIRD_PARTY_DID", "SHORT_CODE"}
 
 
 @pytest.mark.parametrize("value", ["+18005550100", "+442079460123", "+12"])
 def test_e164_numbers_pass(value: str) -> None:
-    contract.check_phone_number("PhoneNumber", value)
+    validation.check_phone_number("PhoneNumber", value)
 
 
 @pytest.mark.parametrize("value", ["18005550100", "+08005550100", "+1 800 555 0100", "+1234567890123456", "+1"])
 def test_non_e164_numbers_fail_naming_the_property(value: str) -> None:
     with pytest.raises(InvalidProperty, match=r"^PhoneNumber: "):
-        contract.check_phone_number("PhoneNumber", value)
+        validation.check_phone_number("PhoneNumber", value)
 
 
 @pytest.mark.parametrize("value", ["+1800", "1800", "+44", "4"])
 def test_prefixes_with_or_without_plus_pass(value: str) -> None:
-    contract.check_prefix("Prefix", value)
+    validation.check_prefix("Prefix", value)
 
 
 def test_tag_rules_follow_connect() -> None:
-    contract.check_tags("Tags", {"team": "care", "cost centre": "42", "a.b:c/d=e+f-g@h_i": "v", "ünïcödé": "v"})
-    for bad in ({"aws:x": "v"}, {"": "v"}, {"k" * 129: "v"}, {"k": "v" * 257}, {"bad#key": "v"}, {contract.CLAIM_MARKER_TAG: "v"}):
+    validation.check_tags("Tags", {"team": "care", "cost centre": "42", "a.b:c/d=e+f-g@h_i": "v", "ünïcödé": "v"})
+    for bad in ({"aws:x": "v"}, {"": "v"}, {"k" * 129: "v"}, {"k": "v" * 257}, {"bad#key": "v"}, {CLAIM_MARKER_TAG: "v"}):
         with pytest.raises(InvalidProperty, match=r"^Tags: "):
-            contract.check_tags("Tags", bad)
+            validation.check_tags("Tags", bad)
     with pytest.raises(InvalidProperty, match="limit is 49"):
-        contract.check_tags("Tags", {f"k{i}": "v" for i in range(50)})
+        validation.check_tags("Tags", {f"k{i}": "v" for i in range(50)})
 
 
 def test_properties_arrive_as_strings_and_parse() -> None:
@@ -56,7 +57,7 @@ def test_properties_arrive_as_strings_and_parse() -> None:
 
 
 def test_a_traffic_distribution_group_is_a_valid_target() -> None:
-    contract.check_target_arn("TargetArn", "arn:aws:connect:us-west-2:123456789012:traffic-distribution-group/abc-123")
+    validation.check_target_arn("TargetArn", "arn:aws:connect:us-west-2:123456789012:traffic-distribution-group/abc-123")
 
 
 def test_duplicate_tag_keys_are_refused() -> None:
@@ -72,9 +73,9 @@ def test_tokens_are_deterministic_lowercase_uuids() -> None:
 
 
 def test_only_phone_number_arns_count_as_numbers() -> None:
-    assert contract.is_phone_number_arn("arn:aws:connect:us-east-1:123456789012:phone-number/0f3e2c1a-aaaa-bbbb-cccc-1234567890ab")
-    assert not contract.is_phone_number_arn("arn:aws:connect:us-east-1:123456789012:instance/abc/phone-number/def")
-    assert not contract.is_phone_number_arn("unclaimed-1234")
+    assert arns.is_phone_number_arn("arn:aws:connect:us-east-1:123456789012:phone-number/0f3e2c1a-aaaa-bbbb-cccc-1234567890ab")
+    assert not arns.is_phone_number_arn("arn:aws:connect:us-east-1:123456789012:instance/abc/phone-number/def")
+    assert not arns.is_phone_number_arn("unclaimed-1234")
 
 
 def spec(**changes: object) -> ClaimSpec:
@@ -121,15 +122,15 @@ def test_polling_slows_down_while_throttled_up_to_eight_times() -> None:
 @pytest.mark.parametrize(
     "marker",
     [
-        contract.ClaimMarker("request", "resource"),
-        contract.ClaimMarker("request", "resource", pending=True),
-        contract.ClaimMarker("request", "resource", adopted=True),
-        contract.ClaimMarker("legacy-request"),
+        ClaimMarker("request", "resource"),
+        ClaimMarker("request", "resource", pending=True),
+        ClaimMarker("request", "resource", adopted=True),
+        ClaimMarker("legacy-request"),
     ],
 )
-def test_every_marker_state_fits_one_tag_value_and_reads_back(marker: contract.ClaimMarker) -> None:
-    assert contract.ClaimMarker.parse(marker.value) == marker
-    assert len(marker.value) <= contract.MAX_TAG_VALUE_LENGTH
+def test_every_marker_state_fits_one_tag_value_and_reads_back(marker: ClaimMarker) -> None:
+    assert ClaimMarker.parse(marker.value) == marker
+    assert len(marker.value) <= validation.MAX_TAG_VALUE_LENGTH
 
 
 def test_a_resource_is_named_by_its_stacks_name_so_a_stack_created_again_names_it_alike() -> None:

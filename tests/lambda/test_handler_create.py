@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-import handler
-from connect_api import RESPONSE_RESERVE_SECONDS
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler import handler
+from connect_phone_number_handler.connect_api import RESPONSE_RESERVE_SECONDS
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import INSTANCE, FakeContext, invoke, make_event, run, search_props
 
 UUID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")

@@ -7,10 +7,9 @@ from typing import Any
 import boto3
 import pytest
 
-import contract
-import rules
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler import contract, rules, validation
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, run, search_props
 
 FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
@@ -142,16 +141,16 @@ def test_the_flow_step_follows_the_declared_flow_and_leaves_flows_set_by_hand_wh
     ],
 )
 def test_a_flow_outside_the_target_is_refused_naming_the_flow_and_the_target(flow: str, target: str) -> None:
-    with pytest.raises(contract.InvalidProperty, match=r"^ContactFlowArn: ") as refused:
-        contract.check_contact_flow(contract.CONTACT_FLOW_ARN, flow, target)
+    with pytest.raises(validation.InvalidProperty, match=r"^ContactFlowArn: ") as refused:
+        validation.check_contact_flow(contract.CONTACT_FLOW_ARN, flow, target)
 
     assert flow in str(refused.value) and target in str(refused.value)
 
 
 def test_a_flow_of_the_groups_account_and_region_is_accepted_for_a_group() -> None:
-    contract.check_contact_flow(contract.CONTACT_FLOW_ARN, FLOW, GROUP)
+    validation.check_contact_flow(contract.CONTACT_FLOW_ARN, FLOW, GROUP)
 
 
 def test_a_value_that_is_not_a_flow_arn_is_refused() -> None:
-    with pytest.raises(contract.InvalidProperty, match="is not a contact flow ARN"):
-        contract.check_contact_flow(contract.CONTACT_FLOW_ARN, f"{INSTANCE}/queue/q-1", INSTANCE)
+    with pytest.raises(validation.InvalidProperty, match="is not a contact flow ARN"):
+        validation.check_contact_flow(contract.CONTACT_FLOW_ARN, f"{INSTANCE}/queue/q-1", INSTANCE)

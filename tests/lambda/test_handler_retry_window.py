@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import INSTANCE, invoke, make_event, run, search_props
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from connect_api import RESPONSE_RESERVE_SECONDS
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler.connect_api import RESPONSE_RESERVE_SECONDS
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import INSTANCE, OTHER_INSTANCE, run, search_props
 
 # A Lambda run with a few seconds of work before its deadline (enough to search and claim on a loaded machine),

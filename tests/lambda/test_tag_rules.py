@@ -9,11 +9,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-import contract
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
-from contract import InvalidProperty
+from connect_phone_number_handler import validation
+from connect_phone_number_handler.validation import InvalidProperty
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import INSTANCE, run, search_props
 
 REFUSED = [{"a\tb": "v"}, {"a\nb": "v"}, {"team\n": "v"}, {"team": "a\tb"}, {"team": "care\n"}, {"bad#key": "v"}, {"k": "v\x00"}]
@@ -21,26 +21,26 @@ ALLOWED = {"team": "care", "cost centre": "42", "a.b:c/d=e+f-g@h_i": "v", "ünï
 
 
 def test_the_patterns_are_the_models_own() -> None:
-    assert contract.tag_key_pattern_source() == contract._connect_shape("TagKey").metadata["pattern"]
-    assert "\\p{L}" in contract.tag_key_pattern_source()
+    assert validation.tag_key_pattern_source() == validation._connect_shape("TagKey").metadata["pattern"]
+    assert "\\p{L}" in validation.tag_key_pattern_source()
 
 
 @pytest.mark.parametrize("tags", REFUSED)
 def test_the_handlers_rule_refuses_control_characters_and_other_punctuation(tags: dict[str, str]) -> None:
     with pytest.raises(InvalidProperty, match=r"^Tags: .*refuses"):
-        contract.check_tags("Tags", tags)
+        validation.check_tags("Tags", tags)
 
 
 def test_the_handlers_rule_allows_letters_numbers_separators_and_the_listed_punctuation() -> None:
-    contract.check_tags("Tags", ALLOWED)
+    validation.check_tags("Tags", ALLOWED)
 
 
 def test_the_translation_matches_unicode_categories() -> None:
-    assert contract.translate_pattern(r"^[\p{Lu}]+$") != r"^[\p{Lu}]+$"
-    upper = contract.translate_pattern(r"^[\p{Lu}]+$")
+    assert validation.translate_pattern(r"^[\p{Lu}]+$") != r"^[\p{Lu}]+$"
+    upper = validation.translate_pattern(r"^[\p{Lu}]+$")
     assert re.fullmatch(upper, "ÀB")
     assert not re.fullmatch(upper, "àb")
-    assert re.fullmatch(contract.translate_pattern(r"^\p{N}+$"), "٣3")  # outside a class too
+    assert re.fullmatch(validation.translate_pattern(r"^\p{N}+$"), "٣3")  # outside a class too
 
 
 def test_a_create_with_a_tab_in_a_tag_fails_before_any_call(emulator: ConnectEmulator, responses: ResponseServer) -> None:

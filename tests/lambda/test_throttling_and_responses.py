@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-import cfn_response
-import connect_api
-import rules
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler import cfn_response, connect_api, rules
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import FakeContext, make_event, run, search_props
 
 
@@ -152,7 +150,7 @@ def test_the_response_url_and_the_event_are_never_logged(emulator: ConnectEmulat
     caplog.set_level(logging.DEBUG)
     event = make_event("Create", responses, search_props())
 
-    import handler
+    from connect_phone_number_handler import handler
 
     handler.on_event(event, FakeContext(60))
     responses.wait(event["RequestId"], timeout=5)
@@ -163,7 +161,7 @@ def test_the_response_url_and_the_event_are_never_logged(emulator: ConnectEmulat
 
 
 def test_the_watchdog_answers_if_a_call_hangs(emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import handler
+    from connect_phone_number_handler import handler
 
     def hang(*args: object, **kwargs: object) -> None:
         time.sleep(8)
@@ -187,7 +185,7 @@ class _HangingContract:
     """The contract module, but parsing hangs: stands in for any call that never returns."""
 
     def __init__(self, hang: object) -> None:
-        import contract
+        from connect_phone_number_handler import contract
 
         self._contract = contract
         self.parse_properties = hang
@@ -225,7 +223,7 @@ def test_a_short_response_url_outage_still_delivers_the_same_success(
 def test_an_undeliverable_answer_raises_so_lambda_retries_and_is_never_replaced(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import handler
+    from connect_phone_number_handler import handler
 
     attempted = spy_on_puts(monkeypatch)
     responses.fail_next(10_000)

@@ -10,7 +10,7 @@ from mypy import api
 ROOT = Path(__file__).resolve().parents[2]
 
 CALLS = """
-from connect_api import Deadline, call, make_client
+from connect_phone_number_handler.connect_api import Deadline, call, make_client
 from support import FakeContext
 
 client = make_client()

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connect_phone_number.local_deploy.engine import LAMBDA_ASYNC_ATTEMPTS, LocalCloudFormation, ResourceState
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_local.deploy.engine import LAMBDA_ASYNC_ATTEMPTS, LocalCloudFormation, ResourceState
+from connect_phone_number_local.deploy.responses import ResponseServer
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:flaky"
 

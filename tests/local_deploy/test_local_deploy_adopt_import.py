@@ -13,9 +13,9 @@ import boto3
 import pytest
 
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import LIMIT_MESSAGE, ConnectEmulator
-from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
-from connect_phone_number.local_deploy.template import StackTemplate, load
+from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
+from connect_phone_number_local.deploy.template import StackTemplate, load
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE
 
 MARKER = "cdk-connect-phone-number:claim-request"

@@ -11,10 +11,10 @@ from typing import Any
 import aws_cdk as cdk
 
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy import iam as local_iam
-from connect_phone_number.local_deploy.engine import DeployFailed, LocalCloudFormation
-from connect_phone_number.local_deploy.template import load
+from connect_phone_number_local.deploy import iam as local_iam
+from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
+from connect_phone_number_local.deploy.template import load
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import ACCOUNT, INSTANCE
 
 STACK = "IamLocal"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connect_phone_number.local_deploy.template import Resolver, Resource, StackTemplate, references
+from connect_phone_number_local.deploy.template import Resolver, Resource, StackTemplate, references
 
 
 def stack(parameters: dict[str, Any], **properties: Any) -> StackTemplate:

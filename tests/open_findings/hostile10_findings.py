@@ -16,10 +16,10 @@ import pytest
 from botocore.exceptions import ClientError
 from test_adoption_hostile10 import OTHER_FLOW, SERVICE_TIMEOUT, redelivered_late, then_crash  # the same helpers
 
-import contract
-import handler
-from connect_phone_number.emulator import ConnectEmulator
-from connect_phone_number.local_deploy.responses import ResponseServer
+from connect_phone_number_handler import contract, handler
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
 from support import (
     FLOW,
     INSTANCE,
@@ -61,7 +61,7 @@ def test_a_replacement_marked_answered_whose_answer_never_lands_is_released_by_t
 
     def answered_then_crash(op: Callable[..., Any]) -> Callable[..., Any]:
         def tag(*a: Any, **k: Any) -> Any:
-            value = k.get("tags", {}).get(contract.CLAIM_MARKER_TAG, "")
+            value = k.get("tags", {}).get(CLAIM_MARKER_TAG, "")
             if value and not value.endswith("/pending"):
                 return then_crash(op)(*a, **k)
             return op(*a, **k)
@@ -110,7 +110,7 @@ def test_a_give_back_whose_delete_properties_do_not_parse_still_removes_the_flow
     settle(emulator)
 
     record = record_of(emulator, number)
-    state = (record["target_arn"], record["contact_flow"], record["tags"].get(contract.CLAIM_MARKER_TAG))
+    state = (record["target_arn"], record["contact_flow"], record["tags"].get(CLAIM_MARKER_TAG))
     assert state == (INSTANCE, "", None), f"given back as {state}: the stack's flow stayed"
 
 
@@ -140,7 +140,7 @@ def test_the_answered_marker_of_a_replacement_is_never_written_after_cloudformat
 
     def throttled(op: Callable[..., Any]) -> Callable[..., Any]:
         def tag(*a: Any, **k: Any) -> Any:
-            value = k.get("tags", {}).get(contract.CLAIM_MARKER_TAG, "")
+            value = k.get("tags", {}).get(CLAIM_MARKER_TAG, "")
             if value and not value.endswith("/pending"):
                 listening_left.append(stops_listening - time.time())
                 error = {"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 429}}
@@ -175,12 +175,12 @@ def test_a_group_number_adopted_onto_an_instance_gets_its_flow_back_when_it_is_g
     adopted = run("Create", responses, props).response
     assert adopted["Status"] == "SUCCESS", adopted["Reason"]
     settle(emulator)
-    marker = record_of(emulator, number)["tags"][contract.CLAIM_MARKER_TAG]
+    value = record_of(emulator, number)["tags"][CLAIM_MARKER_TAG]
 
     answer = run("Delete", responses, props, physical_id=adopted["PhysicalResourceId"]).response
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     settle(emulator)
 
     record = record_of(emulator, number)
-    state = (record["target_arn"], record["contact_flow"], record["tags"].get(contract.CLAIM_MARKER_TAG))
-    assert state == (GROUP, FLOW, None), f"given back as {state}; the adoption's marker was {marker}"
+    state = (record["target_arn"], record["contact_flow"], record["tags"].get(CLAIM_MARKER_TAG))
+    assert state == (GROUP, FLOW, None), f"given back as {state}; the adoption's marker was {value}"

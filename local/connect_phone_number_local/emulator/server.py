@@ -22,6 +22,10 @@ ADMIN_PREFIX = "/_emulator/"
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/connect/")
 
 
+# serve_forever looks for a shutdown this often: stop() returns within it (http.server's default is 0.5 s).
+SHUTDOWN_POLL_SECONDS = 0.05
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -132,7 +136,9 @@ class ConnectEmulator:
 
     def start(self) -> ConnectEmulator:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="connect-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, name="connect-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

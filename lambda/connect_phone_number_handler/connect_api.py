@@ -15,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-import rules
+from . import rules
 
 if TYPE_CHECKING:
     # Development only (mypy-boto3-connect): the Lambda runtime has boto3 but not its stubs.

@@ -2,7 +2,7 @@
 
 In your conftest.py::
 
-    pytest_plugins = ["connect_phone_number.testing"]
+    pytest_plugins = ["connect_phone_number_local.testing"]
 
     def test_my_handler_claims(connect_emulator):
         ...  # boto3 Connect clients created now talk to the emulator

@@ -1,4 +1,4 @@
-"""Command line: ``python -m connect_phone_number.emulator --port 4566``."""
+"""Command line: ``python -m connect_phone_number_local.emulator --port 4566``."""
 
 from __future__ import annotations
 

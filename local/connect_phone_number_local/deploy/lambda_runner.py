@@ -1,6 +1,6 @@
 """Runs one handler invocation in its own process, as Lambda would.
 
-``python -m connect_phone_number.local_deploy.lambda_runner ASSET_DIR MODULE.FUNCTION TIMEOUT``
+``python -m connect_phone_number_local.deploy.lambda_runner ASSET_DIR MODULE.FUNCTION TIMEOUT``
 reads the event as JSON on stdin. The asset directory is the only code on the import path
 that the handler sees first, and the context's remaining time runs down from TIMEOUT.
 """

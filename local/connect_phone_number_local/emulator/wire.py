@@ -18,7 +18,7 @@ import botocore.session
 from botocore.model import OperationModel, Shape
 
 # Absolute, so that this module also loads on its own (scripts/generate_iam_reference.py does).
-from connect_phone_number.runtime import contract
+from connect_phone_number_handler import validation
 
 OPERATIONS = (
     "ClaimPhoneNumber",
@@ -215,9 +215,9 @@ def _check_pattern(shape: Shape, value: str, where: str) -> None:
     if fixed is not None:
         compiled, pattern = fixed, fixed.pattern
     elif shape.name == "TagKey":
-        compiled, pattern = contract.tag_key_pattern(), contract.tag_key_pattern_source()
+        compiled, pattern = validation.tag_key_pattern(), validation.tag_key_pattern_source()
     elif shape.name == "TagValue":
-        compiled, pattern = contract.tag_value_pattern(), contract.tag_value_pattern_source()
+        compiled, pattern = validation.tag_value_pattern(), validation.tag_value_pattern_source()
     else:
         return
     if not compiled.fullmatch(value):

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-import rules
-from connect_api import NETWORK_ERRORS, Deadline, call
+from . import rules
+from .connect_api import NETWORK_ERRORS, Deadline, call
 
 if TYPE_CHECKING:
     from mypy_boto3_connect import ConnectClient

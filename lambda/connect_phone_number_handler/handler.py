@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-import contract
-import rules
-from cfn_response import Responder
-from connect_api import CALL_SECONDS_AT_MOST, RESPONSE_RESERVE_SECONDS, Deadline, LambdaContext, OutOfTime, call, make_client
-from waiting import FAILED, StillInProgress, describe, status_of, wait_until_settled
+from . import arns, contract, rules, validation
+from .cfn_response import Responder
+from .connect_api import CALL_SECONDS_AT_MOST, RESPONSE_RESERVE_SECONDS, Deadline, LambdaContext, OutOfTime, call, make_client
+from .marker import CLAIM_MARKER_TAG, ClaimMarker, origin_flow_of, origin_of
+from .waiting import FAILED, StillInProgress, describe, status_of, wait_until_settled
 
 if TYPE_CHECKING:
     from mypy_boto3_connect import ConnectClient
@@ -99,10 +99,10 @@ class Run:
         """A ClientToken that every delivery of this request derives alike."""
         return contract.deterministic_token(self.event["StackId"], self.event["LogicalResourceId"], self.event["RequestId"], *purpose)
 
-    def marker(self, *, pending: bool = False, adopted: bool = False, origin: str = "", origin_flow: str = "") -> contract.ClaimMarker:
+    def marker(self, *, pending: bool = False, adopted: bool = False, origin: str = "", origin_flow: str = "") -> ClaimMarker:
         """The marker for a number this request claims (or adopts, from ``origin``)."""
         resource = contract.resource_token(self.event["StackId"], self.event["LogicalResourceId"])
-        return contract.ClaimMarker(self.token(), resource, pending=pending, adopted=adopted, origin=origin, origin_flow=origin_flow)
+        return ClaimMarker(self.token(), resource, pending=pending, adopted=adopted, origin=origin, origin_flow=origin_flow)
 
     @cached_property
     def own(self) -> frozenset[str]:
@@ -189,7 +189,7 @@ def _reason(run: Run, error: Exception) -> str:
     """The Reason CloudFormation shows for an error."""
     if isinstance(error, Failure):
         return error.reason
-    if isinstance(error, contract.InvalidProperty):
+    if isinstance(error, validation.InvalidProperty):
         return f"Invalid property {error}. Nothing was claimed or changed."
     if isinstance(error, OutOfTime):
         return f"The handler ran out of time ({error}; {run.physical_id})."
@@ -217,7 +217,7 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     ARN only while the claim may still complete, so that the rollback can release it;
     otherwise an id that is no number's.
     """
-    replacing = contract.is_phone_number_arn(run.physical_id)
+    replacing = arns.is_phone_number_arn(run.physical_id)
     if spec.adopt_existing and spec.phone_number is not None:
         held = _held_in_account(run, deadline, spec.phone_number, spec.target_arn)
         if held is not None and not run.claimed_by_this_request(held):
@@ -252,7 +252,7 @@ def _claim(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Outcome:
     return Outcome(arn, _attributes(summary))
 
 
-def _mark_answered(run: Run, arn: str, marker: contract.ClaimMarker, data: dict[str, str]) -> None:
+def _mark_answered(run: Run, arn: str, marker: ClaimMarker, data: dict[str, str]) -> None:
     """Decide SUCCESS for a replacement first, then clear its pending marker: never the other way round.
 
     Once the marker says "answered" no rollback may release the number, so it is cleared only if this
@@ -262,10 +262,10 @@ def _mark_answered(run: Run, arn: str, marker: contract.ClaimMarker, data: dict[
     """
     if not run.responder.decide(SUCCESS, physical_id=arn, data=data):
         raise Failure("The handler's answer was decided before the replacement could be reported.", physical_id=run.physical_id)
-    call(Deadline(run.context), run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: marker.answered().value})
+    call(Deadline(run.context), run.client.tag_resource, resourceArn=arn, tags={CLAIM_MARKER_TAG: marker.answered().value})
 
 
-def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: contract.ClaimMarker) -> tuple[str, str, str]:
+def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: ClaimMarker) -> tuple[str, str, str]:
     """ClaimPhoneNumber on one candidate, or find the earlier delivery's claim; never claim a second number.
 
     Returns the number, its ARN and its id. The ClientToken and the marker derive from the
@@ -280,7 +280,7 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: c
     request: ClaimPhoneNumberRequestTypeDef = {
         "TargetArn": spec.target_arn,
         "PhoneNumber": "",
-        "Tags": {**spec.tags, contract.CLAIM_MARKER_TAG: marker.value},
+        "Tags": {**spec.tags, CLAIM_MARKER_TAG: marker.value},
         "ClientToken": run.token("claim"),
     }
     if spec.description:
@@ -300,7 +300,7 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: c
         if not deadline.allows(EARLIER_CLAIM_RECHECK_SECONDS):
             raise Failure(
                 "An earlier delivery of this request used its ClientToken, but no number carrying its marker "
-                f"({contract.CLAIM_MARKER_TAG}={marker.value}) is on {spec.target_arn}. Nothing more was claimed, "
+                f"({CLAIM_MARKER_TAG}={marker.value}) is on {spec.target_arn}. Nothing more was claimed, "
                 "so that no number is held twice; deploy again."
             )
         time.sleep(min(pause, deadline.remaining() - 1.0))  # the last look comes just before the deadline
@@ -368,9 +368,7 @@ def _candidates(run: Run, spec: contract.ClaimSpec, deadline: Deadline) -> Itera
         yield from fresh
 
 
-def _marked_numbers(
-    run: Run, spec: contract.ClaimSpec, deadline: Deadline, wanted: Callable[[contract.ClaimMarker], bool]
-) -> list[ClaimedPhoneNumberSummaryTypeDef]:
+def _marked_numbers(run: Run, spec: contract.ClaimSpec, deadline: Deadline, wanted: Callable[[ClaimMarker], bool]) -> list[ClaimedPhoneNumberSummaryTypeDef]:
     """The numbers on ``spec``'s target that could have been claimed for ``spec`` and carry a wanted marker.
 
     This costs a list and one Describe per matching number (the list carries no tags). It runs
@@ -393,15 +391,15 @@ def _marked_numbers(
                 if not rules.is_already_gone(error):
                     raise
                 continue  # released since the list
-            value = summary.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
-            if value is not None and wanted(contract.ClaimMarker.parse(value)):
+            value = summary.get("Tags", {}).get(CLAIM_MARKER_TAG)
+            if value is not None and wanted(ClaimMarker.parse(value)):
                 found.append(summary)
         if not page.get("NextToken"):
             return found
         listing["NextToken"] = page["NextToken"]
 
 
-def _import_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: contract.ClaimMarker) -> tuple[str, str, str]:
+def _import_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: ClaimMarker) -> tuple[str, str, str]:
     """ImportPhoneNumber from ``spec``'s source; returns the source (the number is known once it settles), ARN and id.
 
     The ClientToken derives from the request, so a repeated delivery replays the earlier import.
@@ -409,7 +407,7 @@ def _import_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: 
     request: ImportPhoneNumberRequestTypeDef = {
         "InstanceId": spec.target_arn.rsplit("/", 1)[1],  # the contract allows only an instance as an import's target
         "SourcePhoneNumberArn": str(spec.source_phone_number_arn),
-        "Tags": {**spec.tags, contract.CLAIM_MARKER_TAG: marker.value},
+        "Tags": {**spec.tags, CLAIM_MARKER_TAG: marker.value},
         "ClientToken": run.token("import"),
     }
     if spec.description:
@@ -481,15 +479,15 @@ def _adopt(run: Run, spec: contract.ClaimSpec, deadline: Deadline, held: Claimed
         if refusal is not None:
             raise Failure(refusal)
         flow = _flow_before_adoption(run, deadline, before, spec)
-        marker = run.marker(adopted=True, origin=contract.origin_of(before["TargetArn"]), origin_flow=contract.origin_flow_of(flow))
+        marker = run.marker(adopted=True, origin=origin_of(before["TargetArn"]), origin_flow=origin_flow_of(flow))
     try:
         if not resumed:
-            call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
+            call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={CLAIM_MARKER_TAG: marker.value})
         current = _converge(run, deadline, physical_id, before, spec, declared_before={}, flow_before=None)
         now = rules.marker_of(describe(run.client, deadline, physical_id))
         taken = now if rules.managed_elsewhere(now, run.own) else None
         if taken is None and now != marker:  # gone (removed by hand, or a read behind the write): written again
-            call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={contract.CLAIM_MARKER_TAG: marker.value})
+            call(deadline, run.client.tag_resource, resourceArn=physical_id, tags={CLAIM_MARKER_TAG: marker.value})
     except Exception as error:
         raise Failure(f"{_reason(run, error)} {_undo_adoption(run, spec, before, marker, resumed=resumed)}") from error
     if taken is not None:
@@ -510,11 +508,11 @@ def _flow_before_adoption(run: Run, deadline: Deadline, before: ClaimedPhoneNumb
     target = before.get("TargetArn", "")
     if target == spec.target_arn and spec.contact_flow_arn is None:
         return None
-    instance = target if ":instance/" in target else contract.flow_instance_arn(spec.contact_flow_arn) if spec.contact_flow_arn else None
+    instance = target if ":instance/" in target else arns.flow_instance_arn(spec.contact_flow_arn) if spec.contact_flow_arn else None
     return _associated_flow(run, deadline, instance, before["PhoneNumberArn"]) if instance else None
 
 
-def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumberSummaryTypeDef, marker: contract.ClaimMarker, *, resumed: bool) -> str:
+def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumberSummaryTypeDef, marker: ClaimMarker, *, resumed: bool) -> str:
     """Put an adoption that failed part-way back as it was; returns what to add to the Reason.
 
     The same converge path runs with the number's old state as the declared one and the adoption's as the
@@ -525,7 +523,7 @@ def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumbe
     Lambda run and ServiceTimeout.
     """
     arn, number = before["PhoneNumberArn"], before.get("PhoneNumber", before["PhoneNumberArn"])
-    own_tags = {k: v for k, v in before.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
+    own_tags = {k: v for k, v in before.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}
     restore = replace(
         spec,
         target_arn=marker.origin_arn(arn) or before.get("TargetArn", spec.target_arn),
@@ -541,11 +539,11 @@ def _undo_adoption(run: Run, spec: contract.ClaimSpec, before: ClaimedPhoneNumbe
         declared_before = own_tags if resumed else spec.tags  # resumed: the tags stay as they are
         _converge(run, deadline, arn, current, restore, declared_before=declared_before, flow_before=spec.contact_flow_arn, purpose="undo")
         # The marker as it was (none, or this resource's own): the adoption set it first.
-        old = None if resumed else before.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
+        old = None if resumed else before.get("Tags", {}).get(CLAIM_MARKER_TAG)
         if old is None:
-            call(deadline, run.client.untag_resource, resourceArn=arn, tagKeys=[contract.CLAIM_MARKER_TAG])
+            call(deadline, run.client.untag_resource, resourceArn=arn, tagKeys=[CLAIM_MARKER_TAG])
         else:
-            call(deadline, run.client.tag_resource, resourceArn=arn, tags={contract.CLAIM_MARKER_TAG: old})
+            call(deadline, run.client.tag_resource, resourceArn=arn, tags={CLAIM_MARKER_TAG: old})
     except Exception as error:
         log.exception("undoing the adoption of %s failed", number)
         return f"Undoing the adoption failed too ({_reason(run, error)}): check {number} ({arn}); it was on {where}."
@@ -571,7 +569,7 @@ def _update(run: Run) -> Outcome:
     old = _old_spec(run.event)
     physical_id = run.event["PhysicalResourceId"]
     deadline = run.deadline(new.wait_timeout_seconds)
-    if not contract.is_phone_number_arn(physical_id):
+    if not arns.is_phone_number_arn(physical_id):
         log.info("the resource holds no number yet (%s); claiming one", physical_id)
         return _claim(run, new, deadline)
     # A FAILED status here is an earlier move's: the number is still held where it was.
@@ -582,7 +580,7 @@ def _update(run: Run) -> Outcome:
         log.info("what number is wanted changed: claiming a replacement for %s", current.get("PhoneNumber"))
         return _claim(run, new, deadline)
 
-    declared_before = old.tags if old is not None else {k: v for k, v in current.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
+    declared_before = old.tags if old is not None else {k: v for k, v in current.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}
     flow_before = old.contact_flow_arn if old is not None else None
     return Outcome(physical_id, _attributes(_converge(run, deadline, physical_id, current, new, declared_before, flow_before)))
 
@@ -651,7 +649,7 @@ def _converge_flow(run: Run, deadline: Deadline, number_arn: str, number: str, d
             run.client.associate_phone_number_contact_flow,
             PhoneNumberId=number_arn,
             InstanceId=instance_id,
-            ContactFlowId=contract.flow_id(step.flow_arn),
+            ContactFlowId=arns.flow_id(step.flow_arn),
         )
         log.info("%s now routes to flow %s", number, step.flow_arn)
     else:
@@ -676,7 +674,7 @@ def _old_spec(event: Mapping[str, Any]) -> contract.ClaimSpec | None:
     """The previous properties, or None if they no longer parse (then the number is replaced)."""
     try:
         return contract.parse_properties(event.get("OldResourceProperties", {}))
-    except contract.InvalidProperty as error:
+    except validation.InvalidProperty as error:
         log.info("old properties do not parse (%s)", error)
         return None
 
@@ -749,7 +747,7 @@ def _delete(run: Run) -> Outcome:
     physical_id = run.event["PhysicalResourceId"]
     if physical_id.startswith(UNCLAIMED_PREFIX):
         return _release_unreported_create(run, physical_id)
-    if not contract.is_phone_number_arn(physical_id):
+    if not arns.is_phone_number_arn(physical_id):
         log.info("%s is not a phone number: nothing to release", physical_id)
         return Outcome(physical_id)
     props = run.event.get("ResourceProperties", {})
@@ -789,9 +787,9 @@ def _give_back(run: Run, deadline: Deadline, summary: ClaimedPhoneNumberSummaryT
         if origin is not None:
             try:
                 declared_flow = contract.parse_properties(run.event.get("ResourceProperties", {})).contact_flow_arn
-            except contract.InvalidProperty:
+            except validation.InvalidProperty:
                 declared_flow = None
-            tags = {k: v for k, v in summary.get("Tags", {}).items() if k != contract.CLAIM_MARKER_TAG}
+            tags = {k: v for k, v in summary.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}
             back = contract.ClaimSpec(
                 origin, description=summary.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=marker.origin_flow_arn(arn)
             )
@@ -802,11 +800,11 @@ def _give_back(run: Run, deadline: Deadline, summary: ClaimedPhoneNumberSummaryT
                     raise Failure(
                         f"{_reason(run, error)} {summary.get('PhoneNumber')} ({arn}) is kept, still marked as this stack's adoption: "
                         f"giving it back to {origin} failed. Retry once that is fixed, or remove the marker "
-                        f"({contract.CLAIM_MARKER_TAG}) to keep it where it is."
+                        f"({CLAIM_MARKER_TAG}) to keep it where it is."
                     ) from error
                 # Its origin (the instance, or the flow) no longer exists: it stays where it is, the account's again.
                 log.info("%s cannot go back to %s (%s): kept where it is", summary.get("PhoneNumber"), origin, rules.error_code(error))
-        call(deadline, run.client.untag_resource, resourceArn=arn, tagKeys=[contract.CLAIM_MARKER_TAG])
+        call(deadline, run.client.untag_resource, resourceArn=arn, tagKeys=[CLAIM_MARKER_TAG])
     log.info("kept %s (%s): %s", summary.get("PhoneNumber"), arn, why)
     return Outcome(run.event["PhysicalResourceId"])
 
@@ -825,13 +823,13 @@ def _release_unreported_create(run: Run, physical_id: str) -> Outcome:
     """
     try:
         spec = contract.parse_properties(run.event.get("ResourceProperties", {}))
-    except contract.InvalidProperty:
+    except validation.InvalidProperty:
         log.info("%s: the properties were refused, so nothing was claimed", physical_id)
         return Outcome(physical_id)
     request = physical_id[len(UNCLAIMED_PREFIX) :]
     deadline = run.deadline(spec.wait_timeout_seconds)
 
-    def claimed_here(marker: contract.ClaimMarker) -> bool:
+    def claimed_here(marker: ClaimMarker) -> bool:
         return marker.resource in run.own and marker.request == request and not marker.adopted and not marker.unknown
 
     for summary in _marked_numbers(run, spec, deadline, claimed_here):

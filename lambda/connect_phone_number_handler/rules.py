@@ -10,8 +10,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-import contract
-from contract import ClaimSpec
+from . import arns, validation
+from .contract import ClaimSpec
+from .marker import CLAIM_MARKER_TAG, ClaimMarker
 
 # How many candidates a claim tries when numbers are taken between search and claim, or when
 # Connect says an earlier delivery used the request's ClientToken for another number.
@@ -33,7 +34,7 @@ THROTTLE_GRACE_SECONDS = 60.0
 UNDO_ADOPTION_SECONDS = 45.0
 
 # Connect's limit of tags on a number; this library's marker is one of them.
-CONNECT_TAG_LIMIT = contract.MAX_USER_TAGS + 1
+CONNECT_TAG_LIMIT = validation.MAX_USER_TAGS + 1
 
 # Backoff for throttles and transient errors: full jitter between a floor and a doubling cap.
 BACKOFF_FLOOR_SECONDS = 0.1
@@ -124,7 +125,7 @@ def flow_instance(declared: str | None, declared_before: str | None) -> str | No
     A number nobody declared a flow for is left as it is (a flow set by hand stays), as tags are.
     """
     flow = declared or declared_before
-    return contract.flow_instance_arn(flow) if flow else None
+    return arns.flow_instance_arn(flow) if flow else None
 
 
 def flow_step(declared: str | None, declared_before: str | None, associated: str | None) -> FlowStep | None:
@@ -135,19 +136,19 @@ def flow_step(declared: str | None, declared_before: str | None, associated: str
     different flow found then was set by hand, and is left alone.
     """
     if declared is not None:
-        return None if associated == declared else FlowStep(contract.flow_instance_arn(declared), declared)
+        return None if associated == declared else FlowStep(arns.flow_instance_arn(declared), declared)
     if declared_before is not None and associated == declared_before:
-        return FlowStep(contract.flow_instance_arn(declared_before), None)
+        return FlowStep(arns.flow_instance_arn(declared_before), None)
     return None
 
 
-def marker_of(summary: Mapping[str, Any]) -> contract.ClaimMarker | None:
+def marker_of(summary: Mapping[str, Any]) -> ClaimMarker | None:
     """The claim marker a described number carries, or None."""
-    value = summary.get("Tags", {}).get(contract.CLAIM_MARKER_TAG)
-    return None if value is None else contract.ClaimMarker.parse(value)
+    value = summary.get("Tags", {}).get(CLAIM_MARKER_TAG)
+    return None if value is None else ClaimMarker.parse(value)
 
 
-def managed_elsewhere(marker: contract.ClaimMarker | None, own: frozenset[str]) -> bool:
+def managed_elsewhere(marker: ClaimMarker | None, own: frozenset[str]) -> bool:
     """Whether the marker names another resource of this library (one of ``own`` is this resource's token).
 
     A marker of an earlier release names no resource, so it cannot say; it counts as elsewhere for an
@@ -170,17 +171,17 @@ def adoption_refusal(summary: Mapping[str, Any], spec: ClaimSpec, own: frozenset
     marker = marker_of(summary)
     if managed_elsewhere(marker, own):
         return (
-            f"{number} ({arn}) carries this library's marker {contract.CLAIM_MARKER_TAG}={summary['Tags'][contract.CLAIM_MARKER_TAG]}: "
+            f"{number} ({arn}) carries this library's marker {CLAIM_MARKER_TAG}={summary['Tags'][CLAIM_MARKER_TAG]}: "
             "another resource (another stack, or this one under another logical id) manages it. Nothing was changed. "
             "If no stack manages it any more (it was kept by RETAIN), remove that tag "
-            f"(aws connect untag-resource --resource-arn {arn} --tag-keys {contract.CLAIM_MARKER_TAG}) and deploy again."
+            f"(aws connect untag-resource --resource-arn {arn} --tag-keys {CLAIM_MARKER_TAG}) and deploy again."
         )
     if marker is not None and marker.pending:
         return (
             f"{number} ({arn}) was claimed by a replacement of this resource that CloudFormation was never told of: the "
             "rollback of that update releases it. Nothing was changed; deploy again once the rollback is complete."
         )
-    keys = {k for k in summary.get("Tags", {}) if k != contract.CLAIM_MARKER_TAG} | set(spec.tags) | {contract.CLAIM_MARKER_TAG}
+    keys = {k for k in summary.get("Tags", {}) if k != CLAIM_MARKER_TAG} | set(spec.tags) | {CLAIM_MARKER_TAG}
     if len(keys) > CONNECT_TAG_LIMIT:
         kept = len(keys) - len(spec.tags) - 1
         return (

@@ -70,7 +70,7 @@ def require_local_endpoint(environment: Mapping[str, str]) -> str:
     if host not in LOOPBACK_HOSTS:
         raise DeployFailed(
             "AWS_ENDPOINT_URL_CONNECT must point at a local Connect emulator on loopback "
-            f"(got {endpoint or 'nothing'}); start one with: python -m connect_phone_number.emulator"
+            f"(got {endpoint or 'nothing'}); start one with: python -m connect_phone_number_local.emulator"
         )
     return endpoint
 

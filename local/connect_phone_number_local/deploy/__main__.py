@@ -1,9 +1,9 @@
 """Command line: deploy or destroy a synthesized stack against a local Connect emulator.
 
-export AWS_ENDPOINT_URL_CONNECT=http://127.0.0.1:4599   # python -m connect_phone_number.emulator
+export AWS_ENDPOINT_URL_CONNECT=http://127.0.0.1:4599   # python -m connect_phone_number_local.emulator
 npx cdk synth
-python -m connect_phone_number.local_deploy deploy --parameters Owner=care   # [STACK:]NAME=VALUE, as cdk deploy
-python -m connect_phone_number.local_deploy destroy --stack ConnectPhoneNumberDemo
+python -m connect_phone_number_local.deploy deploy --parameters Owner=care   # [STACK:]NAME=VALUE, as cdk deploy
+python -m connect_phone_number_local.deploy destroy --stack ConnectPhoneNumberDemo
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+# serve_forever looks for a shutdown this often: stop() returns within it (http.server's default is 0.5 s).
+SHUTDOWN_POLL_SECONDS = 0.05
+
 
 class ResponseTimeout(Exception):
     """No response arrived in time: in CloudFormation the stack would hang until its timeout."""
@@ -59,7 +62,7 @@ class ResponseServer:
         self._server.received = {}
         self._server.condition = threading.Condition()
         self._server.failures_to_inject = 0
-        self._thread = threading.Thread(target=self._server.serve_forever, name="response-server", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, name="response-server", daemon=True)
 
     def url_for(self, key: str) -> str:
         """A ResponseURL for one request. The query mimics a SigV4-presigned URL: signed now, valid two hours."""

@@ -1,0 +1,1 @@
+"""The Lambda asset: the handler of Custom::ConnectPhoneNumber (``index.on_event``), on the standard library and boto3 only."""

@@ -1,0 +1,98 @@
+"""The claim marker: the one tag this library keeps on every number it claims or adopts.
+
+Its value says which resource claimed or adopted the number, by which request, whether CloudFormation
+was told of it, and (for an adoption) where the number was before. Every shape ever written is parsed
+here, so numbers marked by earlier releases keep their meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .arns import flow_id, flow_instance_arn
+
+# Every number this library claims carries this tag. Its value (ClaimMarker) names the resource
+# and the CloudFormation request that claimed it, so a repeated delivery of that request can find
+# the number again, and a rollback can find a replacement nobody was told about.
+# Connect allows 50 tags, so users get one fewer.
+CLAIM_MARKER_TAG = "cdk-connect-phone-number:claim-request"
+
+
+@dataclass(frozen=True)
+class ClaimMarker:
+    """The value of the CLAIM_MARKER_TAG tag: who claimed or adopted the number, and whether anyone was told.
+
+    ``RESOURCE/REQUEST`` names the resource (resource_token) and the request that claimed the
+    number. A replacement claim carries ``RESOURCE/REQUEST/pending`` until the handler answers
+    SUCCESS: only a pending replacement may be released by a rollback, so a number that
+    CloudFormation was told about (or that RETAIN keeps) is never released that way. An adopted
+    number carries ``RESOURCE/REQUEST/adopted/ORIGIN[/flow=FLOW]``: it was the account's before, so no
+    clean-up of a failed claim ever releases it; ORIGIN (``instance=ID`` or
+    ``traffic-distribution-group=ID``) and FLOW (``INSTANCE_ID:FLOW_ID``) are where it was and the flow
+    it routed to before, written before the adoption's first change, so a redelivery can still undo it
+    (at most 224 characters). Numbers claimed by earlier releases of this library carry ``REQUEST`` alone and are
+    never pending. All of it fits in the one reserved tag, so users keep 49.
+    """
+
+    request: str
+    resource: str = ""
+    pending: bool = False
+    adopted: bool = False
+    origin: str = ""  # adopted: the target before the adoption, as RESOURCE_TYPE=ID
+    origin_flow: str = ""  # adopted: the flow it routed to before, if any, as INSTANCE_ID:FLOW_ID
+    # RESOURCE/REQUEST/... in a form this release does not know (a later release's, or edited by hand).
+    unknown: bool = False
+
+    @property
+    def value(self) -> str:
+        """The tag value."""
+        parts = [self.resource, self.request] if self.resource else [self.request]
+        if self.pending:
+            parts.append("pending")
+        elif self.adopted:
+            parts += ["adopted", *([self.origin] if self.origin else []), *([f"flow={self.origin_flow}"] if self.origin_flow else [])]
+        return "/".join(parts)
+
+    def answered(self) -> ClaimMarker:
+        """The same marker once CloudFormation has been told about the number."""
+        return ClaimMarker(self.request, self.resource, adopted=self.adopted, origin=self.origin, origin_flow=self.origin_flow)
+
+    @classmethod
+    def parse(cls, value: str) -> ClaimMarker:
+        """The marker a tag value holds. A value this library did not write is never pending or adopted."""
+        parts = value.split("/")
+        if len(parts) == 3 and parts[2] == "pending":
+            return cls(parts[1], parts[0], pending=True)
+        if 3 <= len(parts) <= 5 and parts[2] == "adopted":
+            origin = next((p for p in parts[3:] if not p.startswith("flow=")), "")
+            flow = next((p.removeprefix("flow=") for p in parts[3:] if p.startswith("flow=")), "")
+            return cls(parts[1], parts[0], adopted=True, origin=origin, origin_flow=flow)
+        if len(parts) == 2:
+            return cls(parts[1], parts[0])
+        if len(parts) > 2:
+            return cls(parts[1], parts[0], unknown=True)
+        return cls(value)
+
+    def origin_arn(self, number_arn: str) -> str | None:
+        """The ARN of the target the number was on before its adoption (same partition, Region and account)."""
+        if "=" not in self.origin:
+            return None
+        kind, _, ident = self.origin.partition("=")
+        return f"{number_arn.partition(':phone-number/')[0]}:{kind}/{ident}"
+
+    def origin_flow_arn(self, number_arn: str) -> str | None:
+        """The ARN of the flow the number routed to before its adoption."""
+        instance, _, flow = self.origin_flow.partition(":")
+        return f"{number_arn.partition(':phone-number/')[0]}:instance/{instance}/contact-flow/{flow}" if flow else None
+
+
+def origin_of(target_arn: str) -> str:
+    """A target ARN as a marker's ORIGIN part: ``instance=ID`` or ``traffic-distribution-group=ID``."""
+    return target_arn.rsplit(":", 1)[-1].replace("/", "=", 1)
+
+
+def origin_flow_of(flow_arn: str | None) -> str:
+    """A flow ARN as a marker's FLOW part, ``INSTANCE_ID:FLOW_ID`` (empty for no flow)."""
+    if not flow_arn:
+        return ""
+    return f"{flow_instance_arn(flow_arn).rsplit('/', 1)[-1]}:{flow_id(flow_arn)}"
