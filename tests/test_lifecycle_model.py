@@ -33,6 +33,7 @@ import types
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -242,8 +243,10 @@ class AnswerRecorder:
             return accepted
 
     def url_for(self, key: str) -> str:
+        """Presigned as CloudFormation's are (SigV4: X-Amz-Date is when it was signed), on the virtual clock."""
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/responses/{key}?X-Amz-Signature={secrets.token_hex(8)}"
+        signed = datetime.fromtimestamp(self._stamp()[0], UTC).strftime("%Y%m%dT%H%M%SZ")
+        return f"http://{host!s}:{port}/responses/{key}?X-Amz-Date={signed}&X-Amz-Expires=7200&X-Amz-Signature={secrets.token_hex(8)}"
 
     def refuse(self, key: str, count: int) -> None:
         with self._lock:
@@ -699,12 +702,13 @@ class Lifecycle(RuleBasedStateMachine):
             )
         return None
 
-    @rule(logical=resources, change=changes(), faults=faults(), rollback=faults())
-    def update(self, logical: str, change: tuple[Change, ...], faults: Faults, rollback: Faults) -> None:
+    @rule(logical=resources, change=changes(), faults=faults(), rollback=faults(), another_fails=st.sampled_from([False, False, True]))
+    def update(self, logical: str, change: tuple[Change, ...], faults: Faults, rollback: Faults, another_fails: bool) -> None:
         resource = self.stack[logical]
         old, new = resource.props, apply_changes(resource.props, resource.number, change)
         if new == old:
             return  # CloudFormation sends no Update when the properties did not change
+        before = self.world.held().get(resource.physical_id)
         kept = self.kept_number(new)  # the number kept by RETAIN that this Update's replacement adopts, if any
         # Another resource's marker refuses the adoption: a number the stack names, or one kept by RETAIN and not unmarked.
         managed = new.get("AdoptExisting") and any(r.number == new["PhoneNumber"] for name, r in self.stack.items() if name != logical)
@@ -713,6 +717,10 @@ class Lifecycle(RuleBasedStateMachine):
         if refused:
             event("an Update's adoption refused: another resource's marker")
             assert answer.status == "FAILED", f"{logical} adopted {new['PhoneNumber']}, which carries another resource's marker"
+        elif answer.status == "FAILED":
+            busy = self.world.busy_beyond(min(wait_of(new), faults.budget - RESPONSE_RESERVE_SECONDS) - 3)
+            excuse = faults.excuse() or (f"{', '.join(busy)} still IN_PROGRESS" if busy else "") or self.no_number_for(new, resource)
+            assert excuse, f"Update {logical} answered FAILED although nothing kept it from succeeding: {answer.reason}"
         # Tags the stack now declares, or declared in an Update that failed, are the stack's from now on.
         resource.foreign = {k: v for k, v in resource.foreign.items() if k not in declared_tags(new)}
         if answer.status == "SUCCESS":
@@ -726,18 +734,43 @@ class Lifecycle(RuleBasedStateMachine):
                     self.unmarked.discard(kept["arn"])
                     # As in adopt: the tags the number had stay, unless now declared.
                     resource.foreign = {k: v for k, v in user_tags(kept).items() if k not in declared_tags(new)}
+            if another_fails and answer.physical_id == resource.physical_id:
+                # Another resource of the stack failed: CloudFormation rolls this successful Update back too.
+                event("a successful Update rolled back")
+                self.roll_back(logical, resource, old, new, rollback, before)
+                return
             resource.props, resource.physical_id = new, answer.physical_id
             resource.number = answer.data.get("PhoneNumber", resource.number)
             return
         # The stack rolls back: the old properties back, under the old physical id, as a new request.
+        self.roll_back(logical, resource, old, new, rollback, before)
+
+    def roll_back(self, logical: str, resource: Resource, old: dict[str, Any], new: dict[str, Any], faults: Faults, before: dict[str, Any] | None) -> None:
+        """CloudFormation's rollback Update; afterwards the number is where and as it was before the rolled-back Update."""
         back = self.until_done(
             f"rollback Update of {logical}",
             lambda f: self.send("Update", logical, old, f, old=new, physical_id=resource.physical_id, role="rollback "),
-            rollback,
+            faults,
             old,
         )
         assert back is not None
         assert back.physical_id == resource.physical_id, f"the rollback of {logical} answered {back.physical_id}, not its old id {resource.physical_id}"
+        after = self.world.held().get(resource.physical_id)
+        if before is None or after is None:
+            return
+        # A key the rolled-back Update declared, and the stack did not before, is the stack's: the rollback removes it.
+        taken = set(declared_tags(new)) - set(declared_tags(old))
+        restored = {k: v for k, v in user_tags(before).items() if k not in taken}
+        was = (before["target_arn"], before["description"], restored)
+        now = (after["target_arn"], after["description"], user_tags(after))
+        assert now == was, f"after the rollback of {logical}, its number is {now}, not as before the Update: {was}"
+
+    def no_number_for(self, props: dict[str, Any], resource: Resource) -> str:
+        """Why a replacement may fairly fail: the exact number is not to be had, or the inventory ran out."""
+        current = self.world.held().get(resource.physical_id)
+        if current is not None and matches(current, props):
+            return ""
+        return "a replacement claim (the number may be taken, cooling down, or out of stock)"
 
     @rule(logical=consumes(resources), faults=faults())
     def delete(self, logical: str, faults: Faults) -> None:
@@ -881,6 +914,12 @@ class Lifecycle(RuleBasedStateMachine):
         named = {r.physical_id for r in self.stack.values()}
         leaked = sorted(f"{held[arn]['number']} ({held[arn]['status']}, {arn})" for arn in set(held) - named - self.retained - self.abandoned)
         assert not leaked, f"held, but no stack knows them: {leaked}"
+
+    @invariant()
+    def numbers_kept_by_a_removal_policy_stay_held(self) -> None:
+        held = self.world.held() | self.world.unmarked()
+        released = sorted(arn for arn in self.retained if arn not in held)
+        assert not released, f"kept by a removal policy, but released: {released}"
 
     @invariant()
     def a_number_loses_its_marker_only_on_purpose(self) -> None:

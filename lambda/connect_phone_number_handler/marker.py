@@ -31,7 +31,9 @@ class ClaimMarker:
     ``traffic-distribution-group=ID``) and FLOW (``INSTANCE_ID:FLOW_ID``) are where it was and the flow
     it routed to before, written before the adoption's first change, so a redelivery can still undo it
     (at most 224 characters). Numbers claimed by earlier releases of this library carry ``REQUEST`` alone and are
-    never pending. All of it fits in the one reserved tag, so users keep 49.
+    never pending. A claimed number whose routing an Update of the stack replaced carries
+    ``RESOURCE/REQUEST/flow=FLOW``: the flow it routed to before the stack first declared one, which removing
+    the prop (or rolling back that Update) restores. All of it fits in the one reserved tag, so users keep 49.
     """
 
     request: str
@@ -39,7 +41,8 @@ class ClaimMarker:
     pending: bool = False
     adopted: bool = False
     origin: str = ""  # adopted: the target before the adoption, as RESOURCE_TYPE=ID
-    origin_flow: str = ""  # adopted: the flow it routed to before, if any, as INSTANCE_ID:FLOW_ID
+    # The flow it routed to before (the adoption, or the stack's first declared flow), if any, as INSTANCE_ID:FLOW_ID.
+    origin_flow: str = ""
     # RESOURCE/REQUEST/... in a form this release does not know (a later release's, or edited by hand).
     unknown: bool = False
 
@@ -47,10 +50,13 @@ class ClaimMarker:
     def value(self) -> str:
         """The tag value."""
         parts = [self.resource, self.request] if self.resource else [self.request]
+        flow = [f"flow={self.origin_flow}"] if self.origin_flow else []
         if self.pending:
             parts.append("pending")
         elif self.adopted:
-            parts += ["adopted", *([self.origin] if self.origin else []), *([f"flow={self.origin_flow}"] if self.origin_flow else [])]
+            parts += ["adopted", *([self.origin] if self.origin else []), *flow]
+        elif self.resource:
+            parts += flow
         return "/".join(parts)
 
     def answered(self) -> ClaimMarker:
@@ -67,6 +73,8 @@ class ClaimMarker:
             origin = next((p for p in parts[3:] if not p.startswith("flow=")), "")
             flow = next((p.removeprefix("flow=") for p in parts[3:] if p.startswith("flow=")), "")
             return cls(parts[1], parts[0], adopted=True, origin=origin, origin_flow=flow)
+        if len(parts) == 3 and parts[2].startswith("flow="):
+            return cls(parts[1], parts[0], origin_flow=parts[2].removeprefix("flow="))
         if len(parts) == 2:
             return cls(parts[1], parts[0])
         if len(parts) > 2:
@@ -81,7 +89,7 @@ class ClaimMarker:
         return f"{number_arn.partition(':phone-number/')[0]}:{kind}/{ident}"
 
     def origin_flow_arn(self, number_arn: str) -> str | None:
-        """The ARN of the flow the number routed to before its adoption."""
+        """The ARN of the flow the number routed to before its adoption (or before the stack first declared one)."""
         instance, _, flow = self.origin_flow.partition(":")
         return f"{number_arn.partition(':phone-number/')[0]}:instance/{instance}/contact-flow/{flow}" if flow else None
 

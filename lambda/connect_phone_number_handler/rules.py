@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import arns, validation
 from .contract import ClaimSpec
 from .marker import CLAIM_MARKER_TAG, ClaimMarker
+from .plan import CONNECT_TAG_LIMIT
 
 # How many candidates a claim tries when numbers are taken between search and claim, or when
 # Connect says an earlier delivery used the request's ClientToken for another number.
@@ -32,9 +31,6 @@ THROTTLE_GRACE_SECONDS = 60.0
 # An adoption stops this long before its hard end (the Lambda run's, or CloudFormation's), so that undoing it
 # when it fails still fits inside both.
 UNDO_ADOPTION_SECONDS = 45.0
-
-# Connect's limit of tags on a number; this library's marker is one of them.
-CONNECT_TAG_LIMIT = validation.MAX_USER_TAGS + 1
 
 # Backoff for throttles and transient errors: full jitter between a floor and a doubling cap.
 BACKOFF_FLOOR_SECONDS = 0.1
@@ -99,47 +95,6 @@ def is_rollback_of_replacement(held: Mapping[str, Any], old: ClaimSpec, new: Cla
 def matches_spec(listed: Mapping[str, Any], spec: ClaimSpec) -> bool:
     """Whether a listed number (ListPhoneNumbersV2 summary) could have been claimed for ``spec``."""
     return listed.get("TargetArn") == spec.target_arn and already_satisfies(listed, spec)
-
-
-def tag_diff(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Tags to set (added or changed) and tag keys to remove, from the declared old and new tags.
-
-    Tags the stack never declared (the claim marker, tags added by hand) are left alone.
-    """
-    to_set = {k: v for k, v in new.items() if old.get(k) != v}
-    to_remove = sorted(k for k in old if k not in new)
-    return to_set, to_remove
-
-
-@dataclass(frozen=True)
-class FlowStep:
-    """One change to a number's flow association: associate ``flow_arn``, or (None) disassociate on ``instance_arn``."""
-
-    instance_arn: str
-    flow_arn: str | None
-
-
-def flow_instance(declared: str | None, declared_before: str | None) -> str | None:
-    """The instance whose flow associations to read: the declared flow's, else the one declared before; None: leave it.
-
-    A number nobody declared a flow for is left as it is (a flow set by hand stays), as tags are.
-    """
-    flow = declared or declared_before
-    return arns.flow_instance_arn(flow) if flow else None
-
-
-def flow_step(declared: str | None, declared_before: str | None, associated: str | None) -> FlowStep | None:
-    """What brings the number's flow to the declared one, from the association read now (ListFlowAssociations).
-
-    A move drops Connect's association and a change by hand replaces it: either way the read shows it, so one
-    rule covers a claim, a move, drift and a rollback. Removing the prop disassociates the flow it declared; a
-    different flow found then was set by hand, and is left alone.
-    """
-    if declared is not None:
-        return None if associated == declared else FlowStep(arns.flow_instance_arn(declared), declared)
-    if declared_before is not None and associated == declared_before:
-        return FlowStep(arns.flow_instance_arn(declared_before), None)
-    return None
 
 
 def marker_of(summary: Mapping[str, Any]) -> ClaimMarker | None:

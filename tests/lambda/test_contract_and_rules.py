@@ -101,12 +101,6 @@ def test_which_changes_replace_the_number(change: dict[str, object], replaces: b
     assert rules.requires_replacement(spec(), spec(**change)) is replaces
 
 
-def test_tag_diff_sets_added_and_changed_and_removes_dropped() -> None:
-    to_set, to_remove = rules.tag_diff({"keep": "1", "change": "a", "drop": "x"}, {"keep": "1", "change": "b", "add": "y"})
-    assert to_set == {"change": "b", "add": "y"}
-    assert to_remove == ["drop"]
-
-
 def test_polling_starts_at_connects_sustained_rate_and_backs_off() -> None:
     assert rules.poll_interval(0) == 0.5
     assert rules.poll_interval(9.9) == 0.5

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
-from connect_phone_number_handler import contract, rules, validation
+from connect_phone_number_handler import contract, validation
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, run, search_props
@@ -113,23 +113,6 @@ def test_a_move_between_groups_with_the_same_flow_associates_it_again(emulator: 
     assert result.response["Status"] == "SUCCESS", result.response["Reason"]
     assert flow_of(emulator, arn) == FLOW
     assert emulator.service.calls["AssociatePhoneNumberContactFlow"] == 2
-
-
-@pytest.mark.parametrize(
-    ("declared", "before", "associated", "step"),
-    [
-        (FLOW, None, None, rules.FlowStep(INSTANCE, FLOW)),
-        (FLOW, FLOW, FLOW, None),
-        (FLOW, FLOW, OTHER_FLOW, rules.FlowStep(INSTANCE, FLOW)),
-        (None, FLOW, FLOW, rules.FlowStep(INSTANCE, None)),
-        (None, FLOW, OTHER_FLOW, None),
-        (None, None, OTHER_FLOW, None),
-    ],
-)
-def test_the_flow_step_follows_the_declared_flow_and_leaves_flows_set_by_hand_when_none_was_declared(
-    declared: str | None, before: str | None, associated: str | None, step: rules.FlowStep | None
-) -> None:
-    assert rules.flow_step(declared, before, associated) == step
 
 
 @pytest.mark.parametrize(

@@ -255,17 +255,20 @@ def test_delete_waits_out_a_number_still_in_progress(emulator: ConnectEmulator, 
     assert emulator.service.calls["ReleasePhoneNumber"] == 1
 
 
-def test_delete_answers_within_the_wait_limit_when_the_number_stays_in_progress(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+def test_a_delete_waits_out_an_earlier_operation_until_cloudformation_stops_listening_not_for_its_wait_limit(
+    emulator: ConnectEmulator, responses: ResponseServer
+) -> None:
     arn = create(responses, search_props())
     emulator.service.config.update_seconds = 300
     emulator.service.handle("UpdatePhoneNumberMetadata", {"PhoneNumberId": arn, "PhoneNumberDescription": "busy"}, None)
 
-    # CloudFormation waits ServiceTimeout (the wait limit + 2 min), not the Lambda deadline.
-    result = run("Delete", responses, search_props(WaitTimeoutSeconds="10"), physical_id=arn, seconds=60)
+    # ServiceTimeout 40 s from the signed ResponseURL: work stops 13 s (a call in flight) + 10 s (the answer) before it.
+    result = run("Delete", responses, search_props(WaitTimeoutSeconds="10", ServiceTimeout="40"), physical_id=arn, seconds=60)
 
     assert result.response["Status"] == "FAILED"
-    assert "it was not released" in result.response["Reason"]
-    assert result.seconds < 25
+    assert "It was not released" in result.response["Reason"]
+    assert "ServiceTimeout" in result.response["Reason"]
+    assert 12 < result.seconds < 25  # past the 10 s wait limit, inside CloudFormation's wait
     assert "ReleasePhoneNumber" not in emulator.service.calls
 
 

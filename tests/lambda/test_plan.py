@@ -1,0 +1,80 @@
+"""The converge plan as a table: what is observed x what is declared -> steps. No emulator, no Connect calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from connect_phone_number_handler import plan
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from support import FLOW, INSTANCE
+
+OTHER_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000002"
+HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000003"
+MARKER = {CLAIM_MARKER_TAG: "r/q"}
+
+
+def number(tags: dict[str, str]) -> dict[str, object]:
+    return {"PhoneNumber": "+18005550100", "PhoneNumberArn": "arn:number", "Tags": tags}
+
+
+@pytest.mark.parametrize(
+    ("actual", "declared", "before", "to_set", "to_remove"),
+    [
+        # added and changed keys are set, a key the stack no longer declares is removed, a hand-added one stays
+        (
+            {"keep": "1", "change": "a", "drop": "x", "hand": "h"},
+            {"keep": "1", "change": "b", "add": "y"},
+            {"keep": "1", "change": "a", "drop": "x"},
+            {"change": "b", "add": "y"},
+            ["drop"],
+        ),
+        # a declared key changed by hand is the stack's: set back (drift repaired)
+        ({"team": "by-hand"}, {"team": "a"}, {"team": "a"}, {"team": "a"}, []),
+        # what was declared before is unknown (old properties that do not parse): nothing is removed
+        ({"hand": "h", "team": "a"}, {"team": "b"}, None, {"team": "b"}, []),
+        # a key declared before that is not on the number any more needs no call
+        ({}, {}, {"gone": "x"}, {}, []),
+        # the marker is never removed, even if it was declared (it cannot be: the contract refuses it)
+        ({**MARKER}, {}, {CLAIM_MARKER_TAG: "x"}, {}, []),
+    ],
+)
+def test_the_tag_plan_sets_declared_values_removes_only_keys_declared_before_and_leaves_the_rest(
+    actual: dict[str, str], declared: dict[str, str], before: dict[str, str] | None, to_set: dict[str, str], to_remove: list[str]
+) -> None:
+    result = plan.plan_tags(number(actual), declared, before)
+    assert (result.to_set, result.to_remove, result.refusal) == (to_set, to_remove, None)
+
+
+def test_the_tag_plan_refuses_more_than_connects_limit_counting_hand_added_tags_and_the_marker() -> None:
+    declared = {f"k{i}": "v" for i in range(49)}
+    result = plan.plan_tags(number({"by-hand": "x", **MARKER}), declared, {})
+    assert result.refusal is not None
+    assert "51 tags (1 it has that the stack does not declare, 49 declared, and 1 marker" in result.refusal
+    assert "Nothing was changed" in result.refusal
+    assert plan.plan_tags(number({**MARKER}), declared, {}).refusal is None  # exactly 50
+
+
+@pytest.mark.parametrize(
+    ("declared", "before", "associated", "recorded", "step"),
+    [
+        # first declared flow over no routing: associate; nothing to record
+        (FLOW, None, None, None, plan.FlowPlan(INSTANCE, FLOW)),
+        # first declared flow over a hand-set one: record it before associating
+        (FLOW, None, HAND_FLOW, None, plan.FlowPlan(INSTANCE, FLOW, record=HAND_FLOW)),
+        # first declared flow over no routing, with a stale record: the record is cleared
+        (FLOW, None, None, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW, record="")),
+        (FLOW, FLOW, FLOW, None, None),
+        # drift (changed by hand while declared): set back, the record kept
+        (FLOW, FLOW, OTHER_FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW)),
+        # the prop removed (or the Update that set it rolled back): disassociate, or restore the recorded routing
+        (None, FLOW, FLOW, None, plan.FlowPlan(INSTANCE, None)),
+        (None, FLOW, FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, HAND_FLOW)),
+        # changed by hand since it was declared, or never declared: left alone
+        (None, FLOW, OTHER_FLOW, HAND_FLOW, None),
+        (None, None, OTHER_FLOW, None, None),
+    ],
+)
+def test_the_flow_plan_follows_the_declared_flow_restores_what_it_replaced_and_leaves_flows_set_by_hand(
+    declared: str | None, before: str | None, associated: str | None, recorded: str | None, step: plan.FlowPlan | None
+) -> None:
+    assert plan.plan_flow(declared, before, associated, recorded) == step
