@@ -45,7 +45,7 @@ from hypothesis import HealthCheck, Phase, event, note, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, get_state_machine_test, initialize, invariant, multiple, precondition, rule
 
-from connect_phone_number_handler import connect_api, handler
+from connect_phone_number_handler import connect_api, handler, plan
 from connect_phone_number_handler.connect_api import RESPONSE_RESERVE_SECONDS
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
 from connect_phone_number_local.emulator import ConnectEmulator
@@ -57,7 +57,9 @@ from support import INSTANCE, OTHER_INSTANCE, SERVICE_TOKEN, STACK_ID
 EXAMPLES = int(os.environ.get("LIFECYCLE_EXAMPLES", "150"))
 DEFAULT_SEED = 1262074598
 STEPS = int(os.environ.get("LIFECYCLE_STEPS", "15"))
-SHRINK = os.environ.get("LIFECYCLE_SHRINK", "1") != "0"  # 0: report the first failure as found (faster)
+SHRINK = os.environ.get("LIFECYCLE_SHRINK", "1") != "0"
+# Examples each planted-bug test may take to find its bug (it stops at the first).
+PLANTED_EXAMPLES = 150  # 0: report the first failure as found (faster)
 
 MARKER_TAG = CLAIM_MARKER_TAG
 LIBRARY_TAG_PREFIX = MARKER_TAG.split(":")[0]  # the library's tags are all named after it
@@ -1029,30 +1031,80 @@ def world(emulator: ConnectEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterato
         world.recorder.close()
 
 
-def test_every_number_is_accounted_for_through_random_lifecycles_under_compound_faults(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def run_model(world: World, monkeypatch: pytest.MonkeyPatch, examples: int, chosen: int, *, shrink: bool) -> None:
+    """Play ``examples`` random lifecycles from seed ``chosen``; raises what the model finds."""
     monkeypatch.setattr(Lifecycle, "world", world, raising=False)
-    # `make test` explores the same examples every run (a fixed seed), so CI is repeatable;
-    # LIFECYCLE_SEED=random explores new ones, and a failure prints the seed that found it.
-    wanted = os.environ.get("LIFECYCLE_SEED") or str(DEFAULT_SEED)
-    chosen = random.SystemRandom().randrange(2**32) if wanted == "random" else int(wanted)
     test = get_state_machine_test(
         Lifecycle,
         settings=settings(
-            max_examples=EXAMPLES,
+            max_examples=examples,
             stateful_step_count=STEPS,
             deadline=None,
             database=None,
             print_blob=True,
-            phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if SHRINK else [])],
+            phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if shrink else [])],
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
         ),
     )
     blob = os.environ.get("LIFECYCLE_BLOB")
     if blob:
         test = hypothesis.reproduce_failure(hypothesis.__version__, blob.encode())(test)
+    seed(chosen)(test)()
+
+
+def test_every_number_is_accounted_for_through_random_lifecycles_under_compound_faults(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make test` explores the same examples every run (a fixed seed), so CI is repeatable;
+    # LIFECYCLE_SEED=random explores new ones, and a failure prints the seed that found it.
+    wanted = os.environ.get("LIFECYCLE_SEED") or str(DEFAULT_SEED)
+    chosen = random.SystemRandom().randrange(2**32) if wanted == "random" else int(wanted)
     print(f"lifecycle model: {EXAMPLES} examples of up to {STEPS} steps, LIFECYCLE_SEED={chosen}")
     try:
-        seed(chosen)(test)()
+        run_model(world, monkeypatch, EXAMPLES, chosen, shrink=SHRINK)
     except BaseException as error:
         error.add_note(f"Reproduce with LIFECYCLE_SEED={chosen} LIFECYCLE_EXAMPLES={EXAMPLES} LIFECYCLE_STEPS={STEPS} (or the blob above).")
         raise
+
+
+# --- the model can fail: each planted bug is found ------------------------------------------------
+
+
+def every_move_fails(original: Callable[..., Any]) -> Callable[..., Any]:
+    def planted(run: Any, deadline: Any, physical_id: str, current: Any, new: Any, *args: Any, **kwargs: Any) -> Any:
+        if current.get("TargetArn") != new.target_arn:
+            raise handler.Failure("planted: every move fails")
+        return original(run, deadline, physical_id, current, new, *args, **kwargs)
+
+    return planted
+
+
+def rollback_releases_kept_numbers(original: Callable[..., Any]) -> Callable[..., Any]:
+    def planted(run: Any, failed: Any, deadline: Any) -> None:
+        # The clean-up releases every number this resource's marker is on, answered or kept, not only the pending ones.
+        for summary in handler._marked_numbers(run, failed, deadline, lambda marker: marker.resource in run.own):
+            if summary["PhoneNumberArn"] != run.event["PhysicalResourceId"]:
+                handler._release_settled(run, deadline, summary, "planted")
+
+    return planted
+
+
+def tags_declared_before_stay(original: Callable[..., Any]) -> Callable[..., Any]:
+    def planted(current: Any, declared: Any, declared_before: Any) -> Any:
+        return original(current, declared, None)  # as if what was declared before were never known: nothing removed
+
+    return planted
+
+
+@pytest.mark.parametrize(
+    ("target", "bug"),
+    [
+        ("_converge", every_move_fails),
+        ("_release_abandoned_replacements", rollback_releases_kept_numbers),
+        ("plan_tags", tags_declared_before_stay),
+    ],
+    ids=["a move that always fails", "a rollback that releases a number kept by RETAIN", "a rollback that leaves the rolled-back tags"],
+)
+def test_the_model_finds_a_planted_bug(world: World, monkeypatch: pytest.MonkeyPatch, target: str, bug: Callable[..., Any]) -> None:
+    module = plan if target == "plan_tags" else handler
+    monkeypatch.setattr(module, target, bug(getattr(module, target)))
+    with pytest.raises(AssertionError):
+        run_model(world, monkeypatch, PLANTED_EXAMPLES, DEFAULT_SEED, shrink=False)

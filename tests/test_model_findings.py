@@ -74,7 +74,7 @@ def adopt(machine: Lifecycle, number: str) -> str:
 
 
 def pin(machine: Lifecycle, logical: str, number: str) -> None:
-    machine.update(logical=logical, change=(Change("selection", (("PhoneNumber", number),)),), faults=NO_FAULTS, rollback=NO_FAULTS)
+    machine.update(logical=logical, change=(Change("selection", (("PhoneNumber", number),)),), faults=NO_FAULTS, rollback=NO_FAULTS, another_fails=False)
 
 
 def test_the_model_does_not_expect_an_update_to_adopt_a_number_another_resource_of_the_stack_names(machine: Lifecycle) -> None:
