@@ -456,7 +456,18 @@ def _import_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: 
     }
     if spec.description:
         request["PhoneNumberDescription"] = spec.description
-    imported = call(deadline, run.client.import_phone_number, **request)
+    try:
+        imported = call(deadline, run.client.import_phone_number, **request)
+    except ClientError as error:
+        if rules.error_code(error) != "InvalidParameterException":
+            raise
+        # (choice) Connect's refusal of a source imported before is not documented: any refusal of the parameters
+        # says where such a number may be, since the most common cause is one kept by RETAIN from an earlier stack.
+        raise Failure(
+            f"{_reason(run, error)} If {spec.source_phone_number_arn} was imported before and that number is still held "
+            "(kept by a RETAIN removal policy, say), take it over with phone_number=<its number> and adopt_existing=True "
+            "(PhoneNumber, AdoptExisting: true) instead of importing it again, or release it first. Nothing was imported."
+        ) from error
     log.info("import of %s accepted as %s", spec.source_phone_number_arn, imported["PhoneNumberArn"])
     return str(spec.source_phone_number_arn), imported["PhoneNumberArn"], imported["PhoneNumberId"]
 

@@ -128,3 +128,15 @@ def test_an_import_and_a_search_cannot_be_combined(emulator: ConnectEmulator, re
     assert result.response["Status"] == "FAILED"
     assert "Invalid property SourcePhoneNumberArn: cannot be combined with 'CountryCode'" in result.response["Reason"]
     assert emulator.service.calls.get("ImportPhoneNumber") is None
+
+
+def test_importing_a_source_whose_number_is_still_held_says_how_to_take_that_number_over(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    props = {"TargetArn": INSTANCE, "SourcePhoneNumberArn": SOURCE}
+    first = run("Create", responses, props)  # kept by RETAIN when its stack went
+    assert first.response["Status"] == "SUCCESS", first.response["Reason"]
+
+    again = run("Create", responses, props, logical_id="Redeployed")
+
+    assert again.response["Status"] == "FAILED"
+    assert "adopt_existing=True" in again.response["Reason"] and SOURCE in again.response["Reason"]
+    assert len(emulator.service.holding()) == 1
