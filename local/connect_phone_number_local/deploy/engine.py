@@ -238,8 +238,12 @@ class LocalCloudFormation(Provisioning):
     ) -> tuple[ResourceState, str]:
         """Create or update one resource; returns its new state and CREATE, UPDATE or NONE."""
         if not resource.emulated:
-            if before is not None:
+            if before is not None and placeholder(stack, resource)[0] == before.physical_id:
                 return self._with_policies(before, resource), "NONE"
+            if before is not None:  # a contact flow now on another instance (a parameter's new value, say) has another ARN
+                physical_id, attributes = placeholder(stack, resource)
+                self._event("UPDATE_COMPLETE", "not emulated: new placeholder values", resource)
+                return self._state_for(stack, resource, physical_id, {}, attributes), "NONE"
             physical_id, attributes = placeholder(stack, resource)
             self._event("CREATE_COMPLETE", "not emulated: placeholder values", resource)
             return self._state_for(stack, resource, physical_id, {}, attributes), "CREATE"

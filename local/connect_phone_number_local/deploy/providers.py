@@ -70,7 +70,7 @@ class Provisioning(Ledger):
             file = template_file or (Path(current.attributes["_template"]) if current and "_template" in current.attributes else None)
             if file is None or not file.is_file():
                 return {"Status": "FAILED", "Reason": f"the nested stack's template {file} is gone", "PhysicalResourceId": physical_id}
-            _, _, region, account, *_ = self._stack_ids[parent].split(":")
+            region, account = self._stack_ids[parent].split(":")[3:5]
             template = read(file, child, region=region, account=account)
             outputs = self.deploy(template, parameters={k: _parameter(v) for k, v in dict(properties.get("Parameters", {})).items()})
         except DeployFailed as error:
