@@ -21,7 +21,7 @@ from support import ACCOUNT, INSTANCE, OTHER_INSTANCE
 
 STACK = "Teams"
 DESTROY, RETAIN = cdk.RemovalPolicy.DESTROY, cdk.RemovalPolicy.RETAIN
-US_DID = {"country_code": "US", "phone_number_type": "DID"}
+US_DID: dict[str, Any] = {"country_code": "US", "phone_number_type": "DID"}
 
 
 def synthesize(out: Path, *builds: tuple[str, Callable[[cdk.Stack], None]], env: cdk.Environment | None = None) -> Path:
@@ -215,7 +215,8 @@ def test_a_cfn_phone_number_kept_by_retain_stays_held_when_it_leaves_the_templat
         return build
 
     def deploy(step: str, build: Callable[[cdk.Stack], None]) -> dict[str, str]:
-        return cloudformation.deploy(load(synthesize(tmp_path / step, (STACK, build)), STACK, region="us-east-1", account=ACCOUNT))
+        outputs: dict[str, str] = cloudformation.deploy(load(synthesize(tmp_path / step, (STACK, build)), STACK, region="us-east-1", account=ACCOUNT))
+        return outputs
 
     first = deploy("a", with_numbers(None))
     main = {n["number"]: n for n in held(emulator)}[first["Address"]]
