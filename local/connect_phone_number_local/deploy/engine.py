@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from . import iam
 from .providers import LAMBDA_ASYNC_ATTEMPTS, Provisioning
 from .responses import ResponseServer
-from .state import DeployFailed, ResourceState, _outcome, _resolver, everything, keeps, reverse_order, set_aside
+from .state import DeployFailed, ResourceState, everything, keeps, outcome, resolver_for, reverse_order, set_aside
 from .template import NESTED_STACK_TYPE, Resource, StackTemplate, placeholder
 
 __all__ = ["LAMBDA_ASYNC_ATTEMPTS", "DeployFailed", "LocalCloudFormation", "ResourceState", "require_local_endpoint"]
@@ -247,7 +247,7 @@ class LocalCloudFormation(Provisioning):
             physical_id, attributes = placeholder(stack, resource)
             self._event("CREATE_COMPLETE", "not emulated: placeholder values", resource)
             return self._state_for(stack, resource, physical_id, {}, attributes), "CREATE"
-        properties = _resolver(stack, states).resolve(resource.properties)
+        properties = resolver_for(stack, states).resolve(resource.properties)
         if before is not None and before.properties == properties:
             return self._with_policies(before, resource), "NONE"
         request = "Create" if before is None else "Update"
@@ -297,7 +297,7 @@ class LocalCloudFormation(Provisioning):
             attempted = failure.properties if logical == failure.logical_id else now.properties
             self._event("UPDATE_IN_PROGRESS", "rollback to the previous properties", resource)
             response = self._provide(stack.name, logical, resource.type, "Update", before.properties, before, attempted, responses, states)
-            self._event(*_outcome("UPDATE", response), resource)
+            self._event(*outcome("UPDATE", response), resource)
             failed = failed or response["Status"] != "SUCCESS"
         remaining = self._delete_all(stack.name, created, states, responses, rollback=True)
         held.update(remaining)
@@ -379,7 +379,7 @@ class LocalCloudFormation(Provisioning):
             return True
         self._line("DELETE_IN_PROGRESS", label, state.physical_id)
         response = self._provide(stack_name, state.logical_id or logical, state.type, "Delete", state.properties, state, None, responses, states)
-        status, detail = _outcome("DELETE", response)
+        status, detail = outcome("DELETE", response)
         self._line(status, label, detail)
         if response["Status"] != "SUCCESS":
             self._delete_failures[logical] = detail

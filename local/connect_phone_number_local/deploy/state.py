@@ -76,7 +76,7 @@ class Ledger:
 
     def _outputs(self, stack: StackTemplate, states: Mapping[str, ResourceState]) -> tuple[dict[str, str], dict[str, str]]:
         """The stack's outputs by key, and its exports by name."""
-        resolver = _resolver(stack, states)
+        resolver = resolver_for(stack, states)
         outputs = {key: str(resolver.resolve(body["Value"])) for key, body in stack.outputs.items()}
         exports = {str(resolver.resolve(body["Export"]["Name"])): outputs[key] for key, body in stack.outputs.items() if "Export" in body}
         return outputs, exports
@@ -199,11 +199,12 @@ def reverse_order(states: Mapping[str, ResourceState]) -> list[str]:
     return list(reversed(ordered))
 
 
-def _resolver(stack: StackTemplate, states: Mapping[str, ResourceState]) -> Resolver:
+def resolver_for(stack: StackTemplate, states: Mapping[str, ResourceState]) -> Resolver:
+    """A Resolver over what the deploy knows of ``states``: their physical ids and attributes."""
     return Resolver(stack, {k: v.physical_id for k, v in states.items()}, {k: v.attributes for k, v in states.items()})
 
 
-def _outcome(operation: str, response: Mapping[str, Any]) -> tuple[str, str]:
+def outcome(operation: str, response: Mapping[str, Any]) -> tuple[str, str]:
     """The status line for a handler's answer: COMPLETE, or FAILED with its reason."""
     if response["Status"] == "SUCCESS":
         return f"{operation}_COMPLETE", ""
