@@ -229,7 +229,7 @@ def test_a_cfn_phone_number_kept_by_retain_stays_held_when_it_leaves_the_templat
     assert "Retain policy: " + first["Arn"] + " is kept" in out.getvalue()
 
 
-def test_a_cfn_phone_number_moves_in_place_and_a_new_type_replaces_it(emulator: ConnectEmulator, local: Any, tmp_path: Path) -> None:
+def test_a_cfn_phone_number_moves_in_place_a_new_type_replaces_it_and_destroy_releases_it(emulator: ConnectEmulator, local: Any, tmp_path: Path) -> None:
     cloudformation, _ = local
 
     def one(target: str, kind: str) -> Callable[[cdk.Stack], None]:
@@ -247,3 +247,7 @@ def test_a_cfn_phone_number_moves_in_place_and_a_new_type_replaces_it(emulator: 
     assert moved == first and after_move["target_arn"] == OTHER_INSTANCE and after_move["tags"] == {"team": "care"}
     [after_replacement] = held(emulator)
     assert after_replacement["number"] == replaced["Address"] != first["Address"] and after_replacement["type"] == "TOLL_FREE"
+    cloudformation.destroy(STACK)
+    assert held(emulator) == []
+    cloudformation.deploy(load(tmp_path / "c", STACK, region="us-east-1", account=ACCOUNT))  # the same template again claims again
+    assert [n["type"] for n in held(emulator)] == ["TOLL_FREE"]

@@ -11,7 +11,6 @@ not as a handler role, so the stack's IAM policies do not apply to them.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -26,11 +25,13 @@ REPLACING_PROPERTIES = ("CountryCode", "Type", "Prefix", "SourcePhoneNumberArn")
 # How long to wait for a claim, move or change to settle, and how often to look.
 SETTLE_TIMEOUT_SECONDS = 120.0
 POLL_SECONDS = 0.05
-_NAMESPACE = uuid.UUID("a4a6d0a2-6f0e-4d43-9d35-3c1f0f5b7e11")
 
 
 def provide(request: str, properties: dict[str, Any], current: ResourceState | None, *, endpoint: str, region: str, token: str) -> dict[str, Any]:
-    """Answer one Create, Update or Delete as a custom resource answers (Status, PhysicalResourceId, Data, Reason). Never raises."""
+    """Answer one Create, Update or Delete as a custom resource answers (Status, PhysicalResourceId, Data, Reason). Never raises.
+
+    ``token`` is the ClientToken of a claim or import (a lowercase UUID).
+    """
     physical_id = current.physical_id if current else None
     client = boto3.client(
         "connect",
@@ -45,7 +46,7 @@ def provide(request: str, properties: dict[str, Any], current: ResourceState | N
             _release(client, physical_id)
             return {"Status": "SUCCESS", "PhysicalResourceId": physical_id}
         if current is None or replaces(current.properties, properties):
-            physical_id = _claim(client, properties, str(uuid.uuid5(_NAMESPACE, token)))
+            physical_id = _claim(client, properties, token)
         else:
             _converge(client, str(physical_id), properties)
         number = client.describe_phone_number(PhoneNumberId=physical_id)["ClaimedPhoneNumberSummary"]

@@ -52,8 +52,8 @@ class Provisioning(Ledger):
             return self._play_nested(stack_name, logical, request, properties, current, template_file)
         if kind == PHONE_NUMBER_TYPE:
             region = self._stack_ids[stack_name].split(":")[3]
-            token = f"{self._stack_ids[stack_name]}/{logical}/{request}/{json.dumps(properties, sort_keys=True)}"
-            return connect_resources.provide(request, properties, current, endpoint=self.endpoint, region=region, token=token)
+            # A new token each time: the same template deployed again after a destroy must claim again, not replay the old claim.
+            return connect_resources.provide(request, properties, current, endpoint=self.endpoint, region=region, token=str(uuid.uuid4()))
         return self._run_handler(stack_name, logical, kind, request, properties, current, old_properties, responses, states)
 
     def _play_nested(
