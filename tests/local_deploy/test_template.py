@@ -64,3 +64,19 @@ def test_what_cannot_be_resolved_locally_is_named() -> None:
 
 def test_sub_variables_are_not_references_to_resources() -> None:
     assert references({"Fn::Sub": ["${Name}-${Other.Arn}", {"Name": "x"}]}) == {"Other"}
+
+
+def test_a_nested_stack_whose_template_is_not_in_the_assembly_is_refused_naming_it(tmp_path: Path) -> None:
+    nested = Resource("Child", "AWS::CloudFormation::Stack", {"TemplateURL": "https://s3.example/abc123.json"}, set())
+    template = StackTemplate("S", tmp_path, {"Child": nested}, {}, "us-east-1", "123456789012", "arn:stack", {})
+
+    assert template.unsupported() == ["Child: a nested stack whose template is not in the assembly (TemplateURL 'https://s3.example/abc123.json')"]
+
+
+def test_an_import_resolves_to_the_value_a_deployed_stack_exports() -> None:
+    template = stack({}, Description={"Fn::ImportValue": {"Fn::Sub": "${AWS::Region}-desk"}})
+    known = StackTemplate(**{**template.__dict__, "imports": {"us-east-1-desk": "+18005550100"}})
+
+    assert template.unsupported() == ["Fn::ImportValue of 'us-east-1-desk': no stack deployed here exports it"]
+    assert known.unsupported() == []
+    assert Resolver(known, {}, {}).resolve(known.resources["Number"].properties["Description"]) == "+18005550100"

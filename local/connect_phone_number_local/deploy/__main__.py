@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             name = args.stack or load(args.app, None, region=region, account=args.account).name
             cloudformation.destroy(name)
-    except DeployFailed as failure:
+    except (DeployFailed, ValueError) as failure:  # ValueError: the assembly has no such stack, or several and none named
         print(f"failed: {failure}", file=sys.stderr)
         return 1
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -11,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 CUSTOM_TYPES = ("Custom::ConnectPhoneNumber",)
+#: The CloudFormation resource for a claimed number (CDK's CfnPhoneNumber), which the local deploy plays against the emulator.
+PHONE_NUMBER_TYPE = "AWS::Connect::PhoneNumber"
+#: A nested stack (CDK's NestedStack): its template is a file asset of the assembly, played as a stack of its own.
+NESTED_STACK_TYPE = "AWS::CloudFormation::Stack"
 #: The intrinsic functions the Resolver computes. Anything else in a value it must compute fails the deploy before it starts.
-SUPPORTED_FUNCTIONS = frozenset({"Ref", "Fn::GetAtt", "Fn::Join", "Fn::Select", "Fn::Split", "Fn::Sub"})
+SUPPORTED_FUNCTIONS = frozenset({"Ref", "Fn::GetAtt", "Fn::Join", "Fn::Select", "Fn::Split", "Fn::Sub", "Fn::ImportValue"})
 _LIST_PARAMETER = re.compile(r"^(CommaDelimitedList|List<.+>)$")
 _NAMESPACE = uuid.UUID("0b1c6f52-8d8e-4f7b-9b1e-7f3f5c0e2a10")
 
@@ -33,8 +38,8 @@ class Resource:
 
     @property
     def emulated(self) -> bool:
-        """Whether the local deploy really runs this resource (this library's custom resources)."""
-        return self.type in CUSTOM_TYPES
+        """Whether the local deploy really plays this resource (this library's custom resources, CfnPhoneNumber, nested stacks)."""
+        return self.type in (*CUSTOM_TYPES, PHONE_NUMBER_TYPE, NESTED_STACK_TYPE)
 
 
 @dataclass
@@ -50,6 +55,9 @@ class StackTemplate:
     stack_id: str = field(default="")
     parameters: dict[str, Any] = field(default_factory=dict)  # the template's Parameters section
     parameter_values: dict[str, str] = field(default_factory=dict)  # set by with_parameters
+    bound: bool = False  # whether the stack's env names its account (then --account does not choose it)
+    imports: dict[str, str] = field(default_factory=dict)  # the exports Fn::ImportValue can read: name -> value
+    assets: dict[str, str] = field(default_factory=dict)  # file assets (nested stack templates) by asset id
 
     def with_parameters(self, given: Mapping[str, str], previous: Mapping[str, str]) -> StackTemplate:
         """This stack with a value for every parameter, as `cdk deploy` chooses them.
@@ -81,7 +89,41 @@ class StackTemplate:
         found |= {f"Ref {name} (not supported locally)" for value in values for name in _refs(value) if name.startswith("AWS::") and name not in PSEUDO}
         found |= {f"{name} (no such resource or parameter)" for value in values for name in references(value) - known}
         found |= {f"Condition on {logical} (not supported locally)" for logical, r in self.resources.items() if r.emulated and r.condition}
+        found |= {f"Fn::ImportValue of {name!r}: no stack deployed here exports it" for name in self.imported() if name not in self.imports}
+        for logical, resource in self.resources.items():
+            if resource.type == NESTED_STACK_TYPE:
+                try:
+                    child = self.nested(resource)
+                except ValueError as error:
+                    found.add(str(error))
+                    continue
+                found |= {f"{logical}: {problem}" for problem in replace(child, imports=self.imports).unsupported()}
         return sorted(found)
+
+    def imported(self) -> set[str]:
+        """The export names the values the local deploy resolves import (Fn::ImportValue), where parameters alone name them."""
+        values = [r.properties for r in self.resources.values() if r.emulated] + [o.get("Value") for o in self.outputs.values()]
+        names: set[str] = set()
+        for value in values:
+            for key, argument in _walk(value):
+                if key == "Fn::ImportValue":
+                    with contextlib.suppress(KeyError, ValueError, TypeError, IndexError):
+                        names.add(str(Resolver(self, {}, {}).resolve(argument)))
+        return names
+
+    def nested_template(self, resource: Resource) -> Path:
+        """The template file of a nested stack: its ``aws:asset:path`` metadata, or the file asset its TemplateURL names."""
+        path = resource.asset_path or next((p for asset_id, p in self.assets.items() if asset_id in json.dumps(resource.properties.get("TemplateURL"))), None)
+        if path is None or not (self.assembly_dir / path).is_file():
+            raise ValueError(
+                f"{resource.logical_id}: a nested stack whose template is not in the assembly (TemplateURL {resource.properties.get('TemplateURL')!r})"
+            )
+        return (self.assembly_dir / path).resolve()
+
+    def nested(self, resource: Resource, name: str | None = None) -> StackTemplate:
+        """The nested stack ``resource`` stands for, in this stack's account and Region; ``name`` is its stack name."""
+        child_name = name or f"{self.name}-{resource.logical_id}"
+        return read(self.nested_template(resource), child_name, region=self.region, account=self.account, bound=self.bound)
 
     def order(self) -> list[list[str]]:
         """Logical ids in dependency levels: each level depends only on earlier ones."""
@@ -104,25 +146,39 @@ def load(assembly_dir: Path, stack_name: str | None = None, *, region: str, acco
 
     ``region`` and ``account`` are where an environment-agnostic stack is played; a stack whose ``env`` names
     them is played in its own, as ``cdk deploy`` would deploy it (its ARNs, IAM included, name that env).
+    Raises ValueError, listing the assembly's stacks, when ``stack_name`` is needed and missing, or names none of them.
     """
     manifest = json.loads((assembly_dir / "manifest.json").read_text())
     stacks = {name: a for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
+    names = {str(a.get("displayName", name)): name for name, a in stacks.items()}
     if stack_name is None:
         if len(stacks) != 1:
-            raise ValueError(f"the assembly has stacks {sorted(stacks)}: name one")
+            raise ValueError(f"the assembly has {len(stacks)} stacks: name one with --stack ({', '.join(sorted(names)) or 'none'})")
         stack_name = next(iter(stacks))
-    artifact = stacks[stack_name]
-    _, _, bound = str(artifact.get("environment", "")).partition("aws://")
-    bound_account, _, bound_region = bound.partition("/")
-    account = bound_account if bound_account and bound_account != "unknown-account" else account
+    if stack_name not in stacks and stack_name not in names:
+        raise ValueError(f"the assembly has no stack {stack_name} (it has: {', '.join(sorted(names)) or 'none'})")
+    artifact = stacks.get(stack_name) or stacks[names[stack_name]]
+    _, _, env = str(artifact.get("environment", "")).partition("aws://")
+    bound_account, _, bound_region = env.partition("/")
+    bound = bool(bound_account) and bound_account != "unknown-account"
+    account = bound_account if bound else account
     region = bound_region if bound_region and bound_region != "unknown-region" else region
-    template = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
-    name = artifact.get("displayName", stack_name)
+    template_file = assembly_dir / artifact["properties"]["templateFile"]
+    return read(template_file, artifact.get("displayName", stack_name), region=region, account=account, bound=bound)
+
+
+def read(template_file: Path, name: str, *, region: str, account: str, bound: bool = False) -> StackTemplate:
+    """A stack from one template file of an assembly (the assembly's manifest, beside it, names the assets)."""
+    assembly_dir = template_file.parent
+    manifest = json.loads((assembly_dir / "manifest.json").read_text())
+    template = json.loads(template_file.read_text())
     assets = _code_assets(assembly_dir, manifest)
     resources = {}
     for logical_id, body in template.get("Resources", {}).items():
         depends = body.get("DependsOn", [])
         properties = body.get("Properties", {})
+        metadata = body.get("Metadata", {})
+        code_asset = next((path for asset_id, path in assets.items() if asset_id in json.dumps(properties.get("Code"))), None)
         resources[logical_id] = Resource(
             logical_id=logical_id,
             type=body["Type"],
@@ -130,12 +186,23 @@ def load(assembly_dir: Path, stack_name: str | None = None, *, region: str, acco
             depends_on=set([depends] if isinstance(depends, str) else depends) | references(properties),
             deletion_policy=body.get("DeletionPolicy", "Delete"),
             update_replace_policy=body.get("UpdateReplacePolicy", "Delete"),
-            path=body.get("Metadata", {}).get("aws:cdk:path", logical_id),
-            asset_path=next((path for asset_id, path in assets.items() if asset_id in json.dumps(properties.get("Code"))), None),
+            path=metadata.get("aws:cdk:path", logical_id),
+            asset_path=metadata.get("aws:asset:path") if body["Type"] == NESTED_STACK_TYPE else code_asset,
             condition=body.get("Condition"),
         )
     stack_id = f"arn:aws:cloudformation:{region}:{account}:stack/{name}/{uuid.uuid5(_NAMESPACE, name)}"
-    return StackTemplate(name, assembly_dir, resources, template.get("Outputs", {}), region, account, stack_id, template.get("Parameters", {}))
+    return StackTemplate(
+        name,
+        assembly_dir,
+        resources,
+        template.get("Outputs", {}),
+        region,
+        account,
+        stack_id,
+        template.get("Parameters", {}),
+        bound=bound,
+        assets=_file_assets(assembly_dir, manifest),
+    )
 
 
 def _code_assets(assembly_dir: Path, manifest: Mapping[str, Any]) -> dict[str, str]:
@@ -154,6 +221,19 @@ def _code_assets(assembly_dir: Path, manifest: Mapping[str, Any]) -> dict[str, s
             source = file.parent / asset["source"].get("path", "")
             if (assembly_dir / source).is_dir():
                 found[asset_id] = str(source)
+    return found
+
+
+def _file_assets(assembly_dir: Path, manifest: Mapping[str, Any]) -> dict[str, str]:
+    """File assets (a nested stack's template is one) by asset id, relative to the assembly directory."""
+    found: dict[str, str] = {}
+    for artifact in manifest["artifacts"].values():
+        if artifact["type"] == "cdk:asset-manifest":
+            file = Path(artifact["properties"]["file"])
+            for asset_id, asset in json.loads((assembly_dir / file).read_text()).get("files", {}).items():
+                source = file.parent / asset["source"].get("path", "")
+                if (assembly_dir / source).is_file():
+                    found[asset_id] = str(source)
     return found
 
 
@@ -259,6 +339,11 @@ class Resolver:
                 return str(self.resolve(text)).split(separator)
             if key == "Fn::Sub":
                 return self._sub(argument)
+            if key == "Fn::ImportValue":
+                name = str(self.resolve(argument))
+                if name not in self.stack.imports:
+                    raise ValueError(f"Fn::ImportValue of {name!r}: no stack deployed here exports it")
+                return self.stack.imports[name]
         return {k: self.resolve(v) for k, v in value.items()}
 
     def attribute(self, logical: str, attribute: str) -> str:
@@ -314,6 +399,12 @@ def _instance_of_flow(stack: StackTemplate, value: Any) -> str:
     if isinstance(value, str):
         return value
     named = value.get("Ref") or value.get("Fn::GetAtt", [""])[0] if isinstance(value, dict) else ""
-    if named not in stack.resources:
-        raise ValueError(f"a contact flow's InstanceArn must be an ARN or name an instance of the stack, not {value!r}")
-    return placeholder(stack, stack.resources[named])[0]
+    if named in stack.resources:
+        return placeholder(stack, stack.resources[named])[0]
+    try:  # a parameter, an import, or an ARN built of them and pseudo parameters
+        resolved = Resolver(stack, {}, {}).resolve(value)
+    except (KeyError, ValueError, TypeError, IndexError):
+        resolved = None
+    if not isinstance(resolved, str) or not resolved.startswith("arn:"):
+        raise ValueError(f"a contact flow's InstanceArn must be an ARN, a parameter or import that holds one, or name an instance of the stack, not {value!r}")
+    return resolved
