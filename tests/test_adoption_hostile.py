@@ -22,6 +22,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from connect_phone_number import ClaimedPhoneNumber
+from connect_phone_number_handler import clock as handler_clock
 from connect_phone_number_handler import handler
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
 from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
@@ -195,14 +196,15 @@ def test_a_redelivered_failed_claim_states_a_reservation_end_no_later_than_conne
     [failed] = [n for n in emulator.service.held() if n["status"] == "FAILED"]
     reserved_until = datetime.fromtimestamp(failed["settle_at"] + emulator.service.config.failed_claim_seconds, UTC)
 
-    class ThreeMinutesLater(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> Any:
-            return datetime.now(tz) + timedelta(minutes=3)
+    class ThreeMinutesLater(handler_clock.SystemClock):
+        def time(self) -> float:
+            return super().time() + timedelta(minutes=3).total_seconds()
 
-    with monkeypatch.context() as patch:
-        patch.setattr("connect_phone_number_handler.handler.datetime", ThreeMinutesLater)
+    previous = handler_clock.use(ThreeMinutesLater())
+    try:
         answer = invoke(event, responses).response
+    finally:
+        handler_clock.use(previous)
 
     assert answer["Status"] == "FAILED", answer
     stated = re.search(r"until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", answer["Reason"])

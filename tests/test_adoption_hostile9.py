@@ -11,7 +11,7 @@ import io
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from connect_phone_number import ClaimedPhoneNumber
 from connect_phone_number_handler import arns, contract, handler, rules
+from connect_phone_number_handler import clock as handler_clock
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
 from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
 from connect_phone_number_local.deploy.responses import ResponseServer
@@ -339,14 +340,19 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         self.offset += seconds
 
+    def timer(self, seconds: float, function: Callable[[], None]) -> handler_clock.Timer:
+        return handler_clock.SystemClock().timer(seconds, function)
+
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualClock]:
     virtual = VirtualClock()
-    handler_modules = [f"connect_phone_number_handler.{name}" for name in ("handler", "connect_api", "waiting")]
-    for module in (*handler_modules, "connect_phone_number_local.deploy.lambda_runner"):
-        monkeypatch.setattr(f"{module}.time", virtual)
-    return virtual
+    monkeypatch.setattr("connect_phone_number_local.deploy.lambda_runner.time", virtual)
+    previous = handler_clock.use(virtual)
+    try:
+        yield virtual
+    finally:
+        handler_clock.use(previous)
 
 
 def test_a_failed_adoption_whose_calls_hang_still_answers_inside_service_timeout(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from . import clock
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def put(url: str, body: bytes, time_left: Callable[[], float]) -> None:
         log.warning("response not delivered (attempt %d): %s", attempt, problem)
         if time_left() - pause < SEND_MARGIN_SECONDS + 1.0:
             raise problem
-        time.sleep(pause)
+        clock.sleep(pause)
 
 
 class Responder:

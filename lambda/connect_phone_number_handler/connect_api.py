@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 
@@ -15,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from . import rules
+from . import clock, rules
 
 if TYPE_CHECKING:
     # Development only (mypy-boto3-connect): the Lambda runtime has boto3 but not its stubs.
@@ -74,7 +73,7 @@ class Deadline:
         stop: threading.Event | None = None,
         listening_seconds: float | None = None,
     ) -> None:
-        now = time.monotonic()
+        now = clock.monotonic()
         self.lambda_end = now + context.get_remaining_time_in_millis() / 1000.0
         # The latest any work may run: the Lambda run's end, or CloudFormation's (less a call in flight), less the time to answer.
         listening_end = now + listening_seconds - CALL_SECONDS_AT_MOST if listening_seconds is not None else float("inf")
@@ -100,7 +99,7 @@ class Deadline:
         """Seconds of work left; zero or less means stop."""
         if self.stop.is_set():
             return 0.0
-        return self.end - time.monotonic()
+        return self.end - clock.monotonic()
 
     def allows(self, seconds: float) -> bool:
         """Whether sleeping ``seconds`` still leaves time for one more call."""
@@ -149,4 +148,4 @@ def call(deadline: Deadline, operation: Callable[P, R], /, *args: P.args, **kwar
         if not deadline.allows(delay):
             raise last
         log.info("%s: %s, retry %d in %.2f s", name, reason, attempt, delay)
-        time.sleep(delay)
+        clock.sleep(delay)

@@ -8,8 +8,6 @@ including bad input, an exception and the deadline, ends in exactly one answer, 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -18,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from . import arns, contract, plan, rules, validation
+from . import arns, clock, contract, plan, rules, validation
 from .cfn_response import Responder
 from .connect_api import CALL_SECONDS_AT_MOST, RESPONSE_RESERVE_SECONDS, Deadline, LambdaContext, OutOfTime, call, make_client
 from .marker import CLAIM_MARKER_TAG, ClaimMarker, origin_flow_of, origin_of
@@ -87,10 +85,10 @@ class Run:
     # The physical id to report if the run fails from here on.
     physical_id: str = ""
     responder: Responder = field(init=False)
-    started: float = field(init=False, default=0.0)  # time.time() when the run began
+    started: float = field(init=False, default=0.0)  # clock.now() when the run began (epoch seconds)
 
     def __post_init__(self) -> None:
-        self.started = time.time()
+        self.started = clock.now()
         self.responder = Responder(self.event, lambda: self.context.get_remaining_time_in_millis() / 1000)
         self.physical_id = self.physical_id or self.event.get("PhysicalResourceId") or UNCLAIMED_PREFIX + self.token()
 
@@ -139,11 +137,11 @@ class Run:
         start: an overestimate for a redelivery, but it still bounds a wait that the wait limit no longer does.
         """
         since = self.signed_at.timestamp() if self.signed_at is not None else self.started
-        return since + self.service_timeout - time.time()
+        return since + self.service_timeout - clock.now()
 
     def claimed_no_earlier_than(self) -> datetime:
         """The earliest a claim this request reports on can have been made (an earlier delivery's, say): rules.claimed_no_earlier_than."""
-        return rules.claimed_no_earlier_than(datetime.fromtimestamp(time.time(), UTC), self.service_timeout, self.signed_at)  # one clock: time.time
+        return rules.claimed_no_earlier_than(datetime.fromtimestamp(clock.now(), UTC), self.service_timeout, self.signed_at)
 
 
 def on_event(event: Mapping[str, Any], context: LambdaContext) -> None:
@@ -163,8 +161,7 @@ def on_event(event: Mapping[str, Any], context: LambdaContext) -> None:
         run.responder.send("FAILED", physical_id=run.physical_id, reason=reason)
 
     # A backstop for a call that hangs: the deadline-aware paths below answer well before it.
-    watchdog = threading.Timer(max(0.0, context.get_remaining_time_in_millis() / 1000 - RESPONSE_RESERVE_SECONDS / 2), out_of_time)
-    watchdog.daemon = True
+    watchdog = clock.timer(max(0.0, context.get_remaining_time_in_millis() / 1000 - RESPONSE_RESERVE_SECONDS / 2), out_of_time)
     watchdog.start()
     try:
         answer = _work(run)
@@ -347,7 +344,7 @@ def _claim_one(run: Run, spec: contract.ClaimSpec, deadline: Deadline, marker: C
                 f"({CLAIM_MARKER_TAG}={marker.value}) is on {spec.target_arn}. Nothing more was claimed, "
                 "so that no number is held twice; deploy again."
             )
-        time.sleep(min(pause, deadline.remaining() - 1.0))  # the last look comes just before the deadline
+        clock.sleep(min(pause, deadline.remaining() - 1.0))  # the last look comes just before the deadline
         pause = min(EARLIER_CLAIM_RECHECK_CAP_SECONDS, pause * 2)
 
 
@@ -970,16 +967,16 @@ def _release_unreported_create(run: Run, physical_id: str) -> Outcome:
 
 def _release(run: Run, deadline: Deadline, number_id: str) -> None:
     """ReleasePhoneNumber, waiting out an operation still running on the number."""
-    started = time.monotonic()
+    started = clock.monotonic()
     while True:
         try:
             call(deadline, run.client.release_phone_number, PhoneNumberId=number_id, ClientToken=run.token("release", number_id))
             return
         except ClientError as error:
-            pause = rules.poll_interval(time.monotonic() - started)
+            pause = rules.poll_interval(clock.monotonic() - started)
             if not rules.is_busy(error) or not deadline.allows(pause):
                 raise
-            time.sleep(pause)
+            clock.sleep(pause)
 
 
 ROUTES: dict[str, Callable[[Run], Outcome]] = {"Create": _create, "Update": _update, "Delete": _delete}

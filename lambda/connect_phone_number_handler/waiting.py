@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from . import rules
+from . import clock, rules
 from .connect_api import NETWORK_ERRORS, Deadline, call
 
 if TYPE_CHECKING:
@@ -53,12 +52,12 @@ def wait_until_settled(client: ConnectClient, deadline: Deadline, number_id: str
     Returns the last summary. Raises StillInProgress when the deadline comes first (even
     before the first poll), and OutOfTime once the request has been answered.
     """
-    started = time.monotonic()
+    started = clock.monotonic()
     polls = crowding = 0
     summary: ClaimedPhoneNumberSummaryTypeDef = {"PhoneNumberId": number_id}
     while True:
         if deadline.remaining() <= 0 and not deadline.stop.is_set():
-            raise StillInProgress(summary, time.monotonic() - started)
+            raise StillInProgress(summary, clock.monotonic() - started)
         deadline.check("DescribePhoneNumber")
         polls += 1
         throttled = True
@@ -72,7 +71,7 @@ def wait_until_settled(client: ConnectClient, deadline: Deadline, number_id: str
         except NETWORK_ERRORS:
             crowding = min(rules.MAX_CROWDING, crowding + 1)
         status = status_of(summary)
-        elapsed = time.monotonic() - started
+        elapsed = clock.monotonic() - started
         settled = status == FAILED or (status == CLAIMED and (target_arn is None or summary.get("TargetArn") == target_arn))
         if polls == 1 and not settled:
             log.info("number %s %s", summary.get("PhoneNumber", number_id), status or "not yet described")
@@ -88,4 +87,4 @@ def wait_until_settled(client: ConnectClient, deadline: Deadline, number_id: str
             pause = deadline.remaining() - LAST_LOOK_MARGIN_SECONDS
             if pause <= 0:
                 raise StillInProgress(summary, elapsed)
-        time.sleep(pause)
+        clock.sleep(pause)
