@@ -1,33 +1,481 @@
-"""The converge plan: what brings a held, settled number to what is declared. Pure: no Connect calls.
+"""The plan: what one request does to Connect, from what it declares and what was observed. Pure: no Connect calls.
 
-Every request that changes a held number comes here: an Update, an adoption, its undo, a give-back,
-a drift repair and every rollback. Each differs only in what it declares (the desired state) and in
-what the stack declared before; the steps follow from those and from what was observed.
+Every request goes through ``plan``: a Create, an Update, a Delete, and so every rollback (CloudFormation
+rolls back with those same requests), an adoption and its undo (``plan_undo``), a give-back, a drift repair
+and a redelivery. They differ only in what they declare and in what was observed; ``reconcile`` observes,
+asks for the plan, and applies its steps in order (``steps``). The plan says what to report if a step fails,
+and what a failure after a change undoes.
 
 The rules, each once:
-- A tag key the stack declares is the stack's: its value is set to the declared one whatever it is
-  now (drift repaired); a key the stack declared before and no longer does is removed. Keys the stack
-  never declared (set by hand, the marker) are left alone. When what was declared before is unknown
-  (the old properties no longer parse), nothing is removed.
+- A held number stays when it is one the properties ask for; otherwise a new one is claimed (a replacement).
+  Target, description, tags and flow change in place (``converge``).
+- A replacement's claim is marked pending until CloudFormation is told of it; only a pending claim of this
+  resource, or a claim of a Create that failed before it named a number, is ever released by a clean-up.
+- A tag key the stack declares is the stack's: its value is set to the declared one whatever it is now
+  (drift repaired); a key the stack declared before and no longer does is removed. Keys the stack never
+  declared (set by hand, the marker) are left alone. When what was declared before is unknown (the old
+  properties no longer parse), nothing is removed.
 - Connect's limit of 50 tags is checked on the tags the number will carry, before any change.
 - The flow: a declared flow is associated unless it is the one associated now. Removing the prop
   disassociates the flow it declared, or, if the number routed elsewhere before the stack first
   declared a flow (recorded in the marker), restores that routing. A flow set by hand while none was
   declared is left alone.
+- An adoption stakes its marker first (where the number was, and its flow), then converges; a failure after
+  that undoes it, from the marker. A Delete gives an adopted number back to where it was instead of
+  releasing it when the removal policy keeps it, and keeps a number another resource has taken since.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from . import arns
-from .marker import CLAIM_MARKER_TAG
+from . import arns, rules
+from .contract import DEFAULT_WAIT_TIMEOUT_SECONDS, ClaimSpec
+from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of, origin_of
 from .validation import MAX_USER_TAGS
 
 # Connect's tag limit per number: the user's tags and this library's marker.
 CONNECT_TAG_LIMIT = MAX_USER_TAGS + 1
+# ClientToken purposes that set an undo's or a give-back's calls apart from the request's own (goldens pin them).
+UNDO = "undo"
+GIVE_BACK = "give-back"
+
+Summary = Mapping[str, Any]  # a ClaimedPhoneNumberSummary, as DescribePhoneNumber returns it
+
+
+# --- what a request declares, and what was observed ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the stack declared before: its tags (None: unknown, so nothing is removed on their account) and its flow."""
+
+    tags: Mapping[str, str] | None
+    flow: str | None
+
+
+#: A Create's baseline, and an adoption's: the stack declared nothing before.
+NOTHING_DECLARED = Baseline({}, None)
+#: An Update's whose old properties no longer parse: no tag is removed and no flow taken away on their account.
+UNKNOWN_BEFORE = Baseline(None, None)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What one request asks for, from the request alone (reconcile.desire)."""
+
+    request_type: str
+    # The properties; None for a Delete whose properties do not parse (nothing was claimed for them).
+    spec: ClaimSpec | None
+    before: Baseline
+    # The physical id CloudFormation knows: a number's ARN, ``unclaimed-REQUEST`` (a Create that named none), or another id.
+    physical_id: str
+    own: frozenset[str]  # the tokens a marker of this resource may carry (contract.resource_tokens)
+    request: str  # this request's token
+    # The marker this request writes on a number it claims or adopts.
+    marker: ClaimMarker
+    # An Update's previous properties; None for a Create, or when they no longer parse.
+    old: ClaimSpec | None = None
+    # Delete: the request token of the failed Create named by ``unclaimed-REQUEST``.
+    failed_create: str | None = None
+    # How long the request's own work may take (WaitTimeoutSeconds, or its default when the properties do not parse).
+    wait_limit: int = DEFAULT_WAIT_TIMEOUT_SECONDS
+    # Delete: an adopted number is given back, not released (RetainAdoptedNumber; False when it does not parse).
+    retain_adopted: bool = False
+
+    @property
+    def names_a_number(self) -> bool:
+        return arns.is_phone_number_arn(self.physical_id)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What was observed before any change (observe.read): each part read only when the plan needs it."""
+
+    # The number the physical id names, settled; None if none is named or it is gone.
+    number: Summary | None = None
+    # An earlier request's operation on it was still running, and was waited out.
+    waited: bool = False
+    # The account's holder of the exact number an adoption asks for (settled), or of a failed adoption's number.
+    holder: Summary | None = None
+    # The flow the holder routed to before an adoption that may change it (a move drops it).
+    origin_flow: str | None = None
+    # Numbers of this resource that CloudFormation was never told of: a failed replacement's, a failed Create's.
+    strays: tuple[Summary, ...] = ()
+
+
+# --- the steps ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Acquire:
+    """Claim (or import) a number for ``spec``, tagged with ``marker``, and wait until it settles.
+
+    ``replacing``: an Update's new number. Its marker stays pending until SUCCESS is decided, and a failure
+    reports the old number's id, so that CloudFormation keeps the old one and its rollback releases the new.
+    """
+
+    spec: ClaimSpec
+    marker: ClaimMarker
+    replacing: bool
+
+
+@dataclass(frozen=True)
+class StakeMarker:
+    """Write the marker before any other change: it stakes an adoption and records where the number was."""
+
+    marker: ClaimMarker
+
+
+@dataclass(frozen=True)
+class Move:
+    """UpdatePhoneNumber to ``target_arn``, then wait until the number is CLAIMED there."""
+
+    target_arn: str
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Describe:
+    """UpdatePhoneNumberMetadata to ``description`` ("" clears it), then wait until it settles."""
+
+    description: str
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Untag:
+    """Remove tag keys."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tag:
+    """Set tags."""
+
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RouteFlow:
+    """Bring the flow association to ``declared``: read it now (after any move), then plan_flow decides.
+
+    ``record``: keep the routing a first declared flow replaces in this resource's marker (an Update).
+    ``updating``: a flow whose instance is gone is left as it is rather than failing (see steps.route_flow).
+    """
+
+    declared: str | None
+    before: str | None
+    record: bool = False
+    updating: bool = True
+
+
+@dataclass(frozen=True)
+class ConfirmMarker:
+    """Read the marker back after an adoption: another adoption may have written last (Connect has no conditional write)."""
+
+    marker: ClaimMarker
+
+
+@dataclass(frozen=True)
+class SetMarker:
+    """Put the marker back as ``value`` (None: remove it)."""
+
+    value: str | None
+
+
+@dataclass(frozen=True)
+class Release:
+    """Release a number. ``settle``: wait for its claim first, and leave a FAILED claim (it holds nothing)."""
+
+    number_id: str
+    number: str
+    arn: str
+    why: str
+    settle: bool = False
+
+
+@dataclass(frozen=True)
+class GiveBack:
+    """Keep a number a Delete must not release; an adopted one goes back where it was, then loses the marker.
+
+    ``steps`` converge it on its origin (none when it was not adopted here, or its origin is unknown);
+    ``unmark`` removes this resource's marker.
+    """
+
+    number: Summary
+    steps: tuple[Step, ...]
+    origin: str | None
+    unmark: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class MarkAnswered:
+    """After SUCCESS is decided (never before): the replacement's marker stops being pending."""
+
+    marker: ClaimMarker
+
+
+Step = Acquire | StakeMarker | Move | Describe | Untag | Tag | RouteFlow | ConfirmMarker | SetMarker | Release | GiveBack | MarkAnswered
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What a failed adoption puts back: its number as observed before, and the marker it wrote."""
+
+    before: Summary
+    marker: ClaimMarker
+    spec: ClaimSpec
+    resumed: bool  # an earlier delivery began it: only the marker tells where the number was
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps of one request, in order, and what to answer.
+
+    ``number`` is the number the steps work on (None until Acquire gives one). The answer's physical id is
+    ``answer`` ("" for the number's ARN). ``failure_id`` is reported if a step fails (Acquire may name the
+    new number instead, see steps.acquire). ``refusal`` fails the request before any step. ``limit_seconds``
+    bounds the request's own work (the wait limit); None bounds it only by the Lambda run and CloudFormation's
+    ServiceTimeout: waiting out an earlier request's operation, and what follows it, is not this request's work.
+    """
+
+    steps: tuple[Step, ...]
+    number: Summary | None = None
+    answer: str = ""
+    failure_id: str = ""
+    refusal: str | None = None
+    limit_seconds: int | None = None
+    undo: Undo | None = None
+    # A Create's own claim whose later step fails: a searched number is released in the same run.
+    release_on_failure: bool = False
+    after_answer: tuple[Step, ...] = ()
+    note: str = ""  # one line for the log: why this plan
+    data: bool = True  # SUCCESS carries the number's attributes (a Delete's does not)
+
+
+# --- the one decision ---------------------------------------------------------------------------------------
+
+
+def plan(desired: Desired, seen: Seen) -> Plan:
+    """The steps for ``desired`` given what was ``seen``: the one place every request's course is decided."""
+    if desired.request_type == "Delete":
+        return _dispose(desired, seen)
+    return _hold(desired, seen)
+
+
+def _hold(desired: Desired, seen: Seen) -> Plan:
+    """A Create or an Update: hold a number the properties ask for, converged on them."""
+    spec = desired.spec
+    assert spec is not None  # a Create's or Update's properties parse, or it failed before observing
+    strays = tuple(
+        Release(s["PhoneNumberId"], s.get("PhoneNumber", ""), s["PhoneNumberArn"], "claimed by a replacement that failed", settle=True) for s in seen.strays
+    )
+    number = seen.number
+    if number is not None and not rules.needs_replacement(number, desired.old, spec):
+        converging = converge(number, spec, desired.before, record_flow=True)
+        return replace(
+            converging,
+            steps=strays + converging.steps,
+            answer=desired.physical_id,
+            failure_id=desired.physical_id,
+            limit_seconds=_limit(desired, seen),
+            note="converge",
+        )
+    if seen.holder is not None and spec.adopt_existing and not Ownership.of(seen.holder, desired.own, desired.request).claimed_here:
+        return adopt(desired, seen.holder, seen.origin_flow)
+    replacing = desired.names_a_number
+    steps: tuple[Step, ...] = (Acquire(spec, replace(desired.marker, pending=replacing), replacing), RouteFlow(spec.contact_flow_arn, None, updating=False))
+    searched = spec.phone_number is None and spec.source_phone_number_arn is None
+    return Plan(
+        steps,
+        failure_id=desired.physical_id,
+        limit_seconds=_limit(desired, seen),
+        release_on_failure=not replacing and searched,
+        after_answer=(MarkAnswered(replace(desired.marker, pending=True)),) if replacing else (),
+        note="replace" if replacing else "claim",
+    )
+
+
+def stray_search(desired: Desired, number: Summary) -> ClaimSpec | None:
+    """The properties whose target to search for strays, or None: paid for only on the rollback of a replacement.
+
+    CloudFormation's rollback of a failed replacement sends the properties of the number still held back, with the
+    failed attempt's as the old ones. The failed attempt's claim, if any, carries this resource's pending marker.
+    """
+    spec, old = desired.spec, desired.old
+    if spec is None or old is None or not rules.is_rollback_of_replacement(number, old, spec):
+        return None
+    return old
+
+
+def looks_for_holder(desired: Desired, number: Summary | None) -> bool:
+    """Whether to look for the account's holder of the exact number: an adoption asked for, and a number to acquire."""
+    spec = desired.spec
+    if spec is None or not spec.adopt_existing or spec.phone_number is None:
+        return False
+    return number is None or rules.needs_replacement(number, desired.old, spec)
+
+
+def converge(number: Summary, spec: ClaimSpec, before: Baseline, *, record_flow: bool = False, purpose: str = "") -> Plan:
+    """The steps that bring a held, settled number to ``spec``: move, description, tags, flow (in that order).
+
+    ``before`` is what the stack declared before (tags it never declared are left alone; unknown removes
+    nothing). ``purpose`` sets the ClientTokens of an undo or a give-back apart from the request's own.
+    """
+    tags = plan_tags(number, spec.tags, before.tags)
+    steps: list[Step] = []
+    if number.get("TargetArn") != spec.target_arn:
+        steps.append(Move(spec.target_arn, purpose))
+    if (number.get("PhoneNumberDescription") or "") != (spec.description or ""):
+        steps.append(Describe(spec.description or "", purpose))
+    if tags.to_remove:
+        steps.append(Untag(tuple(tags.to_remove)))
+    if tags.to_set:
+        steps.append(Tag(tags.to_set))
+    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow))
+    return Plan(tuple(steps), number=number, refusal=tags.refusal)
+
+
+def adopt(desired: Desired, holder: Summary, origin_flow: str | None) -> Plan:
+    """Take over a number the account already holds: stake the marker, converge as an Update would, check the marker.
+
+    Refusals come before any change. An adoption an earlier delivery of this request began is resumed from its
+    marker. The physical id becomes the number's ARN only on success: a failed adoption reports the id it had,
+    so that no rollback releases a number this stack never held.
+    """
+    assert desired.spec is not None
+    owner = Ownership.of(holder, desired.own, desired.request)
+    resumed = owner.adopted_here and owner.marker is not None
+    if owner.adopted_here and owner.marker is not None:
+        marker = owner.marker
+        stake: tuple[Step, ...] = ()
+    else:
+        marker = replace(desired.marker, adopted=True, origin=origin_of(holder["TargetArn"]), origin_flow=origin_flow_of(origin_flow))
+        stake = (StakeMarker(marker),)
+    converging = converge(holder, desired.spec, NOTHING_DECLARED)
+    return Plan(
+        (*stake, *converging.steps, ConfirmMarker(marker)),
+        number=holder,
+        answer=holder["PhoneNumberArn"],
+        failure_id=desired.physical_id,
+        limit_seconds=desired.wait_limit,
+        refusal=None if resumed else adoption_refusal(holder, desired.spec, desired.own) or converging.refusal,
+        undo=Undo(holder, marker, desired.spec, resumed),
+        note="resume the adoption" if resumed else "adopt",
+    )
+
+
+def reads_origin_flow(holder: Summary, spec: ClaimSpec) -> str | None:
+    """The instance whose flow an adoption records before it changes anything; None when it changes no routing.
+
+    Read only when the adoption moves the number or declares a flow: on the instance it is on, or, for a
+    traffic distribution group's number, on the declared flow's instance (the one a declared flow replaces).
+    """
+    target = str(holder.get("TargetArn", ""))
+    if target == spec.target_arn and spec.contact_flow_arn is None:
+        return None
+    if ":instance/" in target:
+        return target
+    return arns.flow_instance_arn(spec.contact_flow_arn) if spec.contact_flow_arn else None
+
+
+def plan_undo(undo: Undo, current: Summary) -> Plan:
+    """Put a failed adoption back as it was: the same converge, with the number's old state declared.
+
+    The adoption's declarations are the baseline, so exactly what it did is undone: the move, the description,
+    the declared tags (tags set by hand stay), the flow, and then the marker. When an earlier delivery began
+    the adoption (resumed), only the marker tells the old state: the target and the flow are restored, the
+    description and tags stay as they are.
+    """
+    restore = restored(undo)
+    baseline = Baseline(restore.tags if undo.resumed else undo.spec.tags, undo.spec.contact_flow_arn)
+    converging = converge(current, restore, baseline, purpose=UNDO)
+    # The marker as it was (none, or this resource's own): the adoption set it first.
+    old = None if undo.resumed else undo.before.get("Tags", {}).get(CLAIM_MARKER_TAG)
+    return Plan((*converging.steps, SetMarker(old)), number=current, note="undo the adoption")
+
+
+def restored(undo: Undo) -> ClaimSpec:
+    """The properties a failed adoption's number is put back to: where it was (the marker's origin), routed as it was,
+    its description and own tags as observed before (the marker itself excepted)."""
+    arn = str(undo.before["PhoneNumberArn"])
+    return replace(
+        undo.spec,
+        target_arn=undo.marker.origin_arn(arn) or str(undo.before.get("TargetArn", undo.spec.target_arn)),
+        description=undo.before.get("PhoneNumberDescription") or None,
+        tags={k: v for k, v in undo.before.get("Tags", {}).items() if k != CLAIM_MARKER_TAG},
+        contact_flow_arn=undo.marker.origin_flow_arn(arn),
+    )
+
+
+def _dispose(desired: Desired, seen: Seen) -> Plan:
+    """A Delete: release the number, or keep it (given back, if this resource adopted it)."""
+    answer = desired.physical_id
+    if desired.failed_create is not None:
+        # The rollback of a Create that failed before it named a number: release what that request claimed, and
+        # give back an adoption it began and never answered (it died, or its retry came too late).
+        steps: list[Step] = [
+            Release(s["PhoneNumberId"], s.get("PhoneNumber", ""), s["PhoneNumberArn"], "claimed by a Create that failed before it could name it", settle=True)
+            for s in seen.strays
+        ]
+        if seen.holder is not None:
+            steps.append(give_back(seen.holder, desired, "adopted by a Create that failed"))
+        return Plan(tuple(steps), answer=answer, failure_id=answer, data=False, note="clean up after a failed Create")
+    number = seen.number
+    if number is None:
+        return Plan((), answer=answer, failure_id=answer, data=False, note="nothing to release")
+    kept = rules.keep_on_delete(number, desired.own, desired.spec.retain_adopted if desired.spec else False)
+    if kept is not None:
+        return Plan(
+            (give_back(number, desired, kept),), number=number, answer=answer, failure_id=answer, limit_seconds=_limit(desired, seen), data=False, note="keep"
+        )
+    # Named by the physical id (its ARN), as it always was: the release's ClientToken derives from it.
+    release = Release(desired.physical_id, number.get("PhoneNumber", ""), number["PhoneNumberArn"], "deleted")
+    return Plan((release,), number=number, answer=answer, failure_id=answer, limit_seconds=_limit(desired, seen), data=False, note="release")
+
+
+def _limit(desired: Desired, seen: Seen) -> int | None:
+    """The wait limit bounds the request's own work; once an earlier request's operation was waited out, only the hard end does.
+
+    A rollback after a timeout most often finds the timed-out operation still running: it must not fail for lack
+    of patience while CloudFormation still listens.
+    """
+    return None if seen.waited else desired.wait_limit
+
+
+def give_back(number: Summary, desired: Desired, why: str) -> GiveBack:
+    """Keep ``number``; if this resource adopted it, back to where it was (target and flow), its marker removed.
+
+    Its description and tags stay as the stack left them: the marker has no room for them.
+    """
+    arn = str(number["PhoneNumberArn"])
+    owner = Ownership.of(number, desired.own, desired.request)
+    if not owner.ours_known or owner.marker is None:
+        return GiveBack(number, (), None, unmark=False, why=why)
+    origin = owner.marker.origin_arn(arn) if owner.marker.adopted else None
+    if origin is None:
+        return GiveBack(number, (), None, unmark=True, why=why)
+    tags = {k: v for k, v in number.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}
+    back = ClaimSpec(origin, description=number.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=owner.marker.origin_flow_arn(arn))
+    declared_flow = desired.spec.contact_flow_arn if desired.spec is not None else None
+    return GiveBack(number, converge(number, back, Baseline(tags, declared_flow), purpose=GIVE_BACK).steps, origin, unmark=True, why=why)
+
+
+def unclaimed_id(request: str) -> str:
+    """The physical id of a Create that names no number: CloudFormation's rollback must not release a number for it."""
+    return UNCLAIMED_PREFIX + request
+
+
+# A failed claim must not hand CloudFormation a number's ARN: its rollback would release it.
+UNCLAIMED_PREFIX = "unclaimed-"
+
+
+# --- tags and flows -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -99,3 +547,38 @@ def plan_flow(declared: str | None, declared_before: str | None, associated: str
     if recorded is not None and arns.flow_instance_arn(recorded) == instance and recorded != declared_before:
         return FlowPlan(instance, recorded)
     return FlowPlan(instance, None)
+
+
+def adoption_refusal(summary: Summary, spec: ClaimSpec, own: frozenset[str]) -> str | None:
+    """Why a held number cannot be adopted for ``spec``, before anything changes; None if it can.
+
+    Another resource's marker means another stack may manage it: two stacks would move it, retag it and
+    release it behind each other's back. This resource's own pending marker means a rollback is due to
+    release it: adopting it would turn an unreported claim into an adoption no rollback releases. A stack
+    deleted and created again under its name is the same resource (contract.resource_token), so it adopts
+    what it retained. Connect's tag limit is checked on the tags the number will carry, so a refusal comes
+    before the move, not after it.
+    """
+    number, arn = summary.get("PhoneNumber"), summary.get("PhoneNumberArn")
+    owner = Ownership.of(summary, own, "")
+    if owner.managed_elsewhere:
+        return (
+            f"{number} ({arn}) carries this library's marker {CLAIM_MARKER_TAG}={summary['Tags'][CLAIM_MARKER_TAG]}: "
+            "another resource (another stack, or this one under another logical id) manages it. Nothing was changed. "
+            "If no stack manages it any more (it was kept by RETAIN), remove that tag "
+            f"(aws connect untag-resource --resource-arn {arn} --tag-keys {CLAIM_MARKER_TAG}) and deploy again."
+        )
+    if owner.pending_ours:
+        return (
+            f"{number} ({arn}) was claimed by a replacement of this resource that CloudFormation was never told of: the "
+            "rollback of that update releases it. Nothing was changed; deploy again once the rollback is complete."
+        )
+    keys = {k for k in summary.get("Tags", {}) if k != CLAIM_MARKER_TAG} | set(spec.tags) | {CLAIM_MARKER_TAG}
+    if len(keys) > CONNECT_TAG_LIMIT:
+        kept = len(keys) - len(spec.tags) - 1
+        return (
+            f"{number} ({arn}) would carry {len(keys)} tags after its adoption ({kept} it has and the stack does not declare, "
+            f"{len(spec.tags)} declared, and this library's marker), over Connect's limit of {CONNECT_TAG_LIMIT}. Nothing was "
+            "changed: remove some of its tags, or declare fewer."
+        )
+    return None
