@@ -150,7 +150,7 @@ def test_the_response_url_and_the_event_are_never_logged(emulator: ConnectEmulat
     caplog.set_level(logging.DEBUG)
     event = make_event("Create", responses, search_props())
 
-    from connect_phone_number_handler import handler, reconcile
+    from connect_phone_number_handler import handler
 
     handler.on_event(event, FakeContext(60))
     responses.wait(event["RequestId"], timeout=5)
@@ -223,7 +223,7 @@ def test_a_short_response_url_outage_still_delivers_the_same_success(
 def test_an_undeliverable_answer_raises_so_lambda_retries_and_is_never_replaced(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from connect_phone_number_handler import handler, reconcile
+    from connect_phone_number_handler import handler
 
     attempted = spy_on_puts(monkeypatch)
     responses.fail_next(10_000)
