@@ -58,6 +58,9 @@ def read(run: Run, desired: Desired) -> Seen:
         if number is not None and (replaced := plan.stray_search(desired, number)) is not None:
             # A rollback: waiting out the failed attempt's claim is not this request's own work.
             strays = tuple(marked_numbers(run, replaced, run.deadline(), "", lambda owner: owner.pending_ours))
+    if number is not None and (instance := plan.reads_routing(desired, number)) is not None:
+        routing = associated_flow(run, run.deadline(desired.wait_limit), instance, number["PhoneNumberArn"])
+        return Seen(number, waited, strays=strays, routing=routing, routing_read=True)
     if not plan.looks_for_holder(desired, number):
         return Seen(number, waited, strays=strays)
     deadline = run.deadline(desired.wait_limit)

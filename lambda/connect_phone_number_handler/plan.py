@@ -104,6 +104,10 @@ class Seen:
     origin_flow: str | None = None
     # Numbers of this resource that CloudFormation was never told of: a failed replacement's, a failed Create's.
     strays: tuple[Summary, ...] = ()
+    # An Update that moves the number and declares its first flow: the flow it routed to before the move (which drops
+    # it), read only then (reads_routing). ``routing_read`` says whether it was read (None is a number routed nowhere).
+    routing: str | None = None
+    routing_read: bool = False
 
 
 # --- the steps ---------------------------------------------------------------------------------------------
@@ -174,6 +178,13 @@ class RouteFlow:
 
 
 @dataclass(frozen=True)
+class RecordRouting:
+    """Before a move drops it: record in this resource's marker the routing a first declared flow replaces (None: none)."""
+
+    flow: str | None
+
+
+@dataclass(frozen=True)
 class ConfirmMarker:
     """Read the marker back after an adoption: another adoption may have written last (Connect has no conditional write)."""
 
@@ -220,7 +231,7 @@ class MarkAnswered:
     marker: ClaimMarker
 
 
-Step = Acquire | StakeMarker | Move | Describe | Untag | Tag | RouteFlow | ConfirmMarker | SetMarker | Release | GiveBack | MarkAnswered
+Step = Acquire | StakeMarker | RecordRouting | Move | Describe | Untag | Tag | RouteFlow | ConfirmMarker | SetMarker | Release | GiveBack | MarkAnswered
 
 
 @dataclass(frozen=True)
@@ -277,7 +288,7 @@ def _hold(desired: Desired, seen: Seen) -> Plan:
     )
     number = seen.number
     if number is not None and not rules.needs_replacement(number, desired.old, spec):
-        converging = converge(number, spec, desired.before, record_flow=True)
+        converging = converge(number, spec, desired.before, record_flow=True, routing=(seen.routing,) if seen.routing_read else None)
         return replace(
             converging,
             steps=strays + converging.steps,
@@ -321,14 +332,20 @@ def looks_for_holder(desired: Desired, number: Summary | None) -> bool:
     return number is None or rules.needs_replacement(number, desired.old, spec)
 
 
-def converge(number: Summary, spec: ClaimSpec, before: Baseline, *, record_flow: bool = False, purpose: str = "") -> Plan:
+def converge(
+    number: Summary, spec: ClaimSpec, before: Baseline, *, record_flow: bool = False, purpose: str = "", routing: tuple[str | None] | None = None
+) -> Plan:
     """The steps that bring a held, settled number to ``spec``: move, description, tags, flow (in that order).
 
     ``before`` is what the stack declared before (tags it never declared are left alone; unknown removes
     nothing). ``purpose`` sets the ClientTokens of an undo or a give-back apart from the request's own.
+    ``record_flow`` (an Update) keeps in the marker the routing a first declared flow replaces, so that a
+    rollback restores it; ``routing`` is that routing, read before a move that drops it (reads_routing).
     """
     tags = plan_tags(number, spec.tags, before.tags)
     steps: list[Step] = []
+    if record_flow and routing is not None:
+        steps.append(RecordRouting(routing[0]))  # before the move: the move drops the association
     if number.get("TargetArn") != spec.target_arn:
         steps.append(Move(spec.target_arn, purpose))
     if (number.get("PhoneNumberDescription") or "") != (spec.description or ""):
@@ -337,8 +354,25 @@ def converge(number: Summary, spec: ClaimSpec, before: Baseline, *, record_flow:
         steps.append(Untag(tuple(tags.to_remove)))
     if tags.to_set:
         steps.append(Tag(tags.to_set))
-    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow))
+    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow and routing is None))
     return Plan(tuple(steps), number=number, refusal=tags.refusal)
+
+
+def reads_routing(desired: Desired, number: Summary) -> str | None:
+    """The instance whose flow an Update reads before it moves the number and declares its first flow; None otherwise.
+
+    The move drops Connect's association, so the routing the first declared flow replaces must be read (and
+    recorded in the marker) before the move, for a rollback (or removing the prop) to restore it. A number on a
+    traffic distribution group has no instance of its own to read.
+    """
+    spec = desired.spec
+    if desired.request_type != "Update" or spec is None or spec.contact_flow_arn is None or desired.before.flow is not None:
+        return None
+    target = str(number.get("TargetArn", ""))
+    if target == spec.target_arn or ":instance/" not in target:
+        return None
+    owner = Ownership.of(number, desired.own, desired.request)
+    return target if owner.ours_known and owner.marker is not None and not owner.marker.pending else None
 
 
 def adopt(desired: Desired, holder: Summary, origin_flow: str | None) -> Plan:
@@ -429,7 +463,7 @@ def _dispose(desired: Desired, seen: Seen) -> Plan:
     number = seen.number
     if number is None:
         return Plan((), answer=answer, failure_id=answer, data=False, note="nothing to release")
-    kept = rules.keep_on_delete(number, desired.own, desired.spec.retain_adopted if desired.spec else False)
+    kept = rules.keep_on_delete(number, desired.own, desired.retain_adopted)
     if kept is not None:
         return Plan(
             (give_back(number, desired, kept),), number=number, answer=answer, failure_id=answer, limit_seconds=_limit(desired, seen), data=False, note="keep"
@@ -527,11 +561,31 @@ def flow_instance(declared: str | None, declared_before: str | None) -> str | No
     return arns.flow_instance_arn(flow) if flow else None
 
 
-def plan_flow(declared: str | None, declared_before: str | None, associated: str | None, recorded: str | None = None) -> FlowPlan | None:
+def flow_to_read(declared: str | None, declared_before: str | None, on_instance: str | None) -> str | None:
+    """The instance whose flow associations to read before plan_flow; None when no read can change the step.
+
+    ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number). A
+    number moved off the instance of the flow the stack declared before has no association there to read.
+    """
+    if declared is None and declared_before is not None and on_instance is not None and on_instance != arns.flow_instance_arn(declared_before):
+        return None
+    return flow_instance(declared, declared_before)
+
+
+def plan_flow(
+    declared: str | None, declared_before: str | None, associated: str | None, recorded: str | None = None, on_instance: str | None = None
+) -> FlowPlan | None:
     """The flow step, from the association read now (after any move: a move drops Connect's association).
 
     ``recorded`` is the flow the marker says the number routed to before the stack first declared one.
+    ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number).
     """
+    if declared is None and declared_before is not None and on_instance is not None and on_instance != arns.flow_instance_arn(declared_before):
+        # Moved off the instance of the stack's flow (a rollback of a move that declared it): that association went with
+        # the move. The routing recorded on the instance it is on now comes back.
+        if recorded is not None and arns.flow_instance_arn(recorded) == on_instance:
+            return FlowPlan(on_instance, recorded)
+        return None
     if declared is not None:
         instance = arns.flow_instance_arn(declared)
         if associated == declared:

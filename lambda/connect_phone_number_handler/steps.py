@@ -270,21 +270,25 @@ def route_flow(work: Work, step: Step) -> None:
     """
     assert isinstance(step, plan.RouteFlow) and work.number is not None
     run, deadline, number_arn, number = work.run, work.deadline, work.arn, work.number.get("PhoneNumber", "")
-    instance_arn = plan.flow_instance(step.declared, step.before)
-    if instance_arn is None:
+    if plan.flow_instance(step.declared, step.before) is None:
         return
-    try:
-        associated = observe.associated_flow(run, deadline, instance_arn, number_arn)
-    except ClientError as error:
-        if not is_already_gone(error) or not step.updating:
-            raise
-        # (choice) On an Update, a rollback included, a flow whose instance is gone is left: nothing can route to it,
-        # and failing would leave the stack in UPDATE_ROLLBACK_FAILED. A Create fails on it (its number is new).
-        log.warning("the flow's instance %s is gone (%s): %s is left as it is", instance_arn, error_code(error), number)
-        return
+    target = str(work.number.get("TargetArn", ""))
+    on_instance = target if ":instance/" in target else None
+    instance_arn = plan.flow_to_read(step.declared, step.before, on_instance)
+    associated = None
+    if instance_arn is not None:
+        try:
+            associated = observe.associated_flow(run, deadline, instance_arn, number_arn)
+        except ClientError as error:
+            if not is_already_gone(error) or not step.updating:
+                raise
+            # (choice) On an Update, a rollback included, a flow whose instance is gone is left: nothing can route to it,
+            # and failing would leave the stack in UPDATE_ROLLBACK_FAILED. A Create fails on it (its number is new).
+            log.warning("the flow's instance %s is gone (%s): %s is left as it is", instance_arn, error_code(error), number)
+            return
     marker = _recordable_marker(work) if step.record else None
     recorded = marker.origin_flow_arn(number_arn) if marker is not None else None
-    flow = plan.plan_flow(step.declared, step.before, associated, recorded)
+    flow = plan.plan_flow(step.declared, step.before, associated, recorded, on_instance)
     if flow is None:
         return
     instance_id = flow.instance_arn.rsplit("/", 1)[-1]
@@ -311,6 +315,18 @@ def route_flow(work: Work, step: Step) -> None:
         call(deadline, run.client.disassociate_phone_number_contact_flow, PhoneNumberId=number_arn, InstanceId=instance_id)
         return
     log.info("%s now routes to flow %s", number, flow.flow_arn)
+
+
+def record_routing(work: Work, step: Step) -> None:
+    """Record in this resource's marker the routing a first declared flow replaces, before a move drops it."""
+    assert isinstance(step, plan.RecordRouting)
+    marker = _recordable_marker(work)
+    if marker is None or marker.origin_flow == origin_flow_of(step.flow):
+        return
+    kept = replace(marker, origin_flow=origin_flow_of(step.flow))
+    call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: kept.value})
+    assert work.number is not None
+    work.number = {**work.number, "Tags": {**work.number.get("Tags", {}), CLAIM_MARKER_TAG: kept.value}}
 
 
 def _recordable_marker(work: Work) -> ClaimMarker | None:
@@ -432,6 +448,7 @@ def mark_answered(work: Work, step: Step) -> None:
 APPLY: dict[type, Callable[[Work, Any], None]] = {
     plan.Acquire: acquire,
     plan.StakeMarker: stake_marker,
+    plan.RecordRouting: record_routing,
     plan.Move: move,
     plan.Describe: describe_number,
     plan.Untag: untag,
