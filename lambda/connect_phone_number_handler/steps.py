@@ -86,11 +86,31 @@ def acquire(work: Work, step: Step) -> None:
     if status_of(summary) == FAILED:
         message = summary.get("PhoneNumberStatus", {}).get("Message", "")
         imported = f"{message} (import of {number} into {spec.target_arn} FAILED)"
-        raise Failure(
-            imported if spec.source_phone_number_arn else rules.failed_claim_reason(message, number, spec.target_arn, claimed_at),
-            physical_id=run.physical_id if step.replacing else unclaimed_id(run.token()),
-        )
+        failed = imported if spec.source_phone_number_arn else rules.failed_claim_reason(message, number, spec.target_arn, claimed_at)
+        raise Failure(f"{failed}{_kept_here(work, spec)}", physical_id=run.physical_id if step.replacing else unclaimed_id(run.token()))
     work.number = work.acquired = summary
+
+
+def _kept_here(work: Work, spec: ClaimSpec) -> str:
+    """After a failed claim: the numbers this same resource holds, kept by a removal policy, that could serve instead.
+
+    A stack whose numbers were kept (RETAIN) and that claims again (a context flag turned off and on, say) would
+    otherwise claim new numbers, and fail on the instance's quota, while its own kept numbers stay billed. The
+    look costs a list (and a Describe per candidate) only after a failure; it never hides the failure itself.
+    """
+    try:
+        kept = observe.marked_numbers(work.run, spec, work.run.deadline(), work.run.token(), lambda owner: owner.ours_known and not owner.pending_ours)
+    except Exception as error:  # the failure above is the answer; this is only a hint
+        log.info("could not look for numbers this resource kept: %s", error)
+        return ""
+    numbers = sorted(str(n.get("PhoneNumber")) for n in kept if status_of(n) != FAILED)
+    if not numbers:
+        return ""
+    return (
+        f" This resource already holds {len(numbers)} number(s) kept from an earlier deploy (marked as its own): {', '.join(numbers)}. "
+        f'Take one back with phone_number="{numbers[0]}" and adopt_existing=True (PhoneNumber, AdoptExisting: true) instead of '
+        "claiming another, or release them."
+    )
 
 
 def _claim_one(work: Work, spec: ClaimSpec, marker: ClaimMarker) -> tuple[str, str, str]:

@@ -57,6 +57,22 @@ def test_failed_status_fails_with_its_message(emulator: ConnectEmulator, respons
     assert ":phone-number/" not in result.response["PhysicalResourceId"]
 
 
+def test_a_failed_claim_names_the_numbers_this_resource_kept_and_how_to_take_one_back(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """A stack whose numbers RETAIN kept claims again (a context flag off, then on): the quota is full of its own numbers."""
+    kept = [run("Create", responses, search_props()).response["Data"]["PhoneNumber"] for _ in range(2)]
+    other = run("Create", responses, search_props(), logical_id="Other").response["Data"]["PhoneNumber"]
+    emulator.service.fail_claims("*", LIMIT_MESSAGE)
+
+    result = run("Create", responses, search_props())
+
+    reason = result.response["Reason"]
+    assert result.response["Status"] == "FAILED"
+    assert reason.startswith(LIMIT_MESSAGE)
+    assert all(number in reason for number in kept), reason
+    assert other not in reason  # another resource's number is not this resource's to take back
+    assert "adopt_existing=True" in reason
+
+
 def test_still_in_progress_at_the_deadline_fails_in_time_naming_the_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     emulator.service.config.claim_seconds = 120
     budget = RESPONSE_RESERVE_SECONDS + 2

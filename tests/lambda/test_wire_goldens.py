@@ -274,6 +274,8 @@ class Golden:
     markers: list[str]  # marker values written, each once ("<removed>": the marker was untagged)
     calls: dict[str, int]  # Connect calls by operation: ceilings
     number: str | None = None  # the number claimed: search results are tried in an order derived from the request
+    # Calls added on purpose since 0.1.0, each with its reason: the ceiling is calls + added.
+    added: dict[str, int] = field(default_factory=dict)
 
 
 GOLDEN: dict[str, Golden] = {
@@ -414,6 +416,8 @@ GOLDEN: dict[str, Golden] = {
         tokens=[("ClaimPhoneNumber", "e6d0f9be-1249-5efc-a46a-1ec89360976f")],
         markers=["5554c330-b563-5d35-9982-1666e9085818/21a26bb3-625a-5cd6-bb8b-f2e68f8347b0"],
         calls={"ClaimPhoneNumber": 1, "DescribePhoneNumber": 1, "SearchAvailablePhoneNumbers": 1},
+        # A failed claim looks for numbers this same resource kept (RETAIN) to offer them back in its Reason.
+        added={"ListPhoneNumbersV2": 1},
     ),
     "create_whose_flow_fails_after_the_claim": Golden(
         answer=("FAILED", "unclaimed-21a26bb3-625a-5cd6-bb8b-f2e68f8347b0"),
@@ -464,6 +468,7 @@ def test_each_scenario_keeps_its_client_tokens_and_marker_values_and_costs_no_mo
     assert (answer.get("Data") or {}).get("PhoneNumber") == golden.number
     assert sorted(set(wire.tokens)) == golden.tokens
     assert sorted(set(wire.markers)) == golden.markers
-    over = {op: f"{n} > {golden.calls.get(op, 0)}" for op, n in wire.counts().items() if n > golden.calls.get(op, 0)}
+    ceiling = {op: golden.calls.get(op, 0) + golden.added.get(op, 0) for op in {*golden.calls, *golden.added, *wire.counts()}}
+    over = {op: f"{n} > {ceiling[op]}" for op, n in wire.counts().items() if n > ceiling[op]}
     assert not over, f"{name} costs more Connect calls than release 0.1.0: {over}"
     print(f"{name}: {len(wire.operations)} Connect calls (0.1.0: {sum(golden.calls.values())})")
