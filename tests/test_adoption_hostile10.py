@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from connect_phone_number_handler import arns, contract, handler, observe, steps, waiting
+from connect_phone_number_handler import apply, arns, contract, handler, observe, waiting
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
@@ -130,10 +130,10 @@ def test_an_adoption_whose_final_read_does_not_show_its_marker_is_undone_or_succ
             summary = {**summary, "Tags": {k: v for k, v in summary.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}}
         return summary
 
-    monkeypatch.setattr(steps, "describe", lagging)  # the adoption's final read (steps.confirm_marker)
+    monkeypatch.setattr(apply, "describe", lagging)  # the adoption's final read (apply.confirm_marker)
     monkeypatch.setattr(observe, "describe", lagging)  # held_in_account's read
     answer = run("Create", responses, props).response
-    monkeypatch.setattr(steps, "describe", real_describe)
+    monkeypatch.setattr(apply, "describe", real_describe)
     monkeypatch.setattr(observe, "describe", real_describe)
     if answer["Status"] == "SUCCESS":
         return

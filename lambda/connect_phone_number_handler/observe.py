@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
 
-from . import plan
+from . import plan, rules
 from .connect_api import Deadline, call, error_code, is_already_gone
 from .contract import ClaimSpec
+from .desired import Desired, Seen
 from .marker import Ownership
-from .plan import Desired, Seen, Summary
 from .protocol import Failure, Run
 from .rules import matches_spec
+from .steps import Summary
 from .waiting import IN_PROGRESS, StillInProgress, describe, status_of, wait_until_settled
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def read(run: Run, desired: Desired) -> Seen:
         return Seen(number, waited, strays=strays)  # nothing to adopt, or an earlier delivery's claim to replay
     holder = settled(run, deadline, holder, doing="before its adoption")
     origin_flow = None
-    if not owner.adopted_here and plan.adoption_refusal(holder, spec, desired.own) is None:
+    if not owner.adopted_here and rules.adoption_refusal(holder, spec, desired.own) is None:
         instance = plan.reads_origin_flow(holder, spec)
         origin_flow = associated_flow(run, deadline, instance, holder["PhoneNumberArn"]) if instance else None
     return Seen(number, waited, holder=holder, origin_flow=origin_flow, strays=strays)

@@ -32,206 +32,31 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import arns, rules
-from .contract import DEFAULT_WAIT_TIMEOUT_SECONDS, ClaimSpec
+from .contract import ClaimSpec
+from .desired import NOTHING_DECLARED, Baseline, Desired, Seen
 from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of, origin_of
-from .validation import MAX_USER_TAGS
+from .rules import CONNECT_TAG_LIMIT, adoption_refusal
+from .steps import (
+    Acquire,
+    ConfirmMarker,
+    Describe,
+    GiveBack,
+    MarkAnswered,
+    Move,
+    RecordRouting,
+    Release,
+    RouteFlow,
+    SetMarker,
+    StakeMarker,
+    Step,
+    Summary,
+    Tag,
+    Untag,
+)
 
-# Connect's tag limit per number: the user's tags and this library's marker.
-CONNECT_TAG_LIMIT = MAX_USER_TAGS + 1
 # ClientToken purposes that set an undo's or a give-back's calls apart from the request's own (goldens pin them).
 UNDO = "undo"
 GIVE_BACK = "give-back"
-
-Summary = Mapping[str, Any]  # a ClaimedPhoneNumberSummary, as DescribePhoneNumber returns it
-
-
-# --- what a request declares, and what was observed ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """What the stack declared before: its tags (None: unknown, so nothing is removed on their account) and its flow."""
-
-    tags: Mapping[str, str] | None
-    flow: str | None
-
-
-#: A Create's baseline, and an adoption's: the stack declared nothing before.
-NOTHING_DECLARED = Baseline({}, None)
-#: An Update's whose old properties no longer parse: no tag is removed and no flow taken away on their account.
-UNKNOWN_BEFORE = Baseline(None, None)
-
-
-@dataclass(frozen=True)
-class Desired:
-    """What one request asks for, from the request alone (reconcile.desire)."""
-
-    request_type: str
-    # The properties; None for a Delete whose properties do not parse (nothing was claimed for them).
-    spec: ClaimSpec | None
-    before: Baseline
-    # The physical id CloudFormation knows: a number's ARN, ``unclaimed-REQUEST`` (a Create that named none), or another id.
-    physical_id: str
-    own: frozenset[str]  # the tokens a marker of this resource may carry (contract.resource_tokens)
-    request: str  # this request's token
-    # The marker this request writes on a number it claims or adopts.
-    marker: ClaimMarker
-    # An Update's previous properties; None for a Create, or when they no longer parse.
-    old: ClaimSpec | None = None
-    # Delete: the request token of the failed Create named by ``unclaimed-REQUEST``.
-    failed_create: str | None = None
-    # How long the request's own work may take (WaitTimeoutSeconds, or its default when the properties do not parse).
-    wait_limit: int = DEFAULT_WAIT_TIMEOUT_SECONDS
-    # Delete: an adopted number is given back, not released (RetainAdoptedNumber; False when it does not parse).
-    retain_adopted: bool = False
-
-    @property
-    def names_a_number(self) -> bool:
-        return arns.is_phone_number_arn(self.physical_id)
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What was observed before any change (observe.read): each part read only when the plan needs it."""
-
-    # The number the physical id names, settled; None if none is named or it is gone.
-    number: Summary | None = None
-    # An earlier request's operation on it was still running, and was waited out.
-    waited: bool = False
-    # The account's holder of the exact number an adoption asks for (settled), or of a failed adoption's number.
-    holder: Summary | None = None
-    # The flow the holder routed to before an adoption that may change it (a move drops it).
-    origin_flow: str | None = None
-    # Numbers of this resource that CloudFormation was never told of: a failed replacement's, a failed Create's.
-    strays: tuple[Summary, ...] = ()
-    # An Update that moves the number and declares its first flow: the flow it routed to before the move (which drops
-    # it), read only then (reads_routing). ``routing_read`` says whether it was read (None is a number routed nowhere).
-    routing: str | None = None
-    routing_read: bool = False
-
-
-# --- the steps ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Acquire:
-    """Claim (or import) a number for ``spec``, tagged with ``marker``, and wait until it settles.
-
-    ``replacing``: an Update's new number. Its marker stays pending until SUCCESS is decided, and a failure
-    reports the old number's id, so that CloudFormation keeps the old one and its rollback releases the new.
-    """
-
-    spec: ClaimSpec
-    marker: ClaimMarker
-    replacing: bool
-
-
-@dataclass(frozen=True)
-class StakeMarker:
-    """Write the marker before any other change: it stakes an adoption and records where the number was."""
-
-    marker: ClaimMarker
-
-
-@dataclass(frozen=True)
-class Move:
-    """UpdatePhoneNumber to ``target_arn``, then wait until the number is CLAIMED there."""
-
-    target_arn: str
-    purpose: str = ""
-
-
-@dataclass(frozen=True)
-class Describe:
-    """UpdatePhoneNumberMetadata to ``description`` ("" clears it), then wait until it settles."""
-
-    description: str
-    purpose: str = ""
-
-
-@dataclass(frozen=True)
-class Untag:
-    """Remove tag keys."""
-
-    keys: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Tag:
-    """Set tags."""
-
-    tags: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class RouteFlow:
-    """Bring the flow association to ``declared``: read it now (after any move), then plan_flow decides.
-
-    ``record``: keep the routing a first declared flow replaces in this resource's marker (an Update).
-    ``updating``: a flow whose instance is gone is left as it is rather than failing (see steps.route_flow).
-    """
-
-    declared: str | None
-    before: str | None
-    record: bool = False
-    updating: bool = True
-
-
-@dataclass(frozen=True)
-class RecordRouting:
-    """Before a move drops it: record in this resource's marker the routing a first declared flow replaces (None: none)."""
-
-    flow: str | None
-
-
-@dataclass(frozen=True)
-class ConfirmMarker:
-    """Read the marker back after an adoption: another adoption may have written last (Connect has no conditional write)."""
-
-    marker: ClaimMarker
-
-
-@dataclass(frozen=True)
-class SetMarker:
-    """Put the marker back as ``value`` (None: remove it)."""
-
-    value: str | None
-
-
-@dataclass(frozen=True)
-class Release:
-    """Release a number. ``settle``: wait for its claim first, and leave a FAILED claim (it holds nothing)."""
-
-    number_id: str
-    number: str
-    arn: str
-    why: str
-    settle: bool = False
-
-
-@dataclass(frozen=True)
-class GiveBack:
-    """Keep a number a Delete must not release; an adopted one goes back where it was, then loses the marker.
-
-    ``steps`` converge it on its origin (none when it was not adopted here, or its origin is unknown);
-    ``unmark`` removes this resource's marker.
-    """
-
-    number: Summary
-    steps: tuple[Step, ...]
-    origin: str | None
-    unmark: bool
-    why: str
-
-
-@dataclass(frozen=True)
-class MarkAnswered:
-    """After SUCCESS is decided (never before): the replacement's marker stops being pending."""
-
-    marker: ClaimMarker
-
-
-Step = Acquire | StakeMarker | RecordRouting | Move | Describe | Untag | Tag | RouteFlow | ConfirmMarker | SetMarker | Release | GiveBack | MarkAnswered
 
 
 @dataclass(frozen=True)
@@ -601,38 +426,3 @@ def plan_flow(
     if recorded is not None and arns.flow_instance_arn(recorded) == instance and recorded != declared_before:
         return FlowPlan(instance, recorded)
     return FlowPlan(instance, None)
-
-
-def adoption_refusal(summary: Summary, spec: ClaimSpec, own: frozenset[str]) -> str | None:
-    """Why a held number cannot be adopted for ``spec``, before anything changes; None if it can.
-
-    Another resource's marker means another stack may manage it: two stacks would move it, retag it and
-    release it behind each other's back. This resource's own pending marker means a rollback is due to
-    release it: adopting it would turn an unreported claim into an adoption no rollback releases. A stack
-    deleted and created again under its name is the same resource (contract.resource_token), so it adopts
-    what it retained. Connect's tag limit is checked on the tags the number will carry, so a refusal comes
-    before the move, not after it.
-    """
-    number, arn = summary.get("PhoneNumber"), summary.get("PhoneNumberArn")
-    owner = Ownership.of(summary, own, "")
-    if owner.managed_elsewhere:
-        return (
-            f"{number} ({arn}) carries this library's marker {CLAIM_MARKER_TAG}={summary['Tags'][CLAIM_MARKER_TAG]}: "
-            "another resource (another stack, or this one under another logical id) manages it. Nothing was changed. "
-            "If no stack manages it any more (it was kept by RETAIN), remove that tag "
-            f"(aws connect untag-resource --resource-arn {arn} --tag-keys {CLAIM_MARKER_TAG}) and deploy again."
-        )
-    if owner.pending_ours:
-        return (
-            f"{number} ({arn}) was claimed by a replacement of this resource that CloudFormation was never told of: the "
-            "rollback of that update releases it. Nothing was changed; deploy again once the rollback is complete."
-        )
-    keys = {k for k in summary.get("Tags", {}) if k != CLAIM_MARKER_TAG} | set(spec.tags) | {CLAIM_MARKER_TAG}
-    if len(keys) > CONNECT_TAG_LIMIT:
-        kept = len(keys) - len(spec.tags) - 1
-        return (
-            f"{number} ({arn}) would carry {len(keys)} tags after its adoption ({kept} it has and the stack does not declare, "
-            f"{len(spec.tags)} declared, and this library's marker), over Connect's limit of {CONNECT_TAG_LIMIT}. Nothing was "
-            "changed: remove some of its tags, or declare fewer."
-        )
-    return None

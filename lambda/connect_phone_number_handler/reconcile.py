@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 
-from . import contract, observe, plan, rules, steps, validation
+from . import apply, contract, observe, plan, rules, steps, validation
+from .apply import LeftToAnother, Work
 from .connect_api import Deadline
 from .contract import ClaimSpec
-from .plan import NOTHING_DECLARED, UNCLAIMED_PREFIX, UNKNOWN_BEFORE, Baseline, Desired, Plan, Summary
+from .desired import NOTHING_DECLARED, UNKNOWN_BEFORE, Baseline, Desired
+from .plan import UNCLAIMED_PREFIX, Plan
 from .protocol import Failure, Outcome, Run, reason
-from .steps import LeftToAnother, Work
+from .steps import Summary
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def execute(request: Run, desired: Desired, decided: Plan) -> Outcome:
     work = Work(request, desired, deadline, decided.number)
     try:
         for step in decided.steps:
-            steps.apply(work, step)
+            apply.apply(work, step)
     except LeftToAnother:
         raise
     except Exception as error:
@@ -100,7 +102,7 @@ def _outcome(request: Run, decided: Plan, work: Work) -> Outcome:
 
     def follow() -> None:
         for step in after:
-            steps.apply(work, step)
+            apply.apply(work, step)
 
     return Outcome(physical_id, data, after_answer=follow)
 
@@ -122,7 +124,7 @@ def undo(request: Run, record: plan.Undo) -> str:
         back = plan.plan_undo(record, current)
         work = Work(request, desire_nothing(request), deadline, current)
         for step in back.steps:
-            steps.apply(work, step)
+            apply.apply(work, step)
     except Exception as error:
         log.exception("undoing the adoption of %s failed", number)
         return f"Undoing the adoption failed too ({reason(request, error)}): check {number} ({arn}); it was on {where}."
@@ -149,8 +151,8 @@ def failed_after_claim(request: Run, summary: Summary, error: Exception, *, rele
     why = reason(request, error)
     if release:
         try:
-            step = plan.Release(str(summary["PhoneNumberId"]), str(number), str(arn), "claimed by a Create that failed")
-            steps.apply(Work(request, desire_nothing(request), request.deadline(), summary), step)
+            step = steps.Release(str(summary["PhoneNumberId"]), str(number), str(arn), "claimed by a Create that failed")
+            apply.apply(Work(request, desire_nothing(request), request.deadline(), summary), step)
         except Exception as release_error:
             return Failure(
                 f"{why} {number} ({arn}) was claimed for this request and could not be released ({reason(request, release_error)}): "

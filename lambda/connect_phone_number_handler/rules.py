@@ -10,11 +10,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .contract import ClaimSpec
-from .marker import Ownership
+from .marker import CLAIM_MARKER_TAG, Ownership
+from .validation import MAX_USER_TAGS
 
 # How many candidates a claim tries when numbers are taken between search and claim, or when
 # Connect says an earlier delivery used the request's ClientToken for another number.
 MAX_CLAIM_CANDIDATES = 6
+
+# Connect's tag limit per number: the user's tags and this library's marker.
+CONNECT_TAG_LIMIT = MAX_USER_TAGS + 1
 
 # After a FAILED claim Connect keeps the number for the claiming account for one day (PhoneNumberStatus).
 FAILED_CLAIM_RETRY_WINDOW = timedelta(days=1)
@@ -126,3 +130,38 @@ def failed_claim_reason(message: str, number: str, target_arn: str, claimed_at: 
         f"{message} (claim of {number} on {target_arn} FAILED. Connect keeps {number} reserved for this account until "
         f'{until}: fix the cause, then claim it with phone_number="{number}" (PhoneNumber).)'
     )
+
+
+def adoption_refusal(summary: Mapping[str, Any], spec: ClaimSpec, own: frozenset[str]) -> str | None:
+    """Why a held number cannot be adopted for ``spec``, before anything changes; None if it can.
+
+    Another resource's marker means another stack may manage it: two stacks would move it, retag it and
+    release it behind each other's back. This resource's own pending marker means a rollback is due to
+    release it: adopting it would turn an unreported claim into an adoption no rollback releases. A stack
+    deleted and created again under its name is the same resource (contract.resource_token), so it adopts
+    what it retained. Connect's tag limit is checked on the tags the number will carry, so a refusal comes
+    before the move, not after it.
+    """
+    number, arn = summary.get("PhoneNumber"), summary.get("PhoneNumberArn")
+    owner = Ownership.of(summary, own, "")
+    if owner.managed_elsewhere:
+        return (
+            f"{number} ({arn}) carries this library's marker {CLAIM_MARKER_TAG}={summary['Tags'][CLAIM_MARKER_TAG]}: "
+            "another resource (another stack, or this one under another logical id) manages it. Nothing was changed. "
+            "If no stack manages it any more (it was kept by RETAIN), remove that tag "
+            f"(aws connect untag-resource --resource-arn {arn} --tag-keys {CLAIM_MARKER_TAG}) and deploy again."
+        )
+    if owner.pending_ours:
+        return (
+            f"{number} ({arn}) was claimed by a replacement of this resource that CloudFormation was never told of: the "
+            "rollback of that update releases it. Nothing was changed; deploy again once the rollback is complete."
+        )
+    keys = {k for k in summary.get("Tags", {}) if k != CLAIM_MARKER_TAG} | set(spec.tags) | {CLAIM_MARKER_TAG}
+    if len(keys) > CONNECT_TAG_LIMIT:
+        kept = len(keys) - len(spec.tags) - 1
+        return (
+            f"{number} ({arn}) would carry {len(keys)} tags after its adoption ({kept} it has and the stack does not declare, "
+            f"{len(spec.tags)} declared, and this library's marker), over Connect's limit of {CONNECT_TAG_LIMIT}. Nothing was "
+            "changed: remove some of its tags, or declare fewer."
+        )
+    return None

@@ -1,482 +1,137 @@
-"""Applying a plan's steps to Connect, one at a time: each safe to repeat, each waiting where Connect is asynchronous.
+"""The steps a plan is made of: what each one does to a number, as data. How each is applied is in apply.py.
 
-A step decides nothing the plan did not (the flow's step asks plan.plan_flow, with the association read
-after any move). ClientTokens derive from the request and the step's purpose (goldens pin them), so a
-redelivery replays the same calls.
+The plan (plan.py) decides which steps a request takes and in what order; apply.py carries each out against
+Connect, safe to repeat, waiting where Connect is asynchronous.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from botocore.exceptions import ClientError
-
-from . import arns, clock, observe, plan, rules
-from .connect_api import Deadline, call, error_code, is_already_gone, is_busy, is_number_taken, is_token_reused
 from .contract import ClaimSpec
-from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of
-from .plan import Desired, Step, Summary, unclaimed_id
-from .protocol import Failure, Run, reason
-from .waiting import FAILED, StillInProgress, describe, poll_interval, status_of, wait_until_settled
+from .marker import ClaimMarker
 
-if TYPE_CHECKING:
-    from mypy_boto3_connect.type_defs import ClaimPhoneNumberRequestTypeDef, ImportPhoneNumberRequestTypeDef
-
-log = logging.getLogger(__name__)
-
-# A repeat whose earlier claim cannot be found yet looks again after 3 s, then less and less often.
-EARLIER_CLAIM_RECHECK_SECONDS = 3.0
-EARLIER_CLAIM_RECHECK_CAP_SECONDS = 30.0
+Summary = Mapping[str, Any]  # a ClaimedPhoneNumberSummary, as DescribePhoneNumber returns it
 
 
-class LeftToAnother(Failure):
-    """Another adoption wrote its marker last: the number is left to it, and nothing is undone."""
+@dataclass(frozen=True)
+class Acquire:
+    """Claim (or import) a number for ``spec``, tagged with ``marker``, and wait until it settles.
 
-
-@dataclass
-class Work:
-    """Applying one plan: the run, what the request declares, the deadline, and the number as it is now."""
-
-    run: Run
-    desired: Desired
-    deadline: Deadline
-    number: Summary | None = None
-    acquired: Summary | None = None  # the number Acquire claimed, once CLAIMED
-
-    @property
-    def arn(self) -> str:
-        assert self.number is not None
-        return str(self.number["PhoneNumberArn"])
-
-
-def apply(work: Work, step: Step) -> None:
-    """Apply one step."""
-    APPLY[type(step)](work, step)
-
-
-def acquire(work: Work, step: Step) -> None:
-    """Claim or import a number for the spec, wait until it settles, and make it the number worked on.
-
-    A failed replacement (an Update) reports the old number's physical id, so CloudFormation keeps it; the
-    replacement's marker stays pending, so CloudFormation's rollback finds and releases it. A failed Create
-    reports the new number's ARN only while the claim may still complete, so that the rollback can release
-    it; otherwise an id that is no number's.
+    ``replacing``: an Update's new number. Its marker stays pending until SUCCESS is decided, and a failure
+    reports the old number's id, so that CloudFormation keeps the old one and its rollback releases the new.
     """
-    assert isinstance(step, plan.Acquire)
-    run, spec, deadline = work.run, step.spec, work.deadline
-    claimed_at = run.claimed_no_earlier_than()
-    if spec.source_phone_number_arn is not None:
-        number, arn, number_id = _import_one(work, spec, step.marker)
-    else:
-        number, arn, number_id = _claim_one(work, step.spec, step.marker)
-    if not step.replacing:
-        run.physical_id = arn
-    try:
-        summary = wait_until_settled(run.client, deadline, number_id)
-    except StillInProgress as late:
-        then = "CloudFormation's rollback releases it once it settles" if step.replacing else "the rollback releases it where the removal policy allows"
-        number = late.summary.get("PhoneNumber") or number  # an import knows its number only once Connect says it
-        raise Failure(
-            f"Number {number} ({arn}) was still IN_PROGRESS after {late.waited:.0f} s, the wait limit. Connect may still complete the claim: {then}.",
-            physical_id=run.physical_id,
-        ) from None
-    if status_of(summary) == FAILED:
-        message = summary.get("PhoneNumberStatus", {}).get("Message", "")
-        imported = f"{message} (import of {number} into {spec.target_arn} FAILED)"
-        failed = imported if spec.source_phone_number_arn else rules.failed_claim_reason(message, number, spec.target_arn, claimed_at)
-        raise Failure(f"{failed}{_kept_here(work, spec)}", physical_id=run.physical_id if step.replacing else unclaimed_id(run.token()))
-    work.number = work.acquired = summary
+
+    spec: ClaimSpec
+    marker: ClaimMarker
+    replacing: bool
 
 
-def _kept_here(work: Work, spec: ClaimSpec) -> str:
-    """After a failed claim: the numbers this same resource holds, kept by a removal policy, that could serve instead.
+@dataclass(frozen=True)
+class StakeMarker:
+    """Write the marker before any other change: it stakes an adoption and records where the number was."""
 
-    A stack whose numbers were kept (RETAIN) and that claims again (a context flag turned off and on, say) would
-    otherwise claim new numbers, and fail on the instance's quota, while its own kept numbers stay billed. The
-    look costs a list (and a Describe per candidate) only after a failure; it never hides the failure itself.
+    marker: ClaimMarker
+
+
+@dataclass(frozen=True)
+class Move:
+    """UpdatePhoneNumber to ``target_arn``, then wait until the number is CLAIMED there."""
+
+    target_arn: str
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Describe:
+    """UpdatePhoneNumberMetadata to ``description`` ("" clears it), then wait until it settles."""
+
+    description: str
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Untag:
+    """Remove tag keys."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tag:
+    """Set tags."""
+
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RouteFlow:
+    """Bring the flow association to ``declared``: read it now (after any move), then plan_flow decides.
+
+    ``record``: keep the routing a first declared flow replaces in this resource's marker (an Update).
+    ``updating``: a flow whose instance is gone is left as it is rather than failing (see steps.route_flow).
     """
-    try:
-        kept = observe.marked_numbers(work.run, spec, work.run.deadline(), work.run.token(), lambda owner: owner.ours_known and not owner.pending_ours)
-    except Exception as error:  # the failure above is the answer; this is only a hint
-        log.info("could not look for numbers this resource kept: %s", error)
-        return ""
-    numbers = sorted(str(n.get("PhoneNumber")) for n in kept if status_of(n) != FAILED)
-    if not numbers:
-        return ""
-    return (
-        f" This resource already holds {len(numbers)} number(s) kept from an earlier deploy (marked as its own): {', '.join(numbers)}. "
-        f'Take one back with phone_number="{numbers[0]}" and adopt_existing=True (PhoneNumber, AdoptExisting: true) instead of '
-        "claiming another, or release them."
-    )
+
+    declared: str | None
+    before: str | None
+    record: bool = False
+    updating: bool = True
 
 
-def _claim_one(work: Work, spec: ClaimSpec, marker: ClaimMarker) -> tuple[str, str, str]:
-    """ClaimPhoneNumber on one candidate, or find the earlier delivery's claim; never claim a second number.
+@dataclass(frozen=True)
+class RecordRouting:
+    """Before a move drops it: record in this resource's marker the routing a first declared flow replaces (None: none)."""
 
-    Returns the number, its ARN and its id. The ClientToken and the marker derive from the request, so a
-    repeated delivery replays the earlier delivery's claim for the same number (Connect answers
-    IdempotencyException for any other), and finds it by its marker if search no longer offers it. When
-    Connect says the token was used, a number is known to exist, so the rounds repeat until the deadline:
-    whether Connect lists a claim still IN_PROGRESS is not documented, and a claim that ends FAILED is offered
-    by search again, where its replay answers with Connect's message. If the number never shows the request
-    fails, as claiming with a fresh token could hold two.
+    flow: str | None
+
+
+@dataclass(frozen=True)
+class ConfirmMarker:
+    """Read the marker back after an adoption: another adoption may have written last (Connect has no conditional write)."""
+
+    marker: ClaimMarker
+
+
+@dataclass(frozen=True)
+class SetMarker:
+    """Put the marker back as ``value`` (None: remove it)."""
+
+    value: str | None
+
+
+@dataclass(frozen=True)
+class Release:
+    """Release a number. ``settle``: wait for its claim first, and leave a FAILED claim (it holds nothing)."""
+
+    number_id: str
+    number: str
+    arn: str
+    why: str
+    settle: bool = False
+
+
+@dataclass(frozen=True)
+class GiveBack:
+    """Keep a number a Delete must not release; an adopted one goes back where it was, then loses the marker.
+
+    ``steps`` converge it on its origin (none when it was not adopted here, or its origin is unknown);
+    ``unmark`` removes this resource's marker.
     """
-    run, deadline = work.run, work.deadline
-    request: ClaimPhoneNumberRequestTypeDef = {
-        "TargetArn": spec.target_arn,
-        "PhoneNumber": "",
-        "Tags": {**spec.tags, CLAIM_MARKER_TAG: marker.value},
-        "ClientToken": run.token("claim"),
-    }
-    if spec.description:
-        request["PhoneNumberDescription"] = spec.description
-    pause = EARLIER_CLAIM_RECHECK_SECONDS
-    while True:
-        claimed, token_used, tried = _try_candidates(work, spec, request)
-        if claimed is not None:
-            return claimed
-        # Out of candidates. An earlier delivery of this request may hold a number search no longer offers.
-        for summary in observe.marked_numbers(run, spec, deadline, run.token(), lambda owner: owner.claimed_here):
-            log.info("an earlier delivery of this request claimed %s", summary.get("PhoneNumber"))
-            return summary["PhoneNumber"], summary["PhoneNumberArn"], summary["PhoneNumberId"]
-        if not token_used:
-            searched = f"CountryCode={spec.country_code} Type={spec.phone_number_type} Prefix={spec.prefix or '-'}"
-            raise Failure(f"No available number to claim for {searched} on {spec.target_arn} ({tried} candidates were taken).")
-        if not deadline.allows(EARLIER_CLAIM_RECHECK_SECONDS):
-            raise Failure(
-                "An earlier delivery of this request used its ClientToken, but no number carrying its marker "
-                f"({CLAIM_MARKER_TAG}={marker.value}) is on {spec.target_arn}. Nothing more was claimed, "
-                "so that no number is held twice; deploy again."
-            )
-        clock.sleep(min(pause, deadline.remaining() - 1.0))  # the last look comes just before the deadline
-        pause = min(EARLIER_CLAIM_RECHECK_CAP_SECONDS, pause * 2)
+
+    number: Summary
+    steps: tuple[Step, ...]
+    origin: str | None
+    unmark: bool
+    why: str
 
 
-def _try_candidates(work: Work, spec: ClaimSpec, request: ClaimPhoneNumberRequestTypeDef) -> tuple[tuple[str, str, str] | None, bool, int]:
-    """One round of claims over the candidates: (the claim, whether the token was used already, how many were taken).
+@dataclass(frozen=True)
+class MarkAnswered:
+    """After SUCCESS is decided (never before): the replacement's marker stops being pending."""
 
-    An IdempotencyException ends the round at once: the token was used for another number, by an earlier
-    delivery of this request, and every other candidate would answer the same (its number is found by its marker).
-    """
-    run, deadline = work.run, work.deadline
-    tried = 0
-    for number in observe.candidates(run, spec, deadline):
-        request["PhoneNumber"] = number
-        try:
-            claimed = call(deadline, run.client.claim_phone_number, **request)
-        except ClientError as error:
-            if is_token_reused(error):
-                log.info("%s: the ClientToken claimed another number in an earlier delivery", number)
-                return None, True, tried
-            if not is_number_taken(error):
-                raise
-            if spec.phone_number is not None:
-                _refuse_if_held(work, spec)
-                raise
-            log.info("%s: %s; trying the next candidate", number, error_code(error))
-            tried += 1
-            if tried >= rules.MAX_CLAIM_CANDIDATES:
-                break
-            continue
-        log.info("claim of %s accepted as %s", number, claimed["PhoneNumberArn"])
-        return (number, claimed["PhoneNumberArn"], claimed["PhoneNumberId"]), False, tried
-    return None, False, tried
+    marker: ClaimMarker
 
 
-def _refuse_if_held(work: Work, spec: ClaimSpec) -> None:
-    """Fail, changing nothing, when the exact number Connect refused is one this account already holds."""
-    held = observe.held_in_account(work.run, work.deadline, str(spec.phone_number), spec.target_arn)
-    if held is None:
-        return
-    where = held.get("TargetArn") or held.get("InstanceId")
-    raise Failure(
-        f"{spec.phone_number} is already held by this account, on {where} ({held['PhoneNumberArn']}). Nothing was claimed or changed. "
-        "To bring it under this stack, set adopt_existing=True (AdoptExisting: true); no other stack may manage it then."
-    )
-
-
-def _import_one(work: Work, spec: ClaimSpec, marker: ClaimMarker) -> tuple[str, str, str]:
-    """ImportPhoneNumber from ``spec``'s source; returns the source (the number is known once it settles), ARN and id.
-
-    The ClientToken derives from the request, so a repeated delivery replays the earlier import.
-    """
-    run = work.run
-    request: ImportPhoneNumberRequestTypeDef = {
-        "InstanceId": spec.target_arn.rsplit("/", 1)[1],  # the contract allows only an instance as an import's target
-        "SourcePhoneNumberArn": str(spec.source_phone_number_arn),
-        "Tags": {**spec.tags, CLAIM_MARKER_TAG: marker.value},
-        "ClientToken": run.token("import"),
-    }
-    if spec.description:
-        request["PhoneNumberDescription"] = spec.description
-    try:
-        imported = call(work.deadline, run.client.import_phone_number, **request)
-    except ClientError as error:
-        if error_code(error) != "InvalidParameterException":
-            raise
-        # (choice) Connect's refusal of a source imported before is not documented: any refusal of the parameters
-        # says where such a number may be, since the most common cause is one kept by RETAIN from an earlier stack.
-        raise Failure(
-            f"{reason(run, error)} If {spec.source_phone_number_arn} was imported before and that number is still held "
-            "(kept by a RETAIN removal policy, say), take it over with phone_number=<its number> and adopt_existing=True "
-            "(PhoneNumber, AdoptExisting: true) instead of importing it again, or release it first. Nothing was imported."
-        ) from error
-    log.info("import of %s accepted as %s", spec.source_phone_number_arn, imported["PhoneNumberArn"])
-    return str(spec.source_phone_number_arn), imported["PhoneNumberArn"], imported["PhoneNumberId"]
-
-
-def stake_marker(work: Work, step: Step) -> None:
-    """Write the marker (TagResource)."""
-    assert isinstance(step, plan.StakeMarker)
-    call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: step.marker.value})
-
-
-def move(work: Work, step: Step) -> None:
-    """UpdatePhoneNumber, then wait until the number is CLAIMED on its new target."""
-    assert isinstance(step, plan.Move) and work.number is not None
-    apart = (step.purpose,) if step.purpose else ()
-    log.info("moving %s to %s", work.number.get("PhoneNumber"), step.target_arn)
-    token = work.run.token("move", *apart)
-    call(work.deadline, work.run.client.update_phone_number, PhoneNumberId=work.arn, TargetArn=step.target_arn, ClientToken=token)
-    work.number = _applied(work, doing="moving", target_arn=step.target_arn)
-
-
-def describe_number(work: Work, step: Step) -> None:
-    """UpdatePhoneNumberMetadata, then wait until it settles."""
-    assert isinstance(step, plan.Describe)
-    apart = (step.purpose,) if step.purpose else ()
-    token = work.run.token("metadata", *apart)
-    call(work.deadline, work.run.client.update_phone_number_metadata, PhoneNumberId=work.arn, PhoneNumberDescription=step.description, ClientToken=token)
-    work.number = _applied(work, doing="changing its description")
-
-
-def _applied(work: Work, *, doing: str, target_arn: str | None = None) -> Summary:
-    """The number once our own change to it has settled; fails with Connect's message if the change FAILED."""
-    summary = observe.settle(work.run, work.deadline, work.arn, doing=doing, target_arn=target_arn)
-    if status_of(summary) == FAILED:
-        message = summary.get("PhoneNumberStatus", {}).get("Message", "")
-        raise Failure(f"{message} (update of {summary.get('PhoneNumber')} FAILED)")
-    return summary
-
-
-def untag(work: Work, step: Step) -> None:
-    """UntagResource, and the number as it is now."""
-    assert isinstance(step, plan.Untag) and work.number is not None
-    call(work.deadline, work.run.client.untag_resource, resourceArn=work.arn, tagKeys=list(step.keys))
-    log.info("tags of %s: removed %s", work.number.get("PhoneNumber"), list(step.keys))
-    work.number = {**work.number, "Tags": {k: v for k, v in work.number.get("Tags", {}).items() if k not in step.keys}}
-
-
-def tag(work: Work, step: Step) -> None:
-    """TagResource, and the number as it is now."""
-    assert isinstance(step, plan.Tag) and work.number is not None
-    call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags=dict(step.tags))
-    log.info("tags of %s: set %s", work.number.get("PhoneNumber"), sorted(step.tags))
-    work.number = {**work.number, "Tags": {**work.number.get("Tags", {}), **step.tags}}
-
-
-def route_flow(work: Work, step: Step) -> None:
-    """Bring the number's flow association to the declared flow: read it, plan the step (plan.plan_flow), apply it.
-
-    The number is named by its full ARN: a traffic distribution group's number needs it (from the group's other
-    Region a UUID answers ResourceNotFoundException), and an instance's number accepts it too.
-    (choice) AssociatePhoneNumberContactFlow on a number that has a flow replaces it, so no Disassociate comes first.
-    The marker (this resource's, on an Update) holds the routing the stack's first declared flow replaced.
-    A flow or instance that no longer exists has nothing to disassociate: on an Update (``updating``) a flow whose
-    instance is gone is left as it is (logged), so that no Update, and no rollback, fails on it.
-    """
-    assert isinstance(step, plan.RouteFlow) and work.number is not None
-    run, deadline, number_arn, number = work.run, work.deadline, work.arn, work.number.get("PhoneNumber", "")
-    if plan.flow_instance(step.declared, step.before) is None:
-        return
-    target = str(work.number.get("TargetArn", ""))
-    on_instance = target if ":instance/" in target else None
-    instance_arn = plan.flow_to_read(step.declared, step.before, on_instance)
-    associated = None
-    if instance_arn is not None:
-        try:
-            associated = observe.associated_flow(run, deadline, instance_arn, number_arn)
-        except ClientError as error:
-            if not is_already_gone(error) or not step.updating:
-                raise
-            # (choice) On an Update, a rollback included, a flow whose instance is gone is left: nothing can route to it,
-            # and failing would leave the stack in UPDATE_ROLLBACK_FAILED. A Create fails on it (its number is new).
-            log.warning("the flow's instance %s is gone (%s): %s is left as it is", instance_arn, error_code(error), number)
-            return
-    marker = _recordable_marker(work) if step.record else None
-    recorded = marker.origin_flow_arn(number_arn) if marker is not None else None
-    flow = plan.plan_flow(step.declared, step.before, associated, recorded, on_instance)
-    if flow is None:
-        return
-    instance_id = flow.instance_arn.rsplit("/", 1)[-1]
-    if flow.record is not None and marker is not None:
-        # Before the association: a crash after it must still know what it replaced.
-        kept = replace(marker, origin_flow=origin_flow_of(flow.record or None))
-        call(deadline, run.client.tag_resource, resourceArn=number_arn, tags={CLAIM_MARKER_TAG: kept.value})
-    if flow.flow_arn is None:
-        _disassociate(work, instance_id, "no longer routes to a flow (the prop was removed)")
-        return
-    try:
-        call(
-            deadline,
-            run.client.associate_phone_number_contact_flow,
-            PhoneNumberId=number_arn,
-            InstanceId=instance_id,
-            ContactFlowId=arns.flow_id(flow.flow_arn),
-        )
-    except ClientError as error:
-        if flow.flow_arn == step.declared or not is_already_gone(error):
-            raise
-        # The routing to restore no longer exists: the declared flow's association goes, as without a record.
-        log.info("%s: the flow to restore, %s, is gone; disassociating", number, flow.flow_arn)
-        call(deadline, run.client.disassociate_phone_number_contact_flow, PhoneNumberId=number_arn, InstanceId=instance_id)
-        return
-    log.info("%s now routes to flow %s", number, flow.flow_arn)
-
-
-def record_routing(work: Work, step: Step) -> None:
-    """Record in this resource's marker the routing a first declared flow replaces, before a move drops it."""
-    assert isinstance(step, plan.RecordRouting)
-    marker = _recordable_marker(work)
-    if marker is None or marker.origin_flow == origin_flow_of(step.flow):
-        return
-    kept = replace(marker, origin_flow=origin_flow_of(step.flow))
-    call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: kept.value})
-    assert work.number is not None
-    work.number = {**work.number, "Tags": {**work.number.get("Tags", {}), CLAIM_MARKER_TAG: kept.value}}
-
-
-def _recordable_marker(work: Work) -> ClaimMarker | None:
-    """This resource's marker on the number, where it may hold a record of the routing (not pending, a known form)."""
-    assert work.number is not None
-    owner = Ownership.of(work.number, work.run.own, work.run.token())
-    return owner.marker if owner.ours_known and owner.marker is not None and not owner.marker.pending else None
-
-
-def _disassociate(work: Work, instance_id: str, why: str) -> None:
-    number = work.number.get("PhoneNumber", "") if work.number else ""
-    try:
-        call(work.deadline, work.run.client.disassociate_phone_number_contact_flow, PhoneNumberId=work.arn, InstanceId=instance_id)
-    except ClientError as error:
-        if not is_already_gone(error):
-            raise
-        log.info("%s: its flow association is already gone", number)
-        return
-    log.info("%s %s", number, why)
-
-
-def confirm_marker(work: Work, step: Step) -> None:
-    """Read the marker back after an adoption: gone (removed, or a read behind the write) is written again.
-
-    Connect has no conditional write: another adoption that began at the same moment may have written last.
-    Then the number is left to it (LeftToAnother, which undoes nothing).
-    """
-    assert isinstance(step, plan.ConfirmMarker) and work.number is not None
-    now = describe(work.run.client, work.deadline, work.arn)
-    owner = Ownership.of(now, work.run.own, work.run.token())
-    if owner.managed_elsewhere and owner.marker is not None:
-        raise LeftToAnother(
-            f"{work.number.get('PhoneNumber')} ({work.arn}) was adopted by another resource during this adoption (its marker is now "
-            f"{owner.marker.value}). It is left to that resource."
-        )
-    if owner.marker != step.marker:
-        call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: step.marker.value})
-
-
-def set_marker(work: Work, step: Step) -> None:
-    """Put the marker back as it was: removed, or rewritten."""
-    assert isinstance(step, plan.SetMarker)
-    if step.value is None:
-        call(work.deadline, work.run.client.untag_resource, resourceArn=work.arn, tagKeys=[CLAIM_MARKER_TAG])
-    else:
-        call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: step.value})
-
-
-def release(work: Work, step: Step) -> None:
-    """ReleasePhoneNumber; a number Connect no longer knows counts as released.
-
-    ``settle``: a number CloudFormation was never told about (a stray) is released once its claim settles, on the
-    hard deadline (a clean-up is not the request's own work); a FAILED claim holds nothing.
-    """
-    assert isinstance(step, plan.Release)
-    deadline = work.run.deadline() if step.settle else work.deadline
-    try:
-        if step.settle and status_of(wait_until_settled(work.run.client, deadline, step.number_id)) == FAILED:
-            return
-        _release(work, deadline, step.number_id)
-    except StillInProgress:
-        raise Failure(
-            f"The number {step.number} ({step.arn}), {step.why}, is still IN_PROGRESS, so the rollback cannot "
-            "release it yet. Continue the rollback once it settles (or delete the stack again); it is released then."
-        ) from None
-    except ClientError as error:
-        if not is_already_gone(error):
-            raise
-        log.info("%s is already gone", step.number or step.arn)  # released by an earlier delivery, or by hand
-        return
-    log.info("released %s (%s), %s", step.number, step.arn, step.why)
-
-
-def _release(work: Work, deadline: Deadline, number_id: str) -> None:
-    """ReleasePhoneNumber, waiting out an operation still running on the number."""
-    started = clock.monotonic()
-    while True:
-        try:
-            call(deadline, work.run.client.release_phone_number, PhoneNumberId=number_id, ClientToken=work.run.token("release", number_id))
-            return
-        except ClientError as error:
-            pause = poll_interval(clock.monotonic() - started)
-            if not is_busy(error) or not deadline.allows(pause):
-                raise
-            clock.sleep(pause)
-
-
-def give_back(work: Work, step: Step) -> None:
-    """Keep a number a Delete must not release; an adopted one goes back to its origin first, then loses the marker.
-
-    A failure answers FAILED with the number kept and still marked, so the rollback's retry (or a delete of the
-    stack) gives it back then. An origin that no longer exists (the instance, or the flow) keeps it where it is.
-    """
-    assert isinstance(step, plan.GiveBack)
-    work.number = step.number
-    number, arn = step.number.get("PhoneNumber"), step.number["PhoneNumberArn"]
-    try:
-        for sub in step.steps:
-            apply(work, sub)
-    except ClientError as error:
-        if not is_already_gone(error):
-            raise Failure(
-                f"{reason(work.run, error)} {number} ({arn}) is kept, still marked as this stack's adoption: "
-                f"giving it back to {step.origin} failed. Retry once that is fixed, or remove the marker "
-                f"({CLAIM_MARKER_TAG}) to keep it where it is."
-            ) from error
-        log.info("%s cannot go back to %s (%s): kept where it is", number, step.origin, error_code(error))
-    if step.unmark:
-        call(work.deadline, work.run.client.untag_resource, resourceArn=arn, tagKeys=[CLAIM_MARKER_TAG])
-    log.info("kept %s (%s): %s", number, arn, step.why)
-
-
-def mark_answered(work: Work, step: Step) -> None:
-    """The replacement's marker stops being pending: only after SUCCESS is decided, on a deadline of its own."""
-    assert isinstance(step, plan.MarkAnswered)
-    call(Deadline(work.run.context), work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: step.marker.answered().value})
-
-
-APPLY: dict[type, Callable[[Work, Any], None]] = {
-    plan.Acquire: acquire,
-    plan.StakeMarker: stake_marker,
-    plan.RecordRouting: record_routing,
-    plan.Move: move,
-    plan.Describe: describe_number,
-    plan.Untag: untag,
-    plan.Tag: tag,
-    plan.RouteFlow: route_flow,
-    plan.ConfirmMarker: confirm_marker,
-    plan.SetMarker: set_marker,
-    plan.Release: release,
-    plan.GiveBack: give_back,
-    plan.MarkAnswered: mark_answered,
-}
+Step = Acquire | StakeMarker | RecordRouting | Move | Describe | Untag | Tag | RouteFlow | ConfirmMarker | SetMarker | Release | GiveBack | MarkAnswered

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from connect_phone_number_handler import contract, plan
+from connect_phone_number_handler import contract, plan, steps
+from connect_phone_number_handler import desired as desired_
 from connect_phone_number_handler.contract import ClaimSpec
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
 from support import FLOW, FLOW_ON_OTHER, INSTANCE, OTHER_INSTANCE, STACK_ID
@@ -45,11 +46,11 @@ def number(target: str = INSTANCE, *, marker: str | None = f"{OWN}/earlier", **e
     return summary
 
 
-def desired(kind: str, spec: ClaimSpec | None, *, old: ClaimSpec | None = None, physical_id: str = ARN, **extra: Any) -> plan.Desired:
-    update_before = plan.Baseline(old.tags, old.contact_flow_arn) if old is not None else plan.UNKNOWN_BEFORE
-    before = update_before if kind == "Update" else plan.NOTHING_DECLARED
+def desired(kind: str, spec: ClaimSpec | None, *, old: ClaimSpec | None = None, physical_id: str = ARN, **extra: Any) -> desired_.Desired:
+    update_before = desired_.Baseline(old.tags, old.contact_flow_arn) if old is not None else desired_.UNKNOWN_BEFORE
+    before = update_before if kind == "Update" else desired_.NOTHING_DECLARED
     values: dict[str, Any] = {"old": old, "wait_limit": 600, **extra}
-    return plan.Desired(kind, spec, before, physical_id, frozenset({OWN}), REQUEST, MARKER, **values)
+    return desired_.Desired(kind, spec, before, physical_id, frozenset({OWN}), REQUEST, MARKER, **values)
 
 
 def steps_of(decided: plan.Plan) -> list[str]:
@@ -57,27 +58,27 @@ def steps_of(decided: plan.Plan) -> list[str]:
     lines = []
     for step in decided.steps:
         match step:
-            case plan.Acquire():
+            case steps.Acquire():
                 lines.append(f"Acquire {'pending ' if step.marker.pending else ''}{step.spec.phone_number or step.spec.country_code}")
-            case plan.StakeMarker() | plan.ConfirmMarker():
+            case steps.StakeMarker() | steps.ConfirmMarker():
                 lines.append(f"{type(step).__name__} {step.marker.value.removeprefix(OWN + '/')}")
-            case plan.Move():
+            case steps.Move():
                 lines.append(f"Move {name(step.target_arn)}{' ' + step.purpose if step.purpose else ''}")
-            case plan.Describe():
+            case steps.Describe():
                 lines.append(f"Describe {step.description!r}")
-            case plan.Untag():
+            case steps.Untag():
                 lines.append(f"Untag {','.join(step.keys)}")
-            case plan.Tag():
+            case steps.Tag():
                 lines.append(f"Tag {','.join(f'{k}={v}' for k, v in step.tags.items())}")
-            case plan.RouteFlow():
+            case steps.RouteFlow():
                 lines.append(f"RouteFlow {name(step.declared)}<-{name(step.before)}{' record' if step.record else ''}")
-            case plan.RecordRouting():
+            case steps.RecordRouting():
                 lines.append(f"RecordRouting {name(step.flow)}")
-            case plan.SetMarker():
+            case steps.SetMarker():
                 lines.append(f"SetMarker {step.value}")
-            case plan.Release():
+            case steps.Release():
                 lines.append(f"Release {name(step.number_id)}{' settled' if step.settle else ''}")
-            case plan.GiveBack():
+            case steps.GiveBack():
                 inner = "; ".join(steps_of(plan.Plan(step.steps)))
                 lines.append(f"GiveBack [{inner}]{' unmark' if step.unmark else ''}")
             case _:
@@ -91,17 +92,17 @@ def name(value: str | None) -> str:
     return names.get(value or "", "-" if value is None else value)
 
 
-ROWS: list[tuple[str, plan.Desired, plan.Seen, list[str]]] = [
+ROWS: list[tuple[str, desired_.Desired, desired_.Seen, list[str]]] = [
     (
         "a Create claims, then routes its flow",
         desired("Create", replace(SEARCHED, contact_flow_arn=FLOW), physical_id="unclaimed-" + REQUEST),
-        plan.Seen(),
+        desired_.Seen(),
         ["Acquire US", "RouteFlow FLOW<--"],
     ),
     (
         "an Update that changes nothing touches nothing",
         desired("Update", SEARCHED, old=SEARCHED),
-        plan.Seen(number()),
+        desired_.Seen(number()),
         ["RouteFlow -<-- record"],
     ),
     (
@@ -111,61 +112,61 @@ ROWS: list[tuple[str, plan.Desired, plan.Seen, list[str]]] = [
             replace(SEARCHED, target_arn=OTHER_INSTANCE, description="d", tags={"b": "2"}, contact_flow_arn=FLOW_ON_OTHER),
             old=replace(SEARCHED, tags={"a": "1"}, contact_flow_arn=FLOW),
         ),
-        plan.Seen(number(tags={"a": "1", "hand": "h"})),
+        desired_.Seen(number(tags={"a": "1", "hand": "h"})),
         ["Move OTHER", "Describe 'd'", "Untag a", "Tag b=2", "RouteFlow FLOW_ON_OTHER<-FLOW record"],
     ),
     (
         "an Update whose old properties do not parse removes no tag",
         desired("Update", replace(SEARCHED, tags={"b": "2"}), old=None),
-        plan.Seen(number(tags={"a": "1"})),
+        desired_.Seen(number(tags={"a": "1"})),
         ["Tag b=2", "RouteFlow -<-- record"],
     ),
     (
         "an Update that moves and declares the first flow records the routing before the move",
         desired("Update", replace(SEARCHED, target_arn=OTHER_INSTANCE, contact_flow_arn=FLOW_ON_OTHER), old=SEARCHED),
-        plan.Seen(number(), routing=HAND_FLOW, routing_read=True),
+        desired_.Seen(number(), routing=HAND_FLOW, routing_read=True),
         ["RecordRouting HAND", "Move OTHER", "RouteFlow FLOW_ON_OTHER<--"],
     ),
     (
         "an Update that asks for another number claims a pending replacement",
         desired("Update", replace(SEARCHED, phone_number_type="TOLL_FREE"), old=SEARCHED),
-        plan.Seen(number()),
+        desired_.Seen(number()),
         ["Acquire pending US", "RouteFlow -<--"],
     ),
     (
         "an Update of a number released by hand claims a pending replacement",
         desired("Update", SEARCHED, old=SEARCHED),
-        plan.Seen(None),
+        desired_.Seen(None),
         ["Acquire pending US", "RouteFlow -<--"],
     ),
     (
         "the rollback of a replacement releases its stray, then converges the number it kept",
         desired("Update", SEARCHED, old=replace(SEARCHED, phone_number_type="TOLL_FREE")),
-        plan.Seen(number(), strays=({**number(), "PhoneNumberArn": STRAY, "PhoneNumberId": STRAY},)),
+        desired_.Seen(number(), strays=({**number(), "PhoneNumberArn": STRAY, "PhoneNumberId": STRAY},)),
         ["Release STRAY settled", "RouteFlow -<-- record"],
     ),
     (
         "a Delete releases the number it names, by its ARN",
         desired("Delete", SEARCHED),
-        plan.Seen(number()),
+        desired_.Seen(number()),
         ["Release ARN"],
     ),
     (
         "a Delete of a number gone already does nothing",
         desired("Delete", SEARCHED),
-        plan.Seen(None),
+        desired_.Seen(None),
         [],
     ),
     (
         "a Delete keeps a number another resource adopted since, untouched",
         desired("Delete", SEARCHED),
-        plan.Seen(number(marker="another-resource/r/adopted/instance=x")),
+        desired_.Seen(number(marker="another-resource/r/adopted/instance=x")),
         ["GiveBack []"],
     ),
     (
         "a Delete that keeps an adopted number gives it back where it was, routed as it was, and unmarks it",
         desired("Delete", replace(EXACT, target_arn=OTHER_INSTANCE, contact_flow_arn=FLOW_ON_OTHER), retain_adopted=True),
-        plan.Seen(
+        desired_.Seen(
             number(OTHER_INSTANCE, marker=f"{OWN}/r/adopted/instance={INSTANCE.rsplit('/', 1)[1]}/flow={INSTANCE.rsplit('/', 1)[1]}:{FLOW.rsplit('/', 1)[1]}")
         ),
         ["GiveBack [Move INSTANCE give-back; RouteFlow FLOW<-FLOW_ON_OTHER] unmark"],
@@ -173,14 +174,14 @@ ROWS: list[tuple[str, plan.Desired, plan.Seen, list[str]]] = [
     (
         "the rollback of a Create that named no number releases what that request claimed, and gives back what it adopted",
         desired("Delete", EXACT, physical_id="unclaimed-failed", failed_create="failed"),
-        plan.Seen(strays=({**number(), "PhoneNumberArn": STRAY, "PhoneNumberId": STRAY},), holder=number(marker=f"{OWN}/failed/adopted")),
+        desired_.Seen(strays=({**number(), "PhoneNumberArn": STRAY, "PhoneNumberId": STRAY},), holder=number(marker=f"{OWN}/failed/adopted")),
         ["Release STRAY settled", "GiveBack [] unmark"],
     ),
 ]
 
 
 @pytest.mark.parametrize(("wanted", "seen", "expected"), [row[1:] for row in ROWS], ids=[row[0] for row in ROWS])
-def test_the_plan_takes_these_steps_in_this_order(wanted: plan.Desired, seen: plan.Seen, expected: list[str]) -> None:
+def test_the_plan_takes_these_steps_in_this_order(wanted: desired_.Desired, seen: desired_.Seen, expected: list[str]) -> None:
     decided = plan.plan(wanted, seen)
 
     assert decided.refusal is None, decided.refusal
@@ -188,16 +189,16 @@ def test_the_plan_takes_these_steps_in_this_order(wanted: plan.Desired, seen: pl
 
 
 def test_a_replacement_is_reported_under_the_old_id_until_success_is_decided_then_marked_answered() -> None:
-    decided = plan.plan(desired("Update", replace(SEARCHED, prefix="+1206"), old=SEARCHED), plan.Seen(number(PhoneNumber="+18005550100")))
+    decided = plan.plan(desired("Update", replace(SEARCHED, prefix="+1206"), old=SEARCHED), desired_.Seen(number(PhoneNumber="+18005550100")))
 
     assert decided.failure_id == ARN
-    assert [type(s) for s in decided.after_answer] == [plan.MarkAnswered]
+    assert [type(s) for s in decided.after_answer] == [steps.MarkAnswered]
     assert not decided.release_on_failure  # a replacement's claim is left pending: the rollback releases it
 
 
 def test_a_searched_create_releases_its_own_claim_when_a_later_step_fails_and_an_exact_one_keeps_it() -> None:
-    searched = plan.plan(desired("Create", SEARCHED, physical_id="unclaimed-" + REQUEST), plan.Seen())
-    exact = plan.plan(desired("Create", EXACT, physical_id="unclaimed-" + REQUEST), plan.Seen())
+    searched = plan.plan(desired("Create", SEARCHED, physical_id="unclaimed-" + REQUEST), desired_.Seen())
+    exact = plan.plan(desired("Create", EXACT, physical_id="unclaimed-" + REQUEST), desired_.Seen())
 
     assert (searched.release_on_failure, exact.release_on_failure) == (True, False)
     assert searched.failure_id == exact.failure_id == "unclaimed-" + REQUEST
@@ -207,7 +208,7 @@ def test_an_adoption_stakes_its_marker_first_converges_then_confirms_and_can_be_
     holder = number(marker=None, tags={"hand": "h"}, PhoneNumberDescription="by hand")
     wanted = desired("Create", replace(EXACT, target_arn=OTHER_INSTANCE, adopt_existing=True, tags={"team": "a"}), physical_id="unclaimed-" + REQUEST)
 
-    decided = plan.plan(wanted, plan.Seen(holder=holder, origin_flow=FLOW))
+    decided = plan.plan(wanted, desired_.Seen(holder=holder, origin_flow=FLOW))
 
     staked = f"{REQUEST}/adopted/instance={INSTANCE.rsplit('/', 1)[1]}/flow={INSTANCE.rsplit('/', 1)[1]}:{FLOW.rsplit('/', 1)[1]}"
     assert steps_of(decided) == [f"StakeMarker {staked}", "Move OTHER", "Describe ''", "Tag team=a", "RouteFlow -<--", f"ConfirmMarker {staked}"]
@@ -226,7 +227,7 @@ def test_an_adoption_stakes_its_marker_first_converges_then_confirms_and_can_be_
 def test_an_adoption_is_refused_before_any_change(marker: str, why: str) -> None:
     wanted = desired("Create", replace(EXACT, adopt_existing=True), physical_id="unclaimed-" + REQUEST)
 
-    decided = plan.plan(wanted, plan.Seen(holder=number(marker=marker)))
+    decided = plan.plan(wanted, desired_.Seen(holder=number(marker=marker)))
 
     assert decided.refusal is not None and why in decided.refusal
 
@@ -235,7 +236,7 @@ def test_an_adoption_an_earlier_delivery_began_is_resumed_from_its_marker_withou
     began = f"{OWN}/{REQUEST}/adopted/instance={INSTANCE.rsplit('/', 1)[1]}"
     wanted = desired("Create", replace(EXACT, target_arn=OTHER_INSTANCE, adopt_existing=True), physical_id="unclaimed-" + REQUEST)
 
-    decided = plan.plan(wanted, plan.Seen(holder=number(marker=began)))
+    decided = plan.plan(wanted, desired_.Seen(holder=number(marker=began)))
 
     assert decided.refusal is None
     assert steps_of(decided)[0] == "Move OTHER"
@@ -246,7 +247,7 @@ def test_an_update_over_connects_tag_limit_is_refused_before_any_change_counting
     hand = {f"hand{i}": "x" for i in range(2)}
     wanted = desired("Update", replace(SEARCHED, tags={f"k{i}": "v" for i in range(49)}), old=SEARCHED)
 
-    decided = plan.plan(wanted, plan.Seen(number(tags=hand)))
+    decided = plan.plan(wanted, desired_.Seen(number(tags=hand)))
 
     assert decided.refusal is not None and "over Connect's limit of 50" in decided.refusal
 
@@ -254,5 +255,5 @@ def test_an_update_over_connects_tag_limit_is_refused_before_any_change_counting
 def test_the_wait_limit_bounds_a_requests_own_work_but_not_after_an_earlier_operation_was_waited_out() -> None:
     wanted = desired("Update", replace(SEARCHED, target_arn=OTHER_INSTANCE), old=SEARCHED)
 
-    assert plan.plan(wanted, plan.Seen(number())).limit_seconds == 600
-    assert plan.plan(wanted, plan.Seen(number(), waited=True)).limit_seconds is None
+    assert plan.plan(wanted, desired_.Seen(number())).limit_seconds == 600
+    assert plan.plan(wanted, desired_.Seen(number(), waited=True)).limit_seconds is None
