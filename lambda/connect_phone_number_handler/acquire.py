@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from . import clock, observe, rules, steps
+from .arns import unclaimed_id
 from .connect_api import call, error_code, is_number_taken, is_token_reused
 from .contract import ClaimSpec
 from .marker import CLAIM_MARKER_TAG, ClaimMarker
-from .plan import unclaimed_id
 from .protocol import Failure, reason
 from .steps import Step
 from .waiting import FAILED, StillInProgress, status_of, wait_until_settled
@@ -23,7 +23,7 @@ from .waiting import FAILED, StillInProgress, status_of, wait_until_settled
 if TYPE_CHECKING:
     from mypy_boto3_connect.type_defs import ClaimPhoneNumberRequestTypeDef, ImportPhoneNumberRequestTypeDef
 
-    from .apply import Work
+    from .work import Work
 
 log = logging.getLogger(__name__)
 

@@ -9,43 +9,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from . import acquire, arns, clock, observe, plan, steps
 from .connect_api import Deadline, call, error_code, is_already_gone, is_busy
-from .desired import Desired
 from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of
-from .protocol import Failure, Run, reason
+from .protocol import Failure, reason
 from .steps import Step, Summary
 from .waiting import FAILED, StillInProgress, describe, poll_interval, status_of, wait_until_settled
+from .work import LeftToAnother, Work
 
 if TYPE_CHECKING:
     pass
 
 log = logging.getLogger(__name__)
-
-
-class LeftToAnother(Failure):
-    """Another adoption wrote its marker last: the number is left to it, and nothing is undone."""
-
-
-@dataclass
-class Work:
-    """Applying one plan: the run, what the request declares, the deadline, and the number as it is now."""
-
-    run: Run
-    desired: Desired
-    deadline: Deadline
-    number: Summary | None = None
-    acquired: Summary | None = None  # the number Acquire claimed, once CLAIMED
-
-    @property
-    def arn(self) -> str:
-        assert self.number is not None
-        return str(self.number["PhoneNumberArn"])
 
 
 def apply(work: Work, step: Step) -> None:

@@ -325,15 +325,6 @@ def give_back(number: Summary, desired: Desired, why: str) -> GiveBack:
     return GiveBack(number, converge(number, back, Baseline(tags, declared_flow), purpose=GIVE_BACK).steps, origin, unmark=True, why=why)
 
 
-def unclaimed_id(request: str) -> str:
-    """The physical id of a Create that names no number: CloudFormation's rollback must not release a number for it."""
-    return UNCLAIMED_PREFIX + request
-
-
-# A failed claim must not hand CloudFormation a number's ARN: its rollback would release it.
-UNCLAIMED_PREFIX = "unclaimed-"
-
-
 # --- tags and flows -----------------------------------------------------------------------------------------
 
 

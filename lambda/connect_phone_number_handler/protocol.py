@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from . import clock, connect_api, contract, rules, validation
+from .arns import unclaimed_id
 from .cfn_response import Responder
 from .connect_api import CALL_SECONDS_AT_MOST, RESPONSE_RESERVE_SECONDS, Deadline, LambdaContext, OutOfTime, error_code
 from .marker import ClaimMarker
-from .plan import unclaimed_id
 
 if TYPE_CHECKING:
     from mypy_boto3_connect import ConnectClient

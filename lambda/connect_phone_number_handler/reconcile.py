@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 
 from . import apply, contract, observe, plan, rules, steps, validation
-from .apply import LeftToAnother, Work
+from .arns import UNCLAIMED_PREFIX, unclaimed_id
 from .connect_api import Deadline
 from .contract import ClaimSpec
 from .desired import NOTHING_DECLARED, UNKNOWN_BEFORE, Baseline, Desired
-from .plan import UNCLAIMED_PREFIX, Plan
+from .plan import Plan
 from .protocol import Failure, Outcome, Run, reason
 from .steps import Summary
+from .work import LeftToAnother, Work
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def failed_after_claim(request: Run, summary: Summary, error: Exception, *, rele
                 "the rollback's Delete releases it where the removal policy allows; otherwise release it by hand.",
                 physical_id=str(arn),
             )
-        return Failure(f"{why} {number}, claimed for this request, was released: nothing is held.", physical_id=plan.unclaimed_id(request.token()))
+        return Failure(f"{why} {number}, claimed for this request, was released: nothing is held.", physical_id=unclaimed_id(request.token()))
     return Failure(
         f"{why} {number} ({arn}) stays claimed for this resource: the rollback releases it where the removal policy allows; "
         "where it keeps it (RETAIN), deploy again with adopt_existing=True (AdoptExisting: true) to take it back.",
