@@ -260,7 +260,13 @@ def give_back(work: Work, step: Step) -> None:
             ) from error
         log.info("%s cannot go back to %s (%s): kept where it is", number, step.origin, error_code(error))
     if step.unmark:
-        call(work.deadline, work.run.client.untag_resource, resourceArn=arn, tagKeys=[CLAIM_MARKER_TAG])
+        try:
+            call(work.deadline, work.run.client.untag_resource, resourceArn=arn, tagKeys=[CLAIM_MARKER_TAG])
+        except ClientError as error:
+            if not is_already_gone(error):
+                raise
+            log.info("%s is already gone", arn)  # released since it was read: nothing is left to keep
+            return
     log.info("kept %s (%s): %s", number, arn, step.why)
 
 

@@ -193,6 +193,8 @@ def reads_routing(desired: Desired, number: Summary) -> str | None:
     spec = desired.spec
     if desired.request_type != "Update" or spec is None or spec.contact_flow_arn is None or desired.before.flow is not None:
         return None
+    if rules.needs_replacement(number, desired.old, spec):
+        return None  # a new number is claimed: this one's routing is not changed
     target = str(number.get("TargetArn", ""))
     if target == spec.target_arn or ":instance/" not in target:
         return None
@@ -223,7 +225,8 @@ def adopt(desired: Desired, holder: Summary, origin_flow: str | None) -> Plan:
         answer=holder["PhoneNumberArn"],
         failure_id=desired.physical_id,
         limit_seconds=desired.wait_limit,
-        refusal=None if resumed else adoption_refusal(holder, desired.spec, desired.own) or converging.refusal,
+        # A resumed adoption is not refused for its marker (it is this request's own), only for Connect's tag limit.
+        refusal=converging.refusal if resumed else adoption_refusal(holder, desired.spec, desired.own) or converging.refusal,
         undo=Undo(holder, marker, desired.spec, resumed),
         note="resume the adoption" if resumed else "adopt",
     )

@@ -30,9 +30,14 @@ def run(request: Run) -> Outcome:
     seen = observe.read(request, desired)
     decided = plan.plan(desired, seen)
     log.info("plan: %s (%d steps)", decided.note, len(decided.steps))
-    if decided.refusal is not None:
+    if decided.refusal is not None and not _undoes_refusal(decided):
         raise Failure(decided.refusal)  # before any change
     return execute(request, desired, decided)
+
+
+def _undoes_refusal(decided: Plan) -> bool:
+    """A refusal of an adoption an earlier delivery began comes after that delivery's changes: it undoes them."""
+    return decided.undo is not None and decided.undo.resumed
 
 
 def desire(request: Run) -> Desired:
@@ -79,6 +84,8 @@ def execute(request: Run, desired: Desired, decided: Plan) -> Outcome:
         deadline = deadline.keeping(rules.UNDO_ADOPTION_SECONDS)  # the undo's time stays free inside the hard end
     work = Work(request, desired, deadline, decided.number)
     try:
+        if decided.refusal is not None:
+            raise Failure(decided.refusal)  # only where it undoes (_undoes_refusal)
         for step in decided.steps:
             apply.apply(work, step)
     except LeftToAnother:
