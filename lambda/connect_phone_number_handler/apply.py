@@ -173,6 +173,13 @@ def _disassociate(work: Work, instance_id: str, why: str) -> None:
     log.info("%s %s", number, why)
 
 
+def clear_flow(work: Work, step: Step) -> None:
+    """Disassociate whatever flow routes the number on an instance (read first: nothing to do when none does)."""
+    assert isinstance(step, steps.ClearFlow)
+    if observe.associated_flow(work.run, work.deadline, step.instance_arn, work.arn) is not None:
+        _disassociate(work, step.instance_arn.rsplit("/", 1)[-1], "no longer routes to the flow the stack set")
+
+
 def confirm_marker(work: Work, step: Step) -> None:
     """Read the marker back after an adoption: gone (removed, or a read behind the write) is written again.
 
@@ -273,7 +280,9 @@ def give_back(work: Work, step: Step) -> None:
 def mark_answered(work: Work, step: Step) -> None:
     """The replacement's marker stops being pending: only after SUCCESS is decided, on a deadline of its own."""
     assert isinstance(step, steps.MarkAnswered)
-    call(Deadline(work.run.context), work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: step.marker.answered().value})
+    # Not stopped by the decided answer (it follows it), but never past CloudFormation's listening: no attempt lands after.
+    deadline = Deadline(work.run.context, listening_seconds=work.run.listening_seconds())
+    call(deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: step.marker.answered().value})
 
 
 APPLY: dict[type, Callable[[Work, Any], None]] = {
@@ -285,6 +294,7 @@ APPLY: dict[type, Callable[[Work, Any], None]] = {
     steps.Untag: untag,
     steps.Tag: tag,
     steps.RouteFlow: route_flow,
+    steps.ClearFlow: clear_flow,
     steps.ConfirmMarker: confirm_marker,
     steps.SetMarker: set_marker,
     steps.Release: release,

@@ -38,6 +38,7 @@ from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of, or
 from .rules import CONNECT_TAG_LIMIT, adoption_refusal
 from .steps import (
     Acquire,
+    ClearFlow,
     ConfirmMarker,
     Describe,
     GiveBack,
@@ -323,9 +324,17 @@ def give_back(number: Summary, desired: Desired, why: str) -> GiveBack:
     if origin is None:
         return GiveBack(number, (), None, unmark=True, why=why)
     tags = {k: v for k, v in number.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}
-    back = ClaimSpec(origin, description=number.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=owner.marker.origin_flow_arn(arn))
-    declared_flow = desired.spec.contact_flow_arn if desired.spec is not None else None
-    return GiveBack(number, converge(number, back, Baseline(tags, declared_flow), purpose=GIVE_BACK).steps, origin, unmark=True, why=why)
+    origin_flow = owner.marker.origin_flow_arn(arn)
+    back = ClaimSpec(origin, description=number.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=origin_flow)
+    if desired.spec is not None:
+        steps = converge(number, back, Baseline(tags, desired.spec.contact_flow_arn), purpose=GIVE_BACK).steps
+    else:
+        # The stack's declarations are unknown (its properties no longer parse): the marker alone says how the number
+        # was routed. With no flow then, whatever routes it now on its origin instance is the stack's, and goes.
+        steps = converge(number, back, Baseline(tags, None), purpose=GIVE_BACK).steps
+        if origin_flow is None and ":instance/" in origin:
+            steps = (*steps, ClearFlow(origin))
+    return GiveBack(number, steps, origin, unmark=True, why=why)
 
 
 # --- tags and flows -----------------------------------------------------------------------------------------
