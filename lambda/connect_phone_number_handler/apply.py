@@ -155,10 +155,9 @@ def record_routing(work: Work, step: Step) -> None:
 
 
 def _recordable_marker(work: Work) -> ClaimMarker | None:
-    """This resource's marker on the number, where it may hold a record of the routing (not pending, a known form)."""
+    """The marker on the number that may hold a record of the routing (marker.Ownership.record_keeper)."""
     assert work.number is not None
-    owner = Ownership.of(work.number, work.run.own, work.run.token())
-    return owner.marker if owner.ours_known and owner.marker is not None and not owner.marker.pending else None
+    return Ownership.of(work.number, work.run.own, work.run.token()).record_keeper(work.desired.marker.resource)
 
 
 def _disassociate(work: Work, instance_id: str, why: str) -> None:
