@@ -117,10 +117,9 @@ def route_flow(work: Work, step: Step) -> None:
     if flow is None:
         return
     instance_id = flow.instance_arn.rsplit("/", 1)[-1]
-    if flow.record is not None and marker is not None:
+    if flow.record and marker is not None:
         # Before the association: a crash after it must still know what it replaced.
-        kept = replace(marker, origin_flow=origin_flow_of(flow.record or None))
-        call(deadline, run.client.tag_resource, resourceArn=number_arn, tags={CLAIM_MARKER_TAG: kept.value})
+        _write_record(work, marker, flow.record)
     if flow.flow_arn is None:
         _disassociate(work, instance_id, "no longer routes to a flow (the prop was removed)")
         return
@@ -140,6 +139,15 @@ def route_flow(work: Work, step: Step) -> None:
         call(deadline, run.client.disassociate_phone_number_contact_flow, PhoneNumberId=number_arn, InstanceId=instance_id)
         return
     log.info("%s now routes to flow %s", number, flow.flow_arn)
+    if flow.record == "" and marker is not None:
+        # After the restored association, never before: a crash between them must still know what to restore.
+        _write_record(work, marker, None)
+
+
+def _write_record(work: Work, marker: ClaimMarker, flow: str | None) -> None:
+    """Rewrite the marker with ``flow`` as the routing a first declared flow replaced (None: no record)."""
+    kept = replace(marker, origin_flow=origin_flow_of(flow))
+    call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: kept.value})
 
 
 def record_routing(work: Work, step: Step) -> None:

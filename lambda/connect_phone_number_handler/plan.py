@@ -407,9 +407,9 @@ def plan_tags(current: Mapping[str, Any], declared: Mapping[str, str], declared_
 class FlowPlan:
     """One flow step on ``instance_arn``: associate ``flow_arn``, or disassociate when it is None.
 
-    ``record`` is the flow to write into the marker before the step ("" clears the record, None leaves
-    it): the routing the number had before the stack first declared a flow, so that removing the prop, or
-    rolling back the Update, restores it.
+    ``record`` is the flow to write into the marker before the step (None leaves it): the routing the number
+    had before the stack first declared a flow, so that removing the prop, or rolling back the Update, restores
+    it. "" clears the record once the recorded routing is restored (after the step).
     """
 
     instance_arn: str
@@ -459,7 +459,7 @@ def plan_flow(
     # first flow comes back, if the number can route to it where it is; else the stack's flow goes.
     reachable = on_instance or arns.flow_instance_arn(declared_before)
     if recorded is not None and recorded != declared_before and arns.flow_instance_arn(recorded) == reachable:
-        return FlowPlan(reachable, recorded)
+        return FlowPlan(reachable, recorded, record="")  # restored: the record is spent (cleared after the association)
     if associated == declared_before:
         return FlowPlan(arns.flow_instance_arn(declared_before), None)
     return None

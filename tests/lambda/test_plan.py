@@ -68,9 +68,9 @@ def test_the_tag_plan_refuses_more_than_connects_limit_counting_hand_added_tags_
         (FLOW, FLOW, OTHER_FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW)),
         # the prop removed (or the Update that set it rolled back): disassociate, or restore the recorded routing
         (None, FLOW, FLOW, None, plan.FlowPlan(INSTANCE, None)),
-        (None, FLOW, FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, HAND_FLOW)),
+        (None, FLOW, FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, HAND_FLOW, record="")),
         # nothing routes it any more (the rollback of a move dropped the stack's flow): the recorded routing comes back
-        (None, FLOW, None, HAND_FLOW, plan.FlowPlan(INSTANCE, HAND_FLOW)),
+        (None, FLOW, None, HAND_FLOW, plan.FlowPlan(INSTANCE, HAND_FLOW, record="")),
         (None, FLOW, None, None, None),
         # changed by hand since it was declared, or never declared: left alone
         (None, FLOW, OTHER_FLOW, HAND_FLOW, None),
