@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from . import acquire, arns, clock, observe, plan, steps
 from .connect_api import Deadline, call, error_code, is_already_gone, is_busy
-from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of
+from .marker import CLAIM_MARKER_TAG, NOWHERE, ClaimMarker, Ownership, origin_flow_of
 from .protocol import Failure, reason
 from .steps import Step, Summary
 from .waiting import FAILED, StillInProgress, describe, poll_interval, status_of, wait_until_settled
@@ -95,11 +95,15 @@ def route_flow(work: Work, step: Step) -> None:
     """
     assert isinstance(step, steps.RouteFlow) and work.number is not None
     run, deadline, number_arn, number = work.run, work.deadline, work.arn, work.number.get("PhoneNumber", "")
-    if plan.flow_instance(step.declared, step.before) is None:
-        return
     target = str(work.number.get("TargetArn", ""))
     on_instance = target if ":instance/" in target else None
-    instance_arn = plan.flow_to_read(step.declared, step.before, on_instance)
+    owner = Ownership.of(work.number, run.own, run.token())
+    # The routing from before the stack's first flow (read on an Update only), and the marker that may keep it.
+    recorded = owner.routing_record(number_arn) if step.record else None
+    keeper = owner.record_keeper(work.desired.marker.resource) if step.record else None
+    if plan.flow_instance(step.declared, step.before) is None and recorded in (None, NOWHERE):
+        return
+    instance_arn = plan.flow_to_read(step.declared, step.before, on_instance, recorded)
     associated = None
     if instance_arn is not None:
         try:
@@ -111,55 +115,52 @@ def route_flow(work: Work, step: Step) -> None:
             # and failing would leave the stack in UPDATE_ROLLBACK_FAILED. A Create fails on it (its number is new).
             log.warning("the flow's instance %s is gone (%s): %s is left as it is", instance_arn, error_code(error), number)
             return
-    marker = _recordable_marker(work) if step.record else None
-    recorded = marker.origin_flow_arn(number_arn) if marker is not None else None
     flow = plan.plan_flow(step.declared, step.before, associated, recorded, on_instance)
     if flow is None:
         return
     instance_id = flow.instance_arn.rsplit("/", 1)[-1]
-    if flow.record and marker is not None:
+    if flow.record and keeper is not None:
         # Before the association: a crash after it must still know what it replaced.
-        _write_record(work, marker, flow.record)
-    if flow.flow_arn is None:
+        _write_record(work, keeper, flow.record)
+    if flow.change and flow.flow_arn is None:
         _disassociate(work, instance_id, "no longer routes to a flow (the prop was removed)")
-        return
-    try:
-        call(
-            deadline,
-            run.client.associate_phone_number_contact_flow,
-            PhoneNumberId=number_arn,
-            InstanceId=instance_id,
-            ContactFlowId=arns.flow_id(flow.flow_arn),
-        )
-    except ClientError as error:
-        if flow.flow_arn == step.declared or not is_already_gone(error):
-            raise
-        # The routing to restore no longer exists: the declared flow's association goes, as without a record.
-        log.info("%s: the flow to restore, %s, is gone; disassociating", number, flow.flow_arn)
-        call(deadline, run.client.disassociate_phone_number_contact_flow, PhoneNumberId=number_arn, InstanceId=instance_id)
-        return
-    log.info("%s now routes to flow %s", number, flow.flow_arn)
-    if flow.record == "" and marker is not None:
+    elif flow.change and flow.flow_arn is not None:
+        try:
+            call(
+                deadline,
+                run.client.associate_phone_number_contact_flow,
+                PhoneNumberId=number_arn,
+                InstanceId=instance_id,
+                ContactFlowId=arns.flow_id(flow.flow_arn),
+            )
+        except ClientError as error:
+            if flow.flow_arn == step.declared or not is_already_gone(error):
+                raise
+            # The routing to restore no longer exists: the declared flow's association goes, as without a record.
+            log.info("%s: the flow to restore, %s, is gone; disassociating", number, flow.flow_arn)
+            _disassociate(work, instance_id, "no longer routes to a flow (the one to restore is gone)")
+        else:
+            log.info("%s now routes to flow %s", number, flow.flow_arn)
+    if flow.record == "" and keeper is not None:
         # After the restored association, never before: a crash between them must still know what to restore.
-        _write_record(work, marker, None)
+        _write_record(work, keeper, None)
 
 
 def _write_record(work: Work, marker: ClaimMarker, flow: str | None) -> None:
-    """Rewrite the marker with ``flow`` as the routing a first declared flow replaced (None: no record)."""
+    """Rewrite the marker with ``flow`` (a flow, or NOWHERE) as the routing from before the stack's first flow (None: no record)."""
     kept = replace(marker, origin_flow=origin_flow_of(flow))
-    call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: kept.value})
-
-
-def record_routing(work: Work, step: Step) -> None:
-    """Record in this resource's marker the routing a first declared flow replaces, before a move drops it."""
-    assert isinstance(step, steps.RecordRouting)
-    marker = _recordable_marker(work)
-    if marker is None or marker.origin_flow == origin_flow_of(step.flow):
-        return
-    kept = replace(marker, origin_flow=origin_flow_of(step.flow))
     call(work.deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: kept.value})
     assert work.number is not None
     work.number = {**work.number, "Tags": {**work.number.get("Tags", {}), CLAIM_MARKER_TAG: kept.value}}
+
+
+def record_routing(work: Work, step: Step) -> None:
+    """Record in this resource's marker the routing set by hand that a move is about to drop (plan.reads_routing)."""
+    assert isinstance(step, steps.RecordRouting)
+    keeper = _recordable_marker(work)
+    if keeper is None or keeper.origin_flow:
+        return  # a record there is stays
+    _write_record(work, keeper, step.flow)
 
 
 def _recordable_marker(work: Work) -> ClaimMarker | None:

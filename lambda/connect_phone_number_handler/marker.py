@@ -95,16 +95,29 @@ class ClaimMarker:
         instance, _, flow = self.origin_flow.partition(":")
         return f"{number_arn.partition(':phone-number/')[0]}:instance/{instance}/contact-flow/{flow}" if flow else None
 
+    def recorded_routing(self, number_arn: str) -> str | None:
+        """The routing this marker records, for a number it claimed (not adopted): a flow's ARN, NOWHERE, or None (no record)."""
+        if self.origin_flow == NOWHERE:
+            return NOWHERE
+        return self.origin_flow_arn(number_arn)
+
 
 def origin_of(target_arn: str) -> str:
     """A target ARN as a marker's ORIGIN part: ``instance=ID`` or ``traffic-distribution-group=ID``."""
     return target_arn.rsplit(":", 1)[-1].replace("/", "=", 1)
 
 
+# A record that the number routed to no flow (``.../flow=-``): written where "no record" would be taken for unknown.
+# Earlier releases read it as no record, which is what they did before.
+NOWHERE = "-"
+
+
 def origin_flow_of(flow_arn: str | None) -> str:
     """A flow ARN as a marker's FLOW part, ``INSTANCE_ID:FLOW_ID`` (empty for no flow)."""
     if not flow_arn:
         return ""
+    if flow_arn == NOWHERE:
+        return NOWHERE
     return f"{flow_instance_arn(flow_arn).rsplit('/', 1)[-1]}:{flow_id(flow_arn)}"
 
 
@@ -177,17 +190,29 @@ class Ownership:
         return self.marker is not None and self.marker.unknown
 
     def record_keeper(self, resource: str) -> ClaimMarker | None:
-        """The marker that may hold a record of the routing, on a number this resource holds (CloudFormation names it).
+        """The marker that may hold a record of the routing, on a number this resource claimed (CloudFormation names it).
 
-        This resource's marker in a known form, not pending; or an earlier release's (``REQUEST`` alone), which names
-        no resource and so cannot hold a record: it is returned in this release's form, ``resource``'s, to be written.
+        This resource's marker in a known form, not pending, not an adoption's; or an earlier release's (``REQUEST``
+        alone), which names no resource and so cannot hold a record: it is returned in this release's form,
+        ``resource``'s, to be written.
         """
         marker = self.marker
-        if marker is None or marker.pending or marker.unknown:
-            return None
+        if marker is None or marker.pending or marker.unknown or marker.adopted:
+            return None  # an adoption's marker records where the number was before the stack: it is never rewritten
         if self.ours:
             return marker
-        if not marker.resource and not marker.adopted:
+        if not marker.resource:
             return ClaimMarker(marker.request, resource)
         return None
 
+    def routing_record(self, number_arn: str) -> str | None:
+        """The routing from before the stack's first flow, as the marker records it: a flow's ARN, NOWHERE, or None.
+
+        An adoption's marker records where the number routed before the stack (its origin flow); a claim's marker
+        records the routing an Update's first flow (or the stack's own move) replaced. Read, never written, for an
+        adoption's marker (record_keeper).
+        """
+        marker = self.marker
+        if marker is None or marker.pending or marker.unknown or (marker.resource and not self.ours):
+            return None
+        return marker.origin_flow_arn(number_arn) if marker.adopted else marker.recorded_routing(number_arn)

@@ -34,7 +34,7 @@ from typing import Any
 from . import arns, rules
 from .contract import ClaimSpec
 from .desired import NOTHING_DECLARED, Baseline, Desired, Seen
-from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of, origin_of
+from .marker import CLAIM_MARKER_TAG, NOWHERE, ClaimMarker, Ownership, origin_flow_of, origin_of
 from .rules import CONNECT_TAG_LIMIT, adoption_refusal
 from .steps import (
     Acquire,
@@ -205,7 +205,7 @@ def converge(
     """
     tags = plan_tags(number, spec.tags, before.tags)
     steps: list[Step] = []
-    if record_flow and routing is not None:
+    if record_flow and routing is not None and routing[0] is not None:
         steps.append(RecordRouting(routing[0]))  # before the move: the move drops the association
     if number.get("TargetArn") != spec.target_arn:
         steps.append(Move(spec.target_arn, purpose))
@@ -215,26 +215,27 @@ def converge(
         steps.append(Untag(tuple(tags.to_remove)))
     if tags.to_set:
         steps.append(Tag(tags.to_set))
-    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow and routing is None))
+    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow))
     return Plan(tuple(steps), number=number, refusal=tags.refusal)
 
 
 def reads_routing(desired: Desired, number: Summary) -> str | None:
-    """The instance whose flow an Update reads before it moves the number and declares its first flow; None otherwise.
+    """The instance whose flow an Update reads before it moves the number, when the stack declared no flow before.
 
-    The move drops Connect's association, so the routing the first declared flow replaces must be read (and
-    recorded in the marker) before the move, for a rollback (or removing the prop) to restore it. A number on a
-    traffic distribution group has no instance of its own to read.
+    The move drops Connect's association, so a routing set by hand is read (and recorded in the marker) before the
+    move, for a rollback, or a later move back, to restore it. Read once: a record there is stays (it is older, or
+    this Update's earlier delivery's). A number on a traffic distribution group has no instance of its own to read.
     """
     spec = desired.spec
-    if desired.request_type != "Update" or spec is None or spec.contact_flow_arn is None or desired.before.flow is not None:
+    if desired.request_type != "Update" or spec is None or desired.before.flow is not None:
         return None
     if rules.needs_replacement(number, desired.old, spec):
         return None  # a new number is claimed: this one's routing is not changed
     target = str(number.get("TargetArn", ""))
     if target == spec.target_arn or ":instance/" not in target:
         return None
-    return target if Ownership.of(number, desired.own, desired.request).record_keeper(desired.marker.resource) is not None else None
+    keeper = Ownership.of(number, desired.own, desired.request).record_keeper(desired.marker.resource)
+    return target if keeper is not None and not keeper.origin_flow else None
 
 
 def adopt(desired: Desired, holder: Summary, origin_flow: str | None) -> Plan:
@@ -407,28 +408,34 @@ def plan_tags(current: Mapping[str, Any], declared: Mapping[str, str], declared_
 class FlowPlan:
     """One flow step on ``instance_arn``: associate ``flow_arn``, or disassociate when it is None.
 
-    ``record`` is the flow to write into the marker before the step (None leaves it): the routing the number
-    had before the stack first declared a flow, so that removing the prop, or rolling back the Update, restores
-    it. "" clears the record once the recorded routing is restored (after the step).
+    ``record`` is what to write into the marker as the routing from before the stack's first flow (None leaves
+    the marker as it is): a flow, or NOWHERE, written before the step; or "" (the record is spent: the routing it
+    kept was restored), written after it. ``change`` is False when only the record is to be written.
     """
 
     instance_arn: str
     flow_arn: str | None
     record: str | None = None
+    change: bool = True
 
 
 def flow_instance(declared: str | None, declared_before: str | None) -> str | None:
-    """The instance whose flow associations to read: the declared flow's, else the one declared before; None: leave it."""
+    """The instance of the flow the stack declares, else of the one it declared before; None when it declares none."""
     flow = declared or declared_before
     return arns.flow_instance_arn(flow) if flow else None
 
 
-def flow_to_read(declared: str | None, declared_before: str | None, on_instance: str | None) -> str | None:
+def flow_to_read(declared: str | None, declared_before: str | None, on_instance: str | None, recorded: str | None = None) -> str | None:
     """The instance whose flow associations to read before plan_flow; None when no read can change the step.
 
     ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number). A
-    number moved off the instance of the flow the stack declared before has no association there to read.
+    number moved off the instance of the flow the stack declared before has no association there to read. With
+    no flow declared, only a recorded routing on the number's instance (a move back, after the stack's own move
+    dropped it) is worth a read.
     """
+    if declared is None and declared_before is None:
+        restorable = recorded not in (None, NOWHERE) and on_instance is not None and arns.flow_instance_arn(str(recorded)) == on_instance
+        return on_instance if restorable else None
     if declared is None and declared_before is not None and on_instance is not None and on_instance != arns.flow_instance_arn(declared_before):
         return None
     return flow_instance(declared, declared_before)
@@ -439,27 +446,31 @@ def plan_flow(
 ) -> FlowPlan | None:
     """The flow step, from the association read now (after any move: a move drops Connect's association).
 
-    ``recorded`` is the flow the marker says the number routed to before the stack first declared one.
-    ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number).
+    ``recorded`` is the routing the marker keeps from before the stack's first flow: a flow, NOWHERE, or None (no
+    record). ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number).
     ``associated`` is None when nothing routes the number on the instance read, or when no read could tell
     (flow_to_read: the number was moved off the stack's flow's instance).
     """
     if declared is not None:
         instance = arns.flow_instance_arn(declared)
-        if associated == declared:
-            return None
-        if declared_before is not None:
-            return FlowPlan(instance, declared)
-        # The stack declares a flow for the first time: record what it replaces. Nothing routing the number now
-        # records nothing, and keeps a record there is: a delivery of this Update may have written it before a move.
-        return FlowPlan(instance, declared, associated)
-    if declared_before is None or (associated is not None and associated != declared_before):
-        return None  # never declared, or changed by hand since: left alone
-    # The stack's flow routes the number, or nothing does (a move dropped it): the routing recorded before the stack's
+        if declared_before is not None or recorded is not None:
+            # Declared before; or declared first by this Update, whose earlier delivery (or its own move) kept the record.
+            return None if associated == declared else FlowPlan(instance, declared)
+        # The stack declares a flow for the first time: record the routing it replaces, before the association.
+        return FlowPlan(instance, declared, associated or NOWHERE, change=associated != declared)
+    if declared_before is None:
+        # No flow declared, before or now: a routing the stack's own move dropped comes back once the number is back.
+        if recorded not in (None, NOWHERE) and associated is None and on_instance is not None:
+            return FlowPlan(on_instance, recorded, record="")
+        return None
+    if associated is not None and associated != declared_before:
+        return None  # changed by hand since: left alone
+    # The stack's flow routes the number, or nothing does (a move dropped it): the routing from before the stack's
     # first flow comes back, if the number can route to it where it is; else the stack's flow goes.
-    reachable = on_instance or arns.flow_instance_arn(declared_before)
-    if recorded is not None and recorded != declared_before and arns.flow_instance_arn(recorded) == reachable:
-        return FlowPlan(reachable, recorded, record="")  # restored: the record is spent (cleared after the association)
+    stacks = arns.flow_instance_arn(declared_before)
+    reachable = on_instance or stacks
+    if recorded not in (None, NOWHERE) and arns.flow_instance_arn(str(recorded)) == reachable:
+        return FlowPlan(reachable, recorded, record="", change=recorded != associated)
     if associated == declared_before:
-        return FlowPlan(arns.flow_instance_arn(declared_before), None)
-    return None
+        return FlowPlan(stacks, None, record="" if recorded is not None else None)
+    return FlowPlan(stacks, None, record="", change=False) if recorded is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connect_phone_number_handler import plan
-from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, NOWHERE
 from support import FLOW, INSTANCE
 
 OTHER_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000002"
@@ -57,20 +57,25 @@ def test_the_tag_plan_refuses_more_than_connects_limit_counting_hand_added_tags_
 @pytest.mark.parametrize(
     ("declared", "before", "associated", "recorded", "step"),
     [
-        # first declared flow over no routing: associate; nothing to record
-        (FLOW, None, None, None, plan.FlowPlan(INSTANCE, FLOW)),
+        # first declared flow over no routing: the record says so (NOWHERE), then associate
+        (FLOW, None, None, None, plan.FlowPlan(INSTANCE, FLOW, record=NOWHERE)),
         # first declared flow over a hand-set one: record it before associating
         (FLOW, None, HAND_FLOW, None, plan.FlowPlan(INSTANCE, FLOW, record=HAND_FLOW)),
-        # first declared flow over no routing, with a record: kept (a delivery of this Update may have written it before a move)
+        # the hand-set flow is the one first declared: only the record
+        (FLOW, None, FLOW, None, plan.FlowPlan(INSTANCE, FLOW, record=FLOW, change=False)),
+        # first declared, with a record there (this Update's earlier delivery, or its move): kept
         (FLOW, None, None, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW)),
         (FLOW, FLOW, FLOW, None, None),
         # drift (changed by hand while declared): set back, the record kept
         (FLOW, FLOW, OTHER_FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW)),
-        # the prop removed (or the Update that set it rolled back): disassociate, or restore the recorded routing
+        # the prop removed (or the Update that set it rolled back): disassociate, or restore the recorded routing; the record is spent
         (None, FLOW, FLOW, None, plan.FlowPlan(INSTANCE, None)),
         (None, FLOW, FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, HAND_FLOW, record="")),
+        (None, FLOW, FLOW, NOWHERE, plan.FlowPlan(INSTANCE, None, record="")),
+        (None, FLOW, FLOW, FLOW, plan.FlowPlan(INSTANCE, FLOW, record="", change=False)),
         # nothing routes it any more (the rollback of a move dropped the stack's flow): the recorded routing comes back
         (None, FLOW, None, HAND_FLOW, plan.FlowPlan(INSTANCE, HAND_FLOW, record="")),
+        (None, FLOW, None, NOWHERE, plan.FlowPlan(INSTANCE, None, record="", change=False)),
         (None, FLOW, None, None, None),
         # changed by hand since it was declared, or never declared: left alone
         (None, FLOW, OTHER_FLOW, HAND_FLOW, None),
@@ -81,3 +86,13 @@ def test_the_flow_plan_follows_the_declared_flow_restores_what_it_replaced_and_l
     declared: str | None, before: str | None, associated: str | None, recorded: str | None, step: plan.FlowPlan | None
 ) -> None:
     assert plan.plan_flow(declared, before, associated, recorded) == step
+
+
+def test_a_routing_set_by_hand_that_the_stacks_move_dropped_comes_back_when_the_number_moves_back() -> None:
+    other = INSTANCE.replace("aaaaaaaa", "bbbbbbbb")
+
+    assert plan.flow_to_read(None, None, INSTANCE, HAND_FLOW) == INSTANCE
+    assert plan.plan_flow(None, None, None, HAND_FLOW, INSTANCE) == plan.FlowPlan(INSTANCE, HAND_FLOW, record="")
+    # still away, or routed by hand again where it is: left alone
+    assert plan.flow_to_read(None, None, other, HAND_FLOW) is None
+    assert plan.plan_flow(None, None, OTHER_FLOW, HAND_FLOW, INSTANCE) is None

@@ -125,7 +125,13 @@ ROWS: list[tuple[str, desired_.Desired, desired_.Seen, list[str]]] = [
         "an Update that moves and declares the first flow records the routing before the move",
         desired("Update", replace(SEARCHED, target_arn=OTHER_INSTANCE, contact_flow_arn=FLOW_ON_OTHER), old=SEARCHED),
         desired_.Seen(number(), routing=HAND_FLOW, routing_read=True),
-        ["RecordRouting HAND", "Move OTHER", "RouteFlow FLOW_ON_OTHER<--"],
+        ["RecordRouting HAND", "Move OTHER", "RouteFlow FLOW_ON_OTHER<-- record"],
+    ),
+    (
+        "an Update that moves a number routed by hand records that routing before the move drops it",
+        desired("Update", replace(SEARCHED, target_arn=OTHER_INSTANCE), old=SEARCHED),
+        desired_.Seen(number(), routing=HAND_FLOW, routing_read=True),
+        ["RecordRouting HAND", "Move OTHER", "RouteFlow -<-- record"],
     ),
     (
         "an Update that asks for another number claims a pending replacement",
