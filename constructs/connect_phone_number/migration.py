@@ -80,7 +80,7 @@ def adopted_number(
 def hold(number: Construct, resource: CfnResource, legacy: connect.CfnPhoneNumber, *, target_arn: str, description: str | None) -> None:
     """Order the adoption after the CfnPhoneNumber, keep the policies safe until synthesis, and say what comes next."""
     if _same_stack(legacy, resource):
-        resource.add_dependency(legacy)
+        resource.add_resource_dependency(legacy)
     number.node.add_validation(_MigrationIsSafe(resource, legacy))
     Annotations.of(number).add_info(
         f"Migrating from CfnPhoneNumber {legacy.node.path} (kept by Retain, its number adopted). Once this is deployed, delete the "
