@@ -8,8 +8,9 @@ The safe move takes two deploys, as ``cdk orphan`` does for other resources (dec
 
 1. ``ClaimedPhoneNumber(..., migrate_from=legacy)``: the CfnPhoneNumber stays in the template with
    ``DeletionPolicy`` and ``UpdateReplacePolicy`` Retain, and the new resource adopts its number
-   (``phone_number=legacy.attr_address, adopt_existing=True``). Both are in the stack; nothing is released, and a
-   failed deploy rolls back to the CfnPhoneNumber alone (a rollback gives an adopted number back under RETAIN).
+   (``phone_number=legacy.attr_address, adopt_existing=True``), under RETAIN_ON_UPDATE_OR_DELETE. Both are in the
+   stack; nothing is released, and a failed deploy rolls back to the CfnPhoneNumber alone: the rollback gives the
+   adopted number back as it was.
 2. The CfnPhoneNumber is deleted from the code and ``migrate_from=legacy`` becomes
    ``phone_number="+1...", adopt_existing=True``: CloudFormation removes the CfnPhoneNumber under the Retain
    deployed in step 1, and the ClaimedPhoneNumber keeps the number it already holds (its properties resolve as before).
@@ -38,6 +39,8 @@ _DESTROY_REFUSED = (
     "ClaimedPhoneNumber: migrate_from with removal_policy DESTROY would release the CfnPhoneNumber's number if the deploy "
     "rolls back: migrate under RETAIN (the default), and change the policy in a later deploy"
 )
+#: The ClaimedPhoneNumber's default removal policy while it migrates (see adopted_number).
+MIGRATION_REMOVAL_POLICY = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
 #: Warning ids, for ``Annotations.of(number).acknowledge_warning(id)``.
 MOVES_WARNING = "cdk-connect-phone-number:migrationMovesTheNumber"
 DESCRIPTION_WARNING = "cdk-connect-phone-number:migrationChangesTheDescription"
@@ -49,14 +52,19 @@ def adopted_number(
     *,
     phone_number: str | None,
     adopt_existing: bool | None,
-    policy: RemovalPolicy,
+    removal_policy: RemovalPolicy | None,
     **choosing: Any,
-) -> str:
-    """The number the ClaimedPhoneNumber adopts, after checking the props and setting the CfnPhoneNumber to Retain.
+) -> tuple[str, RemovalPolicy]:
+    """The number the ClaimedPhoneNumber adopts and its removal policy, after checking the props and setting the CfnPhoneNumber to Retain.
 
     ``choosing`` holds the props that choose a number (``_CHOOSING_PROPS``); none may be set. ValueError names the
     props. The number is ``legacy.attr_address`` in the same stack; from another stack it must be given as
     ``phone_number``, since a reference would become an export that step 2 removes while it is in use.
+
+    The policy defaults to RETAIN_ON_UPDATE_OR_DELETE (MIGRATION_REMOVAL_POLICY): it keeps the number as RETAIN does,
+    except in the rollback of the deploy that adopted it, where CloudFormation sends the Delete that gives the number
+    back as it was (under RETAIN it sends none, and the adoption's marker and changes would stay on a number the
+    CfnPhoneNumber still manages).
     """
     given = sorted(name for name in _CHOOSING_PROPS if choosing.get(name) is not None)
     if given:
@@ -66,7 +74,7 @@ def adopted_number(
         )
     if adopt_existing is False:
         raise ValueError("ClaimedPhoneNumber: migrate_from adopts the CfnPhoneNumber's number: leave adopt_existing unset (it is implied)")
-    if policy == RemovalPolicy.DESTROY:
+    if removal_policy == RemovalPolicy.DESTROY:
         raise ValueError(_DESTROY_REFUSED)
     if phone_number is None and not _same_stack(legacy, number):
         raise ValueError(
@@ -74,7 +82,7 @@ def adopted_number(
             "so that the reference does not become an export that the next step removes while it is in use"
         )
     legacy.apply_removal_policy(RemovalPolicy.RETAIN)
-    return phone_number or legacy.attr_address
+    return phone_number or legacy.attr_address, removal_policy or MIGRATION_REMOVAL_POLICY
 
 
 def hold(number: Construct, resource: CfnResource, legacy: connect.CfnPhoneNumber, *, target_arn: str, description: str | None) -> None:

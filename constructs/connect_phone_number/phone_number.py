@@ -160,8 +160,9 @@ class ClaimedPhoneNumber(Resource):
             (a flow set by hand is left alone).
         :param migrate_from: An existing ``aws_connect.CfnPhoneNumber`` whose number this one takes over, never releasing
             it: the CfnPhoneNumber is set to RemovalPolicy.RETAIN and its number adopted (``phone_number`` is its
-            ``attr_address``, ``adopt_existing`` is implied). Once that is deployed, delete the CfnPhoneNumber and
-            declare ``phone_number="<its number>", adopt_existing=True`` instead (docs/migration.md). Not with
+            ``attr_address``, ``adopt_existing`` is implied, and the removal policy defaults to RETAIN_ON_UPDATE_OR_DELETE
+            so that a failed deploy gives the number back as it was). Once that is deployed, delete the CfnPhoneNumber
+            and declare ``phone_number="<its number>", adopt_existing=True`` instead (docs/migration.md). Not with
             ``country_code``, ``phone_number_type``, ``prefix``, ``source_phone_number_arn`` or removal policy DESTROY;
             from another stack, give ``phone_number`` too. Default: - no migration.
         """
@@ -171,7 +172,9 @@ class ClaimedPhoneNumber(Resource):
         if migrate_from is not None:
             choosing = {"country_code": country_code, "phone_number_type": phone_number_type, "prefix": prefix}
             choosing["source_phone_number_arn"] = source_phone_number_arn
-            phone_number = migration.adopted_number(self, migrate_from, phone_number=phone_number, adopt_existing=adopt_existing, policy=policy, **choosing)
+            phone_number, policy = migration.adopted_number(
+                self, migrate_from, phone_number=phone_number, adopt_existing=adopt_existing, removal_policy=removal_policy, **choosing
+            )
             adopt_existing = True
         # Checked before anything joins the tree: a refused number leaves no handler behind.
         wait_seconds, service_timeout = prop_checks.check_all(

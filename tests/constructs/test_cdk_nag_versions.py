@@ -2,7 +2,7 @@
 
 The library depends on neither: it acknowledges its wildcards with CDK's Validations (read by 3) and writes the
 ``cdk_nag`` metadata 2 reads. cdk-nag 2 cannot share the venv with 3, so ``make setup`` installs it apart
-(requirements-cdk-nag2.txt) and its tests synthesize in a subprocess with it first on PYTHONPATH (nag_shapes.py).
+(requirements-cdk-nag2.txt) and its tests synthesize in a subprocess with it first on PYTHONPATH (tests/nag_shapes.py).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-import pytest
-
 import nag_shapes
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NAG2 = ROOT / ".venv" / "cdk-nag-2"
@@ -31,7 +30,7 @@ def under_cdk_nag_2(*args: str) -> dict[str, Any]:
     """nag_shapes.py's findings, synthesized in a subprocess that imports cdk-nag 2."""
     if not (NAG2 / "cdk_nag").is_dir():
         pytest.fail(f"cdk-nag 2 is not installed in {NAG2}: run make setup")
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(NAG2), str(SCRIPT.parent.parent), os.environ.get("PYTHONPATH", "")])}
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(NAG2), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=environment, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     found: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])

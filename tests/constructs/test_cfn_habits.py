@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -22,8 +23,13 @@ from support import INSTANCE
 NUMBER_TYPE = "Custom::ConnectPhoneNumber"
 
 
-def instance_and_number(stack: cdk.Stack, **props: object) -> tuple[connect.CfnInstance, ClaimedPhoneNumber]:
-    instance = connect.CfnInstance(stack, "Instance", identity_management_type="CONNECT_MANAGED", attributes=connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True))
+def instance_and_number(stack: cdk.Stack, **props: Any) -> tuple[connect.CfnInstance, ClaimedPhoneNumber]:
+    instance = connect.CfnInstance(
+        stack,
+        "Instance",
+        identity_management_type="CONNECT_MANAGED",
+        attributes=connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True),
+    )
     return instance, ClaimedPhoneNumber(stack, "Number", **{"target_arn": INSTANCE, "country_code": "US", "phone_number_type": "DID", **props})
 
 
@@ -45,9 +51,11 @@ def test_a_users_stack_is_clean_under_cfn_lint_with_no_configuration(tmp_path: P
     """cfn-lint (pinned in requirements-dev.txt) from a folder with no .cfnlintrc: the handler's function has no redundant DependsOn (W3005)."""
     app = cdk.App(outdir=str(tmp_path / "cdk.out"))
     stack = cdk.Stack(app, "Desk")
-    instance, number = instance_and_number(stack)
+    instance, _ = instance_and_number(stack)
     flow = connect.CfnContactFlow(stack, "Flow", instance_arn=instance.attr_arn, name="Inbound", type="CONTACT_FLOW", content="{}")
-    ClaimedPhoneNumber(stack, "Routed", target_arn=instance.attr_arn, country_code="US", phone_number_type="TOLL_FREE", contact_flow_arn=flow.attr_contact_flow_arn)
+    ClaimedPhoneNumber(
+        stack, "Routed", target_arn=instance.attr_arn, country_code="US", phone_number_type="TOLL_FREE", contact_flow_arn=flow.attr_contact_flow_arn
+    )
     app.synth()
     template = tmp_path / "cdk.out" / "Desk.template.json"
     function = next(r for r in json.loads(template.read_text())["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
@@ -62,13 +70,19 @@ def test_a_users_stack_is_clean_under_cfn_lint_with_no_configuration(tmp_path: P
 
 def test_the_replacing_props_are_the_handlers_rule() -> None:
     """REPLACING_PROPS (the warning's list) changes a number exactly when rules.requires_replacement says so."""
-    base = ClaimSpec(target_arn=INSTANCE, phone_number="+12065550100", country_code="US", phone_number_type="DID", prefix="+1206", source_phone_number_arn="arn:x")
-    replacing = {field.name for field in dataclasses.fields(ClaimSpec) if rules.requires_replacement(base, dataclasses.replace(base, **{field.name: _other(getattr(base, field.name))}))}
+    base = ClaimSpec(
+        target_arn=INSTANCE, phone_number="+12065550100", country_code="US", phone_number_type="DID", prefix="+1206", source_phone_number_arn="arn:x"
+    )
+    replacing = {
+        field.name
+        for field in dataclasses.fields(ClaimSpec)
+        if rules.requires_replacement(base, dataclasses.replace(base, **{field.name: _other(getattr(base, field.name))}))
+    }
 
     assert replacing == set(REPLACING_PROPS)
 
 
-def _other(value: object) -> object:
+def _other(value: Any) -> Any:
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):
@@ -80,7 +94,7 @@ def _other(value: object) -> object:
 
 def test_a_number_whose_replacement_would_release_it_warns_that_cdk_diff_shows_an_in_place_change() -> None:
     stack = cdk.Stack(cdk.App(), "Desk")
-    _, number = instance_and_number(stack, removal_policy=cdk.RemovalPolicy.DESTROY)
+    instance_and_number(stack, removal_policy=cdk.RemovalPolicy.DESTROY)
     ClaimedPhoneNumber(stack, "Kept", target_arn=INSTANCE, country_code="US", phone_number_type="DID")
 
     annotations = assertions.Annotations.from_stack(stack)
@@ -94,7 +108,9 @@ def test_the_release_warning_follows_the_final_policy_and_can_be_acknowledged() 
     stack = cdk.Stack(cdk.App(), "Desk")
     _, later = instance_and_number(stack)
     later.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
-    acknowledged = ClaimedPhoneNumber(stack, "Acknowledged", target_arn=INSTANCE, country_code="US", phone_number_type="DID", removal_policy=cdk.RemovalPolicy.DESTROY)
+    acknowledged = ClaimedPhoneNumber(
+        stack, "Acknowledged", target_arn=INSTANCE, country_code="US", phone_number_type="DID", removal_policy=cdk.RemovalPolicy.DESTROY
+    )
     cdk.Annotations.of(acknowledged).acknowledge_warning(RELEASES_WARNING, "a test line, released on purpose")
 
     annotations = assertions.Annotations.from_stack(stack)

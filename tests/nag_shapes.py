@@ -35,10 +35,17 @@ def build(app: cdk.App, *, all_shapes: bool = True, many_targets: bool = True) -
     ``all_shapes`` False builds the first (env-agnostic) stack only; ``many_targets`` False leaves out the slowest one.
     """
     agnostic = cdk.Stack(app, "Agnostic")
-    instance = connect.CfnInstance(agnostic, "Instance", identity_management_type="CONNECT_MANAGED", attributes=connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True))
+    instance = connect.CfnInstance(
+        agnostic,
+        "Instance",
+        identity_management_type="CONNECT_MANAGED",
+        attributes=connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True),
+    )
     flow = connect.CfnContactFlow(agnostic, "Flow", instance_arn=instance.attr_arn, name="Inbound", type="CONTACT_FLOW", content="{}")
     ClaimedPhoneNumber(agnostic, "Main", target_arn=instance.attr_arn, country_code="US", phone_number_type="DID", contact_flow_arn=flow.attr_contact_flow_arn)
-    ClaimedPhoneNumber(agnostic, "Distributed", target_arn=target("aws", "us-east-1", "123456789012", "traffic-distribution-group"), country_code="US", phone_number_type="DID")
+    ClaimedPhoneNumber(
+        agnostic, "Distributed", target_arn=target("aws", "us-east-1", "123456789012", "traffic-distribution-group"), country_code="US", phone_number_type="DID"
+    )
     legacy = connect.CfnPhoneNumber(agnostic, "Legacy", target_arn=instance.attr_arn, country_code="US", type="DID")
     ClaimedPhoneNumber(agnostic, "Migrated", target_arn=instance.attr_arn, migrate_from=legacy)
     if not all_shapes:
@@ -47,7 +54,12 @@ def build(app: cdk.App, *, all_shapes: bool = True, many_targets: bool = True) -
     for name, region, partition in (("London", "eu-west-2", "aws"), ("Beijing", "cn-north-1", "aws-cn")):
         stack = cdk.Stack(app, name, env=cdk.Environment(account=ACCOUNT, region=region))
         ClaimedPhoneNumber(stack, "Number", target_arn=target(partition, region, ACCOUNT), country_code="GB", phone_number_type="DID")
-        ClaimedPhoneNumber(stack, "Imported", target_arn=target(partition, region, ACCOUNT, index=1), source_phone_number_arn=f"arn:{partition}:sms-voice:{region}:{ACCOUNT}:phone-number/phone-1234")
+        ClaimedPhoneNumber(
+            stack,
+            "Imported",
+            target_arn=target(partition, region, ACCOUNT, index=1),
+            source_phone_number_arn=f"arn:{partition}:sms-voice:{region}:{ACCOUNT}:phone-number/phone-1234",
+        )
 
     if many_targets:
         many = cdk.Stack(app, "ManyTargets", env=cdk.Environment(account=ACCOUNT, region="us-east-1"))
@@ -67,7 +79,7 @@ def is_nag2() -> bool:
 def findings(app: cdk.App) -> dict[str, Any]:
     """Synthesize ``app`` under the cdk-nag imported, and return its findings by level (rule id and construct path)."""
     if is_nag2():
-        cdk.Aspects.of(app).add(cdk_nag.AwsSolutionsChecks())
+        cdk.Aspects.of(app).add(cdk_nag.AwsSolutionsChecks())  # type: ignore[arg-type]  # cdk-nag 2's is an IAspect; mypy sees 3's
     else:
         cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
     try:
@@ -81,8 +93,9 @@ def findings(app: cdk.App) -> dict[str, Any]:
     for stack in assembly.stacks_recursively:
         for message in stack.messages:
             text = str(message.entry.data)
+            rule = text.split("]:", maxsplit=1)[0] + "]" if "]:" in text else text.split(":", maxsplit=1)[0]
             if message.level.value in ("ERROR", "WARNING") and text.startswith("AwsSolutions-"):
-                found[message.level.value.lower()].append(f"{text.split(']:')[0] + ']' if ']:' in text else text.split(':')[0]} at {message.id}")
+                found[message.level.value.lower()].append(f"{rule} at {message.id}")
     templates = [json.loads(path.read_text())["Resources"] for path in Path(assembly.directory).glob("*.template.json")]
     found["overflow"] = sum(1 for resources in templates for resource in resources.values() if resource["Type"] == "AWS::IAM::ManagedPolicy")
     return found
