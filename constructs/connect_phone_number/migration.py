@@ -58,7 +58,8 @@ def adopted_number(
     """The number the ClaimedPhoneNumber adopts and its removal policy, after checking the props and setting the CfnPhoneNumber to Retain.
 
     ``choosing`` holds the props that choose a number (``_CHOOSING_PROPS``); none may be set. ValueError names the
-    props. The number is ``legacy.attr_address`` in the same stack; from another stack it must be given as
+    props. The number is ``legacy.attr_address`` in the same stack or one nested in the same top-level stack (CDK
+    passes it as a nested stack's parameter or output); from another top-level stack it must be given as
     ``phone_number``, since a reference would become an export that step 2 removes while it is in use.
 
     The policy defaults to RETAIN_ON_UPDATE_OR_DELETE (MIGRATION_REMOVAL_POLICY): it keeps the number as RETAIN does,
@@ -76,7 +77,7 @@ def adopted_number(
         raise ValueError("ClaimedPhoneNumber: migrate_from adopts the CfnPhoneNumber's number: leave adopt_existing unset (it is implied)")
     if removal_policy == RemovalPolicy.DESTROY:
         raise ValueError(_DESTROY_REFUSED)
-    if phone_number is None and not _same_stack(legacy, number):
+    if phone_number is None and _top_level(legacy) != _top_level(number):
         raise ValueError(
             f"ClaimedPhoneNumber: migrate_from names {legacy.node.path}, in another stack: give phone_number (its E.164 number) too, "
             "so that the reference does not become an export that the next step removes while it is in use"
@@ -139,3 +140,11 @@ class _MigrationIsSafe:
 
 def _same_stack(one: Construct, other: Construct) -> bool:
     return Stack.of(one).node.addr == Stack.of(other).node.addr
+
+
+def _top_level(construct: Construct) -> str:
+    """The address of the top-level stack ``construct`` deploys with (its own, or the one its nested stack is in)."""
+    stack = Stack.of(construct)
+    while stack.nested_stack_parent is not None:
+        stack = stack.nested_stack_parent
+    return stack.node.addr

@@ -197,3 +197,71 @@ def test_releasing_a_number_another_stack_adopted_is_refused_on_deploy_and_on_de
 
     assert emulator.service.calls == calls
     assert [n["number"] for n in held(emulator)] == [first["Address"]]
+
+
+# --- the shape teams have: another stack's instance, a parameter, a context flag, the number moved into a nested stack ---
+
+
+def desk_app(stage: str, address: str = "", *, failing: bool = False) -> Callable[[cdk.App], None]:
+    """The instance in a stack of its own (a cross-stack reference); the desk takes the queue's caller name as a parameter;
+    the numbers live in a NestedStack once migrated; ``failing`` (a context flag in real apps) adds a line whose claim fails."""
+
+    def build(app: cdk.App) -> None:
+        centre = cdk.Stack(app, "Centre")
+        instance = aws_connect.CfnInstance(
+            centre, "Instance", identity_management_type="CONNECT_MANAGED", attributes=aws_connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True)
+        )
+        desk = cdk.Stack(app, STACK)
+        caller_name = cdk.CfnParameter(desk, "CallerName", default="Help desk").value_as_string
+        numbers = cdk.NestedStack(desk, "Numbers") if stage != "cfn" else None
+        legacy = None if stage == "claimed" else aws_connect.CfnPhoneNumber(desk, "MainNumber", target_arn=instance.attr_arn, country_code="US", type="DID")
+        if numbers is None and legacy is not None:
+            caller_id = legacy.attr_phone_number_arn
+        else:
+            assert numbers is not None
+            props: dict[str, Any] = {"migrate_from": legacy} if stage == "migrating" else {"phone_number": address, "adopt_existing": True}
+            number = ClaimedPhoneNumber(numbers, "Main", target_arn=instance.attr_arn, **props)
+            caller_id = number.phone_number_arn
+            if failing:
+                failing_extra_line(numbers)
+        outbound = aws_connect.CfnQueue.OutboundCallerConfigProperty(outbound_caller_id_name=caller_name, outbound_caller_id_number_arn=caller_id)
+        aws_connect.CfnQueue(desk, "Queue", instance_arn=instance.attr_arn, name="Help", hours_of_operation_arn="arn:aws:connect:::hours", outbound_caller_config=outbound)
+        cdk.CfnOutput(desk, "Address", value=legacy.attr_address if legacy is not None else "gone")
+
+    return build
+
+
+def test_the_migration_into_a_nested_stack_on_another_stacks_instance_keeps_the_number_through_failed_deploys(
+    emulator: ConnectEmulator, local: Any, tmp_path: Path
+) -> None:
+    cloudformation, _ = local
+    emulator.service.fail_claims("+18", LIMIT_MESSAGE)
+
+    def deploy_app(step: str, build: Callable[[cdk.App], None], *, parameters: dict[str, str] | None = None) -> dict[str, str]:
+        app = cdk.App(outdir=str(tmp_path / step), context={"aws:cdk:enable-asset-metadata": True, "aws:cdk:enable-path-metadata": True})
+        build(app)
+        app.synth()
+        cloudformation.deploy(load(tmp_path / step, "Centre", region="us-east-1", account=ACCOUNT))
+        outputs: dict[str, str] = cloudformation.deploy(load(tmp_path / step, STACK, region="us-east-1", account=ACCOUNT), parameters=parameters)
+        return outputs
+
+    first = deploy_app("0", desk_app("cfn"), parameters={"CallerName": "Care"})
+    [original] = held(emulator)
+    with pytest.raises(DeployFailed, match=r"removes AWS::Connect::PhoneNumber Desk/MainNumber .* while it adds Custom::ConnectPhoneNumber Desk/Numbers/Main"):
+        deploy_app("2-too-soon", desk_app("claimed", first["Address"]))  # the naive port, into the nested stack: refused
+    with pytest.raises(DeployFailed, match=LIMIT_MESSAGE):
+        deploy_app("1-failed", desk_app("migrating", failing=True))
+    [after_failed_adoption] = held(emulator)
+    deploy_app("1", desk_app("migrating"))
+    with pytest.raises(DeployFailed, match=LIMIT_MESSAGE):
+        deploy_app("2-failed", desk_app("claimed", first["Address"], failing=True))
+    deploy_app("2", desk_app("claimed", first["Address"]))
+    [after] = held(emulator)
+    cloudformation.destroy(STACK)
+    cloudformation.destroy("Centre")
+
+    assert original["arn"] == after_failed_adoption["arn"] == after["arn"] and CLAIM_MARKER_TAG not in after_failed_adoption["tags"]
+    assert after["target_arn"].startswith(f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/")  # the other stack's instance, through Fn::ImportValue
+    assert [n["arn"] for n in held(emulator)] == [original["arn"]]
+    assert "ReleasePhoneNumber" not in emulator.service.calls
+    assert not list((tmp_path / "state").glob("*.state.json"))
