@@ -209,7 +209,10 @@ def desk_app(stage: str, address: str = "", *, failing: bool = False) -> Callabl
     def build(app: cdk.App) -> None:
         centre = cdk.Stack(app, "Centre")
         instance = aws_connect.CfnInstance(
-            centre, "Instance", identity_management_type="CONNECT_MANAGED", attributes=aws_connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True)
+            centre,
+            "Instance",
+            identity_management_type="CONNECT_MANAGED",
+            attributes=aws_connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True),
         )
         desk = cdk.Stack(app, STACK)
         caller_name = cdk.CfnParameter(desk, "CallerName", default="Help desk").value_as_string
@@ -225,7 +228,9 @@ def desk_app(stage: str, address: str = "", *, failing: bool = False) -> Callabl
             if failing:
                 failing_extra_line(numbers)
         outbound = aws_connect.CfnQueue.OutboundCallerConfigProperty(outbound_caller_id_name=caller_name, outbound_caller_id_number_arn=caller_id)
-        aws_connect.CfnQueue(desk, "Queue", instance_arn=instance.attr_arn, name="Help", hours_of_operation_arn="arn:aws:connect:::hours", outbound_caller_config=outbound)
+        aws_connect.CfnQueue(
+            desk, "Queue", instance_arn=instance.attr_arn, name="Help", hours_of_operation_arn="arn:aws:connect:::hours", outbound_caller_config=outbound
+        )
         cdk.CfnOutput(desk, "Address", value=legacy.attr_address if legacy is not None else "gone")
 
     return build
