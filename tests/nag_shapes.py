@@ -19,6 +19,7 @@ import cdk_nag
 from aws_cdk import aws_connect as connect
 
 from connect_phone_number import ClaimedPhoneNumber, permissions
+from constructs import Construct
 
 ACCOUNT = "111122223333"
 #: More distinct targets than one inline policy holds (without minimizePolicies): the role gets overflow managed policies.
@@ -29,18 +30,19 @@ def target(partition: str, region: str, account: str, kind: str = "instance", in
     return f"arn:{partition}:connect:{region}:{account}:{kind}/{index:08d}-1111-2222-3333-444444444444"
 
 
+def connect_instance(scope: Construct, construct_id: str = "Instance") -> connect.CfnInstance:
+    """A Connect instance as apps declare one (the local deploy gives it a placeholder ARN)."""
+    attributes = connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True)
+    return connect.CfnInstance(scope, construct_id, identity_management_type="CONNECT_MANAGED", attributes=attributes)
+
+
 def build(app: cdk.App, *, all_shapes: bool = True, many_targets: bool = True) -> None:
     """The shapes: env-agnostic, an explicit env, aws-cn, many targets (overflow policies), an import, a nested stack, a CfnPhoneNumber migration.
 
     ``all_shapes`` False builds the first (env-agnostic) stack only; ``many_targets`` False leaves out the slowest one.
     """
     agnostic = cdk.Stack(app, "Agnostic")
-    instance = connect.CfnInstance(
-        agnostic,
-        "Instance",
-        identity_management_type="CONNECT_MANAGED",
-        attributes=connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True),
-    )
+    instance = connect_instance(agnostic)
     flow = connect.CfnContactFlow(agnostic, "Flow", instance_arn=instance.attr_arn, name="Inbound", type="CONTACT_FLOW", content="{}")
     ClaimedPhoneNumber(agnostic, "Main", target_arn=instance.attr_arn, country_code="US", phone_number_type="DID", contact_flow_arn=flow.attr_contact_flow_arn)
     ClaimedPhoneNumber(

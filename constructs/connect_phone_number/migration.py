@@ -22,6 +22,7 @@ is still in the code, and its Retain reaches CloudFormation in the same deploy t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import jsii
@@ -29,6 +30,8 @@ from aws_cdk import Annotations, CfnDeletionPolicy, CfnResource, RemovalPolicy, 
 from aws_cdk import aws_connect as connect
 
 from constructs import Construct, IValidation
+
+from .props import NumberProps
 
 #: The guide users read (docs/migration.md in this repository).
 GUIDE = "docs/migration.md"
@@ -46,44 +49,38 @@ MOVES_WARNING = "cdk-connect-phone-number:migrationMovesTheNumber"
 DESCRIPTION_WARNING = "cdk-connect-phone-number:migrationChangesTheDescription"
 
 
-def adopted_number(
-    number: Construct,
-    legacy: connect.CfnPhoneNumber,
-    *,
-    phone_number: str | None,
-    adopt_existing: bool | None,
-    removal_policy: RemovalPolicy | None,
-    **choosing: Any,
-) -> tuple[str, RemovalPolicy]:
-    """The number the ClaimedPhoneNumber adopts and its removal policy, after checking the props and setting the CfnPhoneNumber to Retain.
+def adopting(number: Construct, legacy: connect.CfnPhoneNumber, props: NumberProps) -> NumberProps:
+    """``props`` adopting the CfnPhoneNumber's number, after checking them and setting the CfnPhoneNumber to Retain.
 
-    ``choosing`` holds the props that choose a number (``_CHOOSING_PROPS``); none may be set. ValueError names the
-    props. The number is ``legacy.attr_address`` in the same stack or one nested in the same top-level stack (CDK
-    passes it as a nested stack's parameter or output); from another top-level stack it must be given as
-    ``phone_number``, since a reference would become an export that step 2 removes while it is in use.
+    None of the props that choose a number (``_CHOOSING_PROPS``) may be set; ValueError names them. The number is
+    ``legacy.attr_address`` in the same stack or one nested in the same top-level stack (CDK passes it as a nested
+    stack's parameter or output); from another top-level stack it must be given as ``phone_number``, since a
+    reference would become an export that step 2 removes while it is in use.
 
-    The policy defaults to RETAIN_ON_UPDATE_OR_DELETE (MIGRATION_REMOVAL_POLICY): it keeps the number as RETAIN does,
-    except in the rollback of the deploy that adopted it, where CloudFormation sends the Delete that gives the number
-    back as it was (under RETAIN it sends none, and the adoption's marker and changes would stay on a number the
-    CfnPhoneNumber still manages).
+    The removal policy defaults to RETAIN_ON_UPDATE_OR_DELETE (MIGRATION_REMOVAL_POLICY): it keeps the number as RETAIN
+    does, except in the rollback of the deploy that adopted it, where CloudFormation sends the Delete that gives the
+    number back as it was (under RETAIN it sends none, and the adoption's marker and changes would stay on a number
+    the CfnPhoneNumber still manages).
     """
-    given = sorted(name for name in _CHOOSING_PROPS if choosing.get(name) is not None)
+    given = sorted(name for name in _CHOOSING_PROPS if getattr(props, name) is not None)
     if given:
         raise ValueError(
             f"ClaimedPhoneNumber: migrate_from adopts the CfnPhoneNumber's number, so {', '.join(given)} cannot be given with it "
             "(to claim another number instead, add a ClaimedPhoneNumber without migrate_from)"
         )
-    if adopt_existing is False:
+    if props.adopt_existing is False:
         raise ValueError("ClaimedPhoneNumber: migrate_from adopts the CfnPhoneNumber's number: leave adopt_existing unset (it is implied)")
-    if removal_policy == RemovalPolicy.DESTROY:
+    if props.removal_policy == RemovalPolicy.DESTROY:
         raise ValueError(_DESTROY_REFUSED)
-    if phone_number is None and _top_level(legacy) != _top_level(number):
+    if props.phone_number is None and _top_level(legacy) != _top_level(number):
         raise ValueError(
             f"ClaimedPhoneNumber: migrate_from names {legacy.node.path}, in another stack: give phone_number (its E.164 number) too, "
             "so that the reference does not become an export that the next step removes while it is in use"
         )
     legacy.apply_removal_policy(RemovalPolicy.RETAIN)
-    return phone_number or legacy.attr_address, removal_policy or MIGRATION_REMOVAL_POLICY
+    return replace(
+        props, phone_number=props.phone_number or legacy.attr_address, adopt_existing=True, removal_policy=props.removal_policy or MIGRATION_REMOVAL_POLICY
+    )
 
 
 def hold(number: Construct, resource: CfnResource, legacy: connect.CfnPhoneNumber, *, target_arn: str, description: str | None) -> None:

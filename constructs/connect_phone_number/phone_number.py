@@ -39,6 +39,7 @@ from .handler_function import (
     HandlerFunction,
 )
 from .prop_checks import PROP_NAMES, SERVICE_TIMEOUT_MARGIN
+from .props import NumberProps
 from .replacement import REPLACING_PROPS, ReplacementNote
 
 __all__ = [
@@ -168,60 +169,39 @@ class ClaimedPhoneNumber(Resource):
         """
         super().__init__(scope, id)
         stack = Stack.of(self)
-        policy = removal_policy or DEFAULT_REMOVAL_POLICY
-        if migrate_from is not None:
-            choosing = {"country_code": country_code, "phone_number_type": phone_number_type, "prefix": prefix}
-            choosing["source_phone_number_arn"] = source_phone_number_arn
-            phone_number, policy = migration.adopted_number(
-                self, migrate_from, phone_number=phone_number, adopt_existing=adopt_existing, removal_policy=removal_policy, **choosing
-            )
-            adopt_existing = True
-        # Checked before anything joins the tree: a refused number leaves no handler behind.
-        wait_seconds, service_timeout = prop_checks.check_all(
-            stack=stack,
+        props = NumberProps(
             target_arn=target_arn,
             country_code=country_code,
             phone_number_type=phone_number_type,
             prefix=prefix,
             phone_number=phone_number,
             description=description,
-            tags=tags or {},
-            removal_policy=policy,
-            timeout=timeout or DEFAULT_TIMEOUT,
-            adopt_existing=bool(adopt_existing),
+            tags=dict(tags or {}),
+            removal_policy=removal_policy,
+            timeout=timeout,
+            adopt_existing=adopt_existing,
             source_phone_number_arn=source_phone_number_arn,
             contact_flow_arn=contact_flow_arn,
         )
+        if migrate_from is not None:
+            props = migration.adopting(self, migrate_from, props)
+        policy = props.removal_policy or DEFAULT_REMOVAL_POLICY
+        # Checked before anything joins the tree: a refused number leaves no handler behind.
+        wait_seconds, service_timeout = prop_checks.check_all(stack, props, removal_policy=policy, timeout=props.timeout or DEFAULT_TIMEOUT)
         handler = HandlerFunction.of(stack)
         permissions.grant_number(handler.function, stack, target_arn, source_phone_number_arn)
         self.function: lambda_.IFunction = handler.function
         """The stack's shared handler function."""
         # Prop tags enter at TagManager's initial priority, below Tags.of's default: Tags.of wins on the same key,
         # and Tags.of(...).remove removes a prop tag too, as on every CloudFormation resource CDK generates.
-        self._tags = TagManager(TagType.KEY_VALUE, contract.RESOURCE_TYPE, dict(tags or {}))
-        declared = {
-            contract.SERVICE_TOKEN: handler.function.function_arn,
-            contract.SERVICE_TIMEOUT: service_timeout,
-            contract.TARGET_ARN: target_arn,
-            contract.WAIT_TIMEOUT_SECONDS: wait_seconds,
-            contract.COUNTRY_CODE: country_code,
-            contract.TYPE: phone_number_type,
-            contract.PREFIX: prefix,
-            contract.PHONE_NUMBER: phone_number,
-            contract.DESCRIPTION: description,
-            contract.SOURCE_PHONE_NUMBER_ARN: source_phone_number_arn,
-            contract.ADOPT_EXISTING: "true" if adopt_existing else None,
-            contract.CONTACT_FLOW_ARN: contact_flow_arn,
-        }
-        properties: dict[str, object] = {name: value for name, value in declared.items() if value is not None}
-        properties[contract.TAGS] = self._tags.rendered_tags  # rendered after Tags.of has run; absent when there are none
-
+        self._tags = TagManager(TagType.KEY_VALUE, contract.RESOURCE_TYPE, dict(props.tags))
+        properties = props.properties(service_token=handler.function.function_arn, wait_seconds=wait_seconds, service_timeout=service_timeout, tags=self._tags)
         self.resource = CfnResource(self, "Resource", type=contract.RESOURCE_TYPE, properties=properties)
         """The custom resource (Custom::ConnectPhoneNumber); also ``node.default_child``."""
         self.apply_removal_policy(policy)
         self.node.add_validation(prop_checks.MergedTagsCheck(self._tags))
         self.node.add_validation(ReplacementNote(self, self.resource))
-        if adopt_existing:
+        if props.adopt_existing:
             self.node.add_validation(_AdoptedRetention(self.resource))
         if migrate_from is not None:
             migration.hold(self, self.resource, migrate_from, target_arn=target_arn, description=description)

@@ -13,6 +13,8 @@ from aws_cdk import Arn, ArnFormat, Duration, RemovalPolicy, Stack, TagManager, 
 from connect_phone_number_handler import validation
 from constructs import IValidation
 
+from .props import NumberProps
+
 #: CloudFormation gives up on a silent custom resource this long after the wait limit.
 SERVICE_TIMEOUT_MARGIN = Duration.minutes(2)
 
@@ -32,57 +34,41 @@ def refusal(error: validation.InvalidProperty) -> str:
     return f"ClaimedPhoneNumber: {error}"
 
 
-def check_all(
-    *,
-    stack: Stack,
-    target_arn: str,
-    country_code: str | None,
-    phone_number_type: str | None,
-    prefix: str | None,
-    phone_number: str | None,
-    description: str | None,
-    tags: Mapping[str, str],
-    removal_policy: RemovalPolicy,
-    timeout: Duration,
-    adopt_existing: bool,
-    source_phone_number_arn: str | None,
-    contact_flow_arn: str | None,
-) -> tuple[str, str]:
-    """Every synth-time check of the props; ValueError naming the prop. Returns the rendered timeouts (see ``timeouts``)."""
+def check_all(stack: Stack, props: NumberProps, *, removal_policy: RemovalPolicy, timeout: Duration) -> tuple[str, str]:
+    """Every synth-time check of the props; ValueError naming the prop. Returns the rendered timeouts (see ``_timeouts``)."""
     try:
         check_removal_policy(removal_policy)
         rendered_timeouts = _timeouts(timeout)
         validation.check_adoption_and_import(
-            adopt_existing=adopt_existing,
-            source_phone_number_arn=source_phone_number_arn,
-            phone_number=phone_number,
-            country_code=country_code,
-            phone_number_type=phone_number_type,
-            prefix=prefix,
-            target_arn=None if Token.is_unresolved(target_arn) else target_arn,
+            adopt_existing=bool(props.adopt_existing),
+            source_phone_number_arn=props.source_phone_number_arn,
+            phone_number=props.phone_number,
+            country_code=props.country_code,
+            phone_number_type=props.phone_number_type,
+            prefix=props.prefix,
+            target_arn=None if Token.is_unresolved(props.target_arn) else props.target_arn,
             names=PROP_NAMES,
         )
-        if _known(source_phone_number_arn):
-            validation.check_source_phone_number_arn("source_phone_number_arn", str(source_phone_number_arn))
-        if source_phone_number_arn is None:
-            validation.check_selection(
-                phone_number=phone_number, country_code=country_code, phone_number_type=phone_number_type, prefix=prefix, names=PROP_NAMES
-            )
-        if _known(target_arn):
-            validation.check_target_arn("target_arn", target_arn)
-            _check_target_env(stack, target_arn)
+        if _known(props.source_phone_number_arn):
+            validation.check_source_phone_number_arn("source_phone_number_arn", str(props.source_phone_number_arn))
+        if props.source_phone_number_arn is None:
+            selection = {name: getattr(props, name) for name in ("phone_number", "country_code", "phone_number_type", "prefix")}
+            validation.check_selection(**selection, names=PROP_NAMES)
+        if _known(props.target_arn):
+            validation.check_target_arn("target_arn", props.target_arn)
+            _check_target_env(stack, props.target_arn)
         checks = (
-            (phone_number, "phone_number", validation.check_phone_number),
-            (country_code, "country_code", validation.check_country_code),
-            (phone_number_type, "phone_number_type", validation.check_phone_number_type),
-            (prefix, "prefix", validation.check_prefix),
-            (description, "description", validation.check_description),
+            ("phone_number", validation.check_phone_number),
+            ("country_code", validation.check_country_code),
+            ("phone_number_type", validation.check_phone_number_type),
+            ("prefix", validation.check_prefix),
+            ("description", validation.check_description),
         )
-        for value, name, check in checks:
-            if _known(value):
-                check(name, str(value))
-        check_tags("tags", tags)
-        _check_contact_flow(target_arn, contact_flow_arn)
+        for name, check in checks:
+            if _known(getattr(props, name)):
+                check(name, getattr(props, name))
+        check_tags("tags", props.tags)
+        _check_contact_flow(props.target_arn, props.contact_flow_arn)
     except validation.InvalidProperty as error:
         raise ValueError(refusal(error)) from None
     return rendered_timeouts

@@ -13,6 +13,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 from aws_cdk import aws_connect as connect
+from nag_shapes import connect_instance
 
 from connect_phone_number import ClaimedPhoneNumber
 from connect_phone_number.replacement import RELEASES_WARNING, REPLACING_PROPS
@@ -24,12 +25,7 @@ NUMBER_TYPE = "Custom::ConnectPhoneNumber"
 
 
 def instance_and_number(stack: cdk.Stack, **props: Any) -> tuple[connect.CfnInstance, ClaimedPhoneNumber]:
-    instance = connect.CfnInstance(
-        stack,
-        "Instance",
-        identity_management_type="CONNECT_MANAGED",
-        attributes=connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True),
-    )
+    instance = connect_instance(stack)
     return instance, ClaimedPhoneNumber(stack, "Number", **{"target_arn": INSTANCE, "country_code": "US", "phone_number_type": "DID", **props})
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_connect
+from nag_shapes import connect_instance
 
 from connect_phone_number import ClaimedPhoneNumber
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
@@ -208,12 +209,7 @@ def desk_app(stage: str, address: str = "", *, failing: bool = False) -> Callabl
 
     def build(app: cdk.App) -> None:
         centre = cdk.Stack(app, "Centre")
-        instance = aws_connect.CfnInstance(
-            centre,
-            "Instance",
-            identity_management_type="CONNECT_MANAGED",
-            attributes=aws_connect.CfnInstance.AttributesProperty(inbound_calls=True, outbound_calls=True),
-        )
+        instance = connect_instance(centre)
         desk = cdk.Stack(app, STACK)
         caller_name = cdk.CfnParameter(desk, "CallerName", default="Help desk").value_as_string
         numbers = cdk.NestedStack(desk, "Numbers") if stage != "cfn" else None
