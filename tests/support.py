@@ -110,33 +110,48 @@ def marked_holdings(emulator: ConnectEmulator) -> set[str]:
     return {n["arn"] for n in emulator.service.holding() if CLAIM_MARKER_TAG in n["tags"]}
 
 
-def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]) -> None:
-    """Replace the handler's Connect calls named by ``wrap`` (which returns a replacement operation, or None)."""
-    real_call = connect_api.call
+class WrappedClient:
+    """The handler's Connect client, with the operations ``wrap`` names replaced (it returns a replacement, or None)."""
 
-    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        name = getattr(op, "__name__", "")
-        replaced = wrap(name, op)
+    def __init__(self, client: Any, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]) -> None:
+        self._client, self._wrap = client, wrap
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if not callable(real) or name.startswith("_"):
+            return real
+        replaced = self._wrap(name, real)
         if replaced is None:
-            return real_call(deadline, op, *args, **kwargs)
+            return real
         replaced.__name__ = name
-        return real_call(deadline, replaced, *args, **kwargs)
+        return replaced
 
-    monkeypatch.setattr("connect_phone_number_handler.handler.call", call)
+
+def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]) -> None:
+    """Replace the handler's Connect calls named by ``wrap`` (which returns a replacement operation, or None).
+
+    The seam is the client the handler makes (connect_api.make_client): every call goes through it, the
+    polls of a wait included.
+    """
+    real_make_client = connect_api.make_client
+    monkeypatch.setattr(connect_api, "make_client", lambda: WrappedClient(real_make_client(), wrap))
 
 
 def crash_after_the_claim(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """Run ``event`` and die right after Connect accepted its ClaimPhoneNumber."""
-    real_call = connect_api.call
 
-    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        result = real_call(deadline, op, *args, **kwargs)
-        if getattr(op, "__name__", "") == "claim_phone_number":
+    def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
+        if name != "claim_phone_number":
+            return None
+
+        def claimed_then_crash(*args: Any, **kwargs: Any) -> Any:
+            op(*args, **kwargs)
             raise Crash
-        return result
+
+        return claimed_then_crash
 
     with monkeypatch.context() as patch:
-        patch.setattr("connect_phone_number_handler.handler.call", call)
+        patch_call(patch, wrap)
         with pytest.raises(Crash):
             handler.on_event(event, FakeContext(60))
 

@@ -22,8 +22,8 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from connect_phone_number import ClaimedPhoneNumber
+from connect_phone_number_handler import arns
 from connect_phone_number_handler import clock as handler_clock
-from connect_phone_number_handler import handler
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
 from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
 from connect_phone_number_local.deploy.responses import ResponseServer
@@ -61,7 +61,7 @@ def test_an_adoption_that_fails_after_its_move_leaves_the_number_on_its_instance
     The number stays on OTHER_INSTANCE with no flow at all: the failed deployment took a live line off its
     instance and its routing, and nothing (not the rollback, not a redeploy without adoption) puts it back.
     The issue promises for the refusal "Nothing changes"; a failed adoption should leave the number as it was.
-    Fixed by handler._undo_adoption: a failure after a change converges the number back on its old state."""
+    Fixed by plan.plan_undo (reconcile.undo): a failure after a change converges the number back on its old state."""
     number = live_number_by_hand(emulator)
     props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "ContactFlowArn": FLOW_ON_OTHER}
 
@@ -144,7 +144,7 @@ def test_an_adopt_existing_create_that_claims_and_loses_the_claims_response_is_r
         patch_call(patch, wrap)
         answer = invoke(make_event("Create", responses, props), responses, seconds=60).response
     assert answer["Status"] == "FAILED", answer
-    assert answer["PhysicalResourceId"].startswith(handler.UNCLAIMED_PREFIX)
+    assert answer["PhysicalResourceId"].startswith(arns.UNCLAIMED_PREFIX)
 
     rollback = run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
 
@@ -261,7 +261,7 @@ def test_an_adoption_whose_undo_fails_too_says_so_naming_where_the_number_was(
         answer = run("Create", responses, props).response
 
     assert answer["Status"] == "FAILED"
-    assert answer["PhysicalResourceId"].startswith(handler.UNCLAIMED_PREFIX)
+    assert answer["PhysicalResourceId"].startswith(arns.UNCLAIMED_PREFIX)
     assert "Undoing the adoption failed too" in answer["Reason"]
     assert f"it was on {INSTANCE}, routed to {FLOW}" in answer["Reason"]
     assert record_of(emulator, number)["target_arn"] == INSTANCE  # the move back came before the denied flow

@@ -22,7 +22,7 @@ from aws_cdk import aws_iam as iam
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from connect_phone_number import ClaimedPhoneNumber
-from connect_phone_number_handler import arns, contract, handler, rules
+from connect_phone_number_handler import arns, connect_api, contract, handler
 from connect_phone_number_handler import clock as handler_clock
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
 from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
@@ -371,7 +371,7 @@ def test_a_failed_adoption_whose_calls_hang_still_answers_inside_service_timeout
     Reason ("Undoing the adoption failed too ... check NUMBER; it was on INSTANCE"), and rolls back while the
     handler may still be undoing."""
     emulator.service.clock = clock.time
-    monkeypatch.setattr("connect_phone_number_handler.rules.backoff_delay", lambda attempt, rng=None: rules.BACKOFF_CAP_SECONDS)
+    monkeypatch.setattr("connect_phone_number_handler.connect_api.backoff_delay", lambda attempt, rng=None: connect_api.BACKOFF_CAP_SECONDS)
     number = live_number_by_hand(emulator)
     props = {
         "TargetArn": OTHER_INSTANCE,
@@ -412,7 +412,7 @@ def test_the_undo_of_an_adoption_with_the_longest_wait_limit_still_gets_its_own_
     declared would stay), and the Reason says the undo failed. Any wait limit over 785 s can lose the undo this way:
     the main deadline must keep the undo's 45 s inside the Lambda run, not only inside ServiceTimeout."""
     emulator.service.clock = clock.time
-    monkeypatch.setattr("connect_phone_number_handler.rules.backoff_delay", lambda attempt, rng=None: rules.BACKOFF_CAP_SECONDS)
+    monkeypatch.setattr("connect_phone_number_handler.connect_api.backoff_delay", lambda attempt, rng=None: connect_api.BACKOFF_CAP_SECONDS)
     client = boto3.client("connect", region_name="us-east-1")
     number = emulator.service.available("US", "DID")[0]
     claimed = client.claim_phone_number(TargetArn=INSTANCE, PhoneNumber=number, PhoneNumberDescription="Hand line")

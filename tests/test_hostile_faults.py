@@ -101,7 +101,7 @@ def crash_after(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch, calls: i
     """Run ``event`` and kill it after ``calls`` Connect calls. Returns whether it died (else it answered)."""
     real_make_client = connect_api.make_client
     with monkeypatch.context() as patch:
-        patch.setattr("connect_phone_number_handler.handler.make_client", lambda: CrashingClient(real_make_client(), calls))
+        patch.setattr(connect_api, "make_client", lambda: CrashingClient(real_make_client(), calls))
         try:
             handler.on_event(event, FakeContext(60))
         except Crash:
@@ -242,24 +242,27 @@ def test_a_create_whose_accepted_claim_lost_its_response_at_the_deadline_is_rele
 
     props = search_props(WaitTimeoutSeconds="10")
     event = make_event("Create", responses, props)
-    real_call = connect_api.call
 
-    def call(deadline: Any, op: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        name = getattr(op, "__name__", "")
+    def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
         if name == "search_available_phone_numbers":
-            time.sleep(9.5)
+
+            def slow_search(*a: Any, **k: Any) -> Any:
+                time.sleep(9.5)
+                return op(*a, **k)
+
+            return slow_search
         if name != "claim_phone_number":
-            return real_call(deadline, op, *args, **kwargs)
+            return None
 
         def applied_then_lost(*a: Any, **k: Any) -> Any:
             op(*a, **k)
             time.sleep(0.8)
             raise ReadTimeoutError(endpoint_url="http://connect")
 
-        return real_call(deadline, applied_then_lost, *args, **kwargs)
+        return applied_then_lost
 
     with monkeypatch.context() as patch:
-        patch.setattr("connect_phone_number_handler.handler.call", call)
+        patch_call(patch, wrap)
         answer = invoke(event, responses, seconds=60).response
     assert answer["Status"] == "FAILED", answer
 

@@ -1,4 +1,4 @@
-"""ARN shapes and the parts of them the handler reads: a number, a target, a contact flow."""
+"""ARN shapes and the parts of them the handler reads (a number, a target, a contact flow), and the physical ids it answers."""
 
 from __future__ import annotations
 
@@ -24,3 +24,13 @@ def flow_instance_arn(flow_arn: str) -> str:
 def flow_id(flow_arn: str) -> str:
     """A contact flow's id: the last part of its ARN."""
     return flow_arn.rsplit("/", 1)[-1]
+
+
+# The physical id of a Create that names no number: CloudFormation's rollback must not release a number for it,
+# so a failed claim never hands CloudFormation a number's ARN.
+UNCLAIMED_PREFIX = "unclaimed-"
+
+
+def unclaimed_id(request: str) -> str:
+    """``unclaimed-REQUEST``: the physical id of a Create (request token ``request``) that names no number."""
+    return UNCLAIMED_PREFIX + request

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import random
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
@@ -14,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from . import clock, rules
+from . import clock
 
 if TYPE_CHECKING:
     # Development only (mypy-boto3-connect): the Lambda runtime has boto3 but not its stubs.
@@ -31,6 +32,19 @@ CLIENT_CONFIG = Config(
     read_timeout=10,
     user_agent_extra="cdk-connect-phone-number",
 )
+
+# Throttle codes Connect sends. In the field it is TooManyRequestsException (from its API
+# Gateway front), though the model only lists ThrottlingException. Any 429 counts too.
+THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling", "LimitExceededException", "RequestLimitExceeded"})
+
+# Time lost to Connect's throttling and transient faults does not count against the wait limit, up to this
+# much: the answer still comes a minute inside CloudFormation's ServiceTimeout (the wait limit + 2 minutes).
+THROTTLE_GRACE_SECONDS = 60.0
+
+# Backoff for throttles and transient errors: full jitter between a floor and a doubling cap.
+BACKOFF_FLOOR_SECONDS = 0.1
+BACKOFF_BASE_SECONDS = 0.25
+BACKOFF_CAP_SECONDS = 4.0
 
 # Failures on the way to Connect (refused, reset, timed out): worth another try.
 NETWORK_ERRORS = (BotoConnectionError, HTTPClientError)
@@ -80,10 +94,10 @@ class Deadline:
         self.hard_end = min(self.lambda_end, listening_end) - RESPONSE_RESERVE_SECONDS
         self.end = self.hard_end if limit_seconds is None else min(self.hard_end, now + limit_seconds)
         self.stop = stop or threading.Event()
-        self.grace_left = rules.THROTTLE_GRACE_SECONDS
+        self.grace_left = THROTTLE_GRACE_SECONDS
 
     def excuse(self, seconds: float) -> None:
-        """Give back ``seconds`` lost to a throttle or a transient fault (rules.THROTTLE_GRACE_SECONDS in all, within hard_end)."""
+        """Give back ``seconds`` lost to a throttle or a transient fault (THROTTLE_GRACE_SECONDS in all, within hard_end)."""
         added = min(seconds, self.grace_left)
         self.grace_left -= added
         self.end = min(self.end + added, self.hard_end)
@@ -113,6 +127,48 @@ class Deadline:
             raise OutOfTime(f"{what} was not started: no time was left before the deadline")
 
 
+def error_code(error: ClientError) -> str:
+    """The error code botocore parsed (from x-amzn-ErrorType, then the body)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def is_already_gone(error: ClientError) -> bool:
+    """A number that Connect no longer knows counts as released."""
+    return error_code(error) == "ResourceNotFoundException" or _status(error) == 404
+
+
+def is_retryable(error: ClientError) -> bool:
+    """Throttles (any code on a 429) and server-side faults are retried; nothing else is."""
+    status = _status(error)
+    return error_code(error) in THROTTLE_CODES or status == 429 or status >= 500 or error_code(error) == "InternalServiceException"
+
+
+def is_number_taken(error: ClientError) -> bool:
+    """Someone claimed the number between our search and our claim: Connect says it is not available."""
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return error_code(error) == "InvalidParameterException" and "not available" in message.lower()
+
+
+def is_token_reused(error: ClientError) -> bool:
+    """The ClientToken already claimed something else: an earlier delivery of this request got there first."""
+    return error_code(error) == "IdempotencyException"
+
+
+def is_busy(error: ClientError) -> bool:
+    """An operation on the number is still running; wait and try again."""
+    return error_code(error) == "ResourceInUseException"
+
+
+def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential backoff for retry number ``attempt`` (1 for the first retry)."""
+    cap = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return (rng or random).uniform(BACKOFF_FLOOR_SECONDS, max(BACKOFF_FLOOR_SECONDS, cap))
+
+
 def make_client() -> ConnectClient:
     """A Connect client. The endpoint comes from the standard settings (AWS_ENDPOINT_URL_CONNECT)."""
     log.info("botocore %s, retries by the handler", botocore.__version__)
@@ -136,14 +192,14 @@ def call(deadline: Deadline, operation: Callable[P, R], /, *args: P.args, **kwar
         try:
             return operation(*args, **kwargs)
         except ClientError as error:
-            if not rules.is_retryable(error):
+            if not is_retryable(error):
                 raise
-            reason = rules.error_code(error) or "HTTP error"
+            reason = error_code(error) or "HTTP error"
             last: Exception = error
         except NETWORK_ERRORS as error:
             reason, last = type(error).__name__, error
         attempt += 1
-        delay = rules.backoff_delay(attempt)
+        delay = backoff_delay(attempt)
         deadline.excuse(delay)
         if not deadline.allows(delay):
             raise last

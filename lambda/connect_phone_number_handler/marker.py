@@ -7,7 +7,9 @@ here, so numbers marked by earlier releases keep their meaning.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .arns import flow_id, flow_instance_arn
 
@@ -104,3 +106,88 @@ def origin_flow_of(flow_arn: str | None) -> str:
     if not flow_arn:
         return ""
     return f"{flow_instance_arn(flow_arn).rsplit('/', 1)[-1]}:{flow_id(flow_arn)}"
+
+
+def marker_of(summary: Mapping[str, Any]) -> ClaimMarker | None:
+    """The marker a described number carries (ClaimedPhoneNumberSummary), or None."""
+    value = summary.get("Tags", {}).get(CLAIM_MARKER_TAG)
+    return None if value is None else ClaimMarker.parse(value)
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Whose a number is, as its marker says, seen from one resource and one request: every "is it ours" answered here.
+
+    ``own`` are the tokens a marker of this resource may carry (contract.resource_tokens); ``request`` is the
+    token of the request asked about (this one, or the failed Create a rollback cleans up after).
+    """
+
+    marker: ClaimMarker | None
+    ours: bool
+    this_request: bool
+
+    @classmethod
+    def of(cls, summary: Mapping[str, Any], own: frozenset[str], request: str) -> Ownership:
+        """The ownership of a described number."""
+        marker = marker_of(summary)
+        ours = marker is not None and marker.resource in own
+        return cls(marker, ours, marker is not None and marker.request == request)
+
+    @property
+    def managed_elsewhere(self) -> bool:
+        """Another resource of this library may manage it: its marker names another resource, or none (an earlier release's).
+
+        For an adoption nothing is taken from a stack that may still manage the number; a Delete keeps only a number
+        another resource is named on (``adopted_elsewhere``).
+        """
+        return self.marker is not None and not self.ours
+
+    @property
+    def adopted_elsewhere(self) -> bool:
+        """Its marker names another resource of this library: that resource has taken it since."""
+        return self.marker is not None and bool(self.marker.resource) and not self.ours
+
+    @property
+    def claimed_here(self) -> bool:
+        """The request asked about claimed it (a claim, never an adoption, in a form this release knows).
+
+        A request's token derives from the stack, the resource and the request (contract.deterministic_token), so a
+        marker naming it is this resource's whatever its form, an earlier release's included.
+        """
+        return self.this_request and self.marker is not None and not self.marker.adopted and not self.marker.unknown
+
+    @property
+    def adopted_here(self) -> bool:
+        """This resource adopted it in the request asked about: the marker says where it was."""
+        return self.ours and self.this_request and self.marker is not None and self.marker.adopted
+
+    @property
+    def pending_ours(self) -> bool:
+        """A replacement of this resource that CloudFormation was never told about: only a rollback releases it."""
+        return self.ours and self.marker is not None and self.marker.pending
+
+    @property
+    def ours_known(self) -> bool:
+        """This resource's marker, in a form this release knows (so it may be rewritten or removed)."""
+        return self.ours and self.marker is not None and not self.marker.unknown
+
+    @property
+    def unknown_form(self) -> bool:
+        """A marker in a form this release does not know (a later release's, or edited by hand): it may say keep."""
+        return self.marker is not None and self.marker.unknown
+
+    def record_keeper(self, resource: str) -> ClaimMarker | None:
+        """The marker that may hold a record of the routing, on a number this resource holds (CloudFormation names it).
+
+        This resource's marker in a known form, not pending; or an earlier release's (``REQUEST`` alone), which names
+        no resource and so cannot hold a record: it is returned in this release's form, ``resource``'s, to be written.
+        """
+        marker = self.marker
+        if marker is None or marker.pending or marker.unknown:
+            return None
+        if self.ours:
+            return marker
+        if not marker.resource and not marker.adopted:
+            return ClaimMarker(marker.request, resource)
+        return None
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connect_phone_number_handler import arns, contract, rules, validation
+from connect_phone_number_handler import arns, contract, rules, validation, waiting
 from connect_phone_number_handler.connect_api import Deadline
 from connect_phone_number_handler.contract import ClaimSpec
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
@@ -102,15 +102,15 @@ def test_which_changes_replace_the_number(change: dict[str, object], replaces: b
 
 
 def test_polling_starts_at_connects_sustained_rate_and_backs_off() -> None:
-    assert rules.poll_interval(0) == 0.5
-    assert rules.poll_interval(9.9) == 0.5
-    assert rules.poll_interval(10) == 1.0
-    assert rules.poll_interval(45) == 2.0
-    assert rules.poll_interval(600) == 3.0
+    assert waiting.poll_interval(0) == 0.5
+    assert waiting.poll_interval(9.9) == 0.5
+    assert waiting.poll_interval(10) == 1.0
+    assert waiting.poll_interval(45) == 2.0
+    assert waiting.poll_interval(600) == 3.0
 
 
 def test_polling_slows_down_while_throttled_up_to_eight_times() -> None:
-    assert [rules.poll_interval(0, crowding) for crowding in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert [waiting.poll_interval(0, crowding) for crowding in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
 
 
 @pytest.mark.parametrize(

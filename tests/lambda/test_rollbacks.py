@@ -14,7 +14,7 @@ import boto3
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
-from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, run, search_props
+from support import ACCOUNT, FLOW_ON_OTHER, INSTANCE, OTHER_INSTANCE, run, search_props
 
 FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
 HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000009"
@@ -254,3 +254,22 @@ def test_an_update_of_a_number_released_by_hand_claims_a_replacement_and_its_rol
     assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
     assert held(emulator) == [replacement]
     assert not record(emulator, replacement)["tags"][CLAIM_MARKER_TAG].endswith("/pending")
+
+
+def test_the_rollback_of_a_move_that_declared_the_first_flow_restores_the_routing_set_by_hand_on_the_old_instance(
+    emulator: ConnectEmulator, responses: ResponseServer
+) -> None:
+    """The move drops Connect's association, so the hand-set routing is recorded before the move, and the rollback's
+    move back routes the number to it again."""
+    old = search_props()
+    arn = create(responses, old)
+    connect().associate_phone_number_contact_flow(PhoneNumberId=arn, InstanceId=INSTANCE.rsplit("/", 1)[1], ContactFlowId=HAND_FLOW)
+    moved = search_props(TargetArn=OTHER_INSTANCE, ContactFlowArn=FLOW_ON_OTHER)
+
+    update = run("Update", responses, moved, old=old, physical_id=arn)
+    assert update.response["Status"] == "SUCCESS", update.response["Reason"]
+    assert record(emulator, arn)["contact_flow"] == FLOW_ON_OTHER
+    rollback = run("Update", responses, old, old=moved, physical_id=arn)
+
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    assert (record(emulator, arn)["target_arn"], record(emulator, arn)["contact_flow"]) == (INSTANCE, HAND_FLOW)

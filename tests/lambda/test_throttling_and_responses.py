@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from connect_phone_number_handler import cfn_response, connect_api, rules
+from connect_phone_number_handler import cfn_response, connect_api
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
 from support import FakeContext, make_event, run, search_props
@@ -88,12 +88,12 @@ def test_a_claim_under_connects_real_quota_completes(monkeypatch: pytest.MonkeyP
 
 
 def test_not_found_and_bad_input_are_not_retried() -> None:
-    assert not rules.is_retryable(client_error("ResourceNotFoundException", 404))
-    assert not rules.is_retryable(client_error("InvalidParameterException", 400))
-    assert not rules.is_retryable(client_error("IdempotencyException", 409))
-    assert rules.is_retryable(client_error("TooManyRequestsException", 429))
-    assert rules.is_retryable(client_error("Whatever", 429))
-    assert rules.is_retryable(client_error("InternalServiceException", 500))
+    assert not connect_api.is_retryable(client_error("ResourceNotFoundException", 404))
+    assert not connect_api.is_retryable(client_error("InvalidParameterException", 400))
+    assert not connect_api.is_retryable(client_error("IdempotencyException", 409))
+    assert connect_api.is_retryable(client_error("TooManyRequestsException", 429))
+    assert connect_api.is_retryable(client_error("Whatever", 429))
+    assert connect_api.is_retryable(client_error("InternalServiceException", 500))
 
 
 def test_botocore_retry_mode_is_set_explicitly() -> None:
@@ -105,8 +105,8 @@ def test_backoff_is_jittered_and_capped() -> None:
     import random
 
     rng = random.Random(7)
-    delays = [rules.backoff_delay(attempt, rng) for attempt in range(1, 40)]
-    assert all(rules.BACKOFF_FLOOR_SECONDS <= d <= rules.BACKOFF_CAP_SECONDS for d in delays)
+    delays = [connect_api.backoff_delay(attempt, rng) for attempt in range(1, 40)]
+    assert all(connect_api.BACKOFF_FLOOR_SECONDS <= d <= connect_api.BACKOFF_CAP_SECONDS for d in delays)
     assert len({round(d, 3) for d in delays}) > 30
 
 
@@ -161,12 +161,12 @@ def test_the_response_url_and_the_event_are_never_logged(emulator: ConnectEmulat
 
 
 def test_the_watchdog_answers_if_a_call_hangs(emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from connect_phone_number_handler import handler
+    from connect_phone_number_handler import handler, reconcile
 
     def hang(*args: object, **kwargs: object) -> None:
         time.sleep(8)
 
-    monkeypatch.setattr(handler, "contract", _HangingContract(hang))
+    monkeypatch.setattr(reconcile, "contract", _HangingContract(hang))
     event = make_event("Create", responses, search_props())
     budget = connect_api.RESPONSE_RESERVE_SECONDS / 2 + 1.0
     started = time.monotonic()
