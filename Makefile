@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
+# cdk-nag 2 beside the venv's cdk-nag 3 (see requirements-cdk-nag2.txt).
+NAG2 := $(VENV)/cdk-nag-2
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # This machine's global pip configuration points at mirrors that may not exist; ignore it.
 export PIP_CONFIG_FILE := /dev/null
@@ -15,12 +17,17 @@ SYNTH_VARIANTS := build/synth-secondary build/synth-existing-instance
 
 .PHONY: setup lint synth test unit bench demo clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(NAG2)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml local/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --requirement requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable . --editable ./local
+	touch $@
+
+$(NAG2)/.installed: requirements-cdk-nag2.txt $(VENV)/.installed
+	rm -rf $(NAG2)
+	$(PY) -m pip install --quiet --no-deps --target $(NAG2) --requirement requirements-cdk-nag2.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

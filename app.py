@@ -24,6 +24,7 @@ from aws_cdk import aws_connect as connect
 from cdk_nag import AwsSolutionsChecks
 
 from connect_phone_number import ClaimedPhoneNumber
+from connect_phone_number.replacement import RELEASES_WARNING
 from constructs import Construct
 
 STACK_NAME = "ConnectPhoneNumberDemo"
@@ -65,6 +66,8 @@ class PhoneNumberDemoStack(cdk.Stack):
             removal_policy=REMOVAL_POLICIES[policy_name],
             contact_flow_arn=flow_arn,
         )
+        if policy_name == "destroy":
+            cdk.Annotations.of(number).acknowledge_warning(RELEASES_WARNING, "The demo releases its number on purpose; a replacement may too.")
         cdk.CfnOutput(self, "PhoneNumberOutput", key="PhoneNumber", value=number.phone_number)
         cdk.CfnOutput(self, "PhoneNumberArnOutput", key="PhoneNumberArn", value=number.phone_number_arn)
         cdk.CfnOutput(self, "PhoneNumberIdOutput", key="PhoneNumberId", value=number.phone_number_id)

@@ -27,15 +27,22 @@ ListFlowAssociations               instance*                                    
 =================================  ===========================================================  ==========================
 
 Every resource is in the stack's own account and Region; there is no ``*`` resource.
+
+cdk-nag's AwsSolutions-IAM5 flags the wildcards; each is acknowledged here with its reason, in the two forms
+cdk-nag reads, without this library depending on cdk-nag: cdk-nag 3 (a validation plugin) reads CDK's own
+``Validations.of(scope).acknowledge``; cdk-nag 2 (an Aspect) reads ``cdk_nag`` metadata on the policy resources.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, ArnFormat, Stack, Token, Validations
+from collections.abc import Mapping
+
+import jsii
+from aws_cdk import Acknowledgment, ArnFormat, AspectPriority, Aspects, CfnResource, IAspect, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 #: wildcard-phone-number: the reference authorizes these against the literal ARN ``phone-number/*`` only, so an
 #: Allow on the target does not cover them.
@@ -97,7 +104,7 @@ def acknowledge_flow_wildcards(handler_scope: Construct, stack: Stack) -> None:
         "old target's flow under the new template's policy, which does not name it, so flows of any instance in this "
         "stack's account and Region are allowed, as moves are."
     )
-    Validations.of(handler_scope).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{_rendered_arn(stack, CONTACT_FLOW_RESOURCE)}]", reason=reason))
+    _acknowledge(handler_scope, {_rendered_arn(stack, CONTACT_FLOW_RESOURCE): reason})
 
 
 def grant_target(function: lambda_.Function, target_arn: str) -> None:
@@ -133,8 +140,50 @@ def acknowledge_wildcards(handler_scope: Construct, stack: Stack) -> None:
         "targets in this stack's account and Region; claims stay scoped to the declared targets.",
     }
     reasons["traffic-distribution-group"] = reasons["instance"]
-    for kind, reason in reasons.items():
-        Validations.of(handler_scope).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{_rendered_arn(stack, kind)}]", reason=reason))
+    _acknowledge(handler_scope, {_rendered_arn(stack, kind): reason for kind, reason in reasons.items()})
+
+
+def grant_number(function: lambda_.Function, stack: Stack, target_arn: str, source_phone_number_arn: str | None) -> None:
+    """What one number needs beyond the shared statements: claims on its target, or imports into it from its source."""
+    if source_phone_number_arn is None:
+        grant_target(function, target_arn)
+    else:
+        grant_import(function, stack, target_arn, source_phone_number_arn)
+
+
+#: cdk-nag's rule for wildcard resources, and the resource types it checks it on (inline policies are not used here).
+IAM5 = "AwsSolutions-IAM5"
+POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+#: After the role's own aspect (AspectPriority.MUTATING), which splits an oversized policy into overflow managed
+#: policies, and before cdk-nag 2's AwsSolutionsChecks added with the default priority (AspectPriority.DEFAULT).
+NAG2_METADATA_PRIORITY = AspectPriority.MUTATING + 100
+
+
+def _acknowledge(handler_scope: Construct, reasons: Mapping[str, str]) -> None:
+    """Acknowledge IAM5 on each wildcard resource (as cdk-nag renders it) under ``handler_scope``, for cdk-nag 3 and 2."""
+    for resource, reason in reasons.items():
+        Validations.of(handler_scope).acknowledge(Acknowledgment(id=f"{IAM5}[Resource::{resource}]", reason=reason))
+    rules: list[dict[str, object]] = [{"id": IAM5, "reason": reason, "applies_to": [f"Resource::{resource}"]} for resource, reason in reasons.items()]
+    Aspects.of(handler_scope).add(_Nag2Suppressions(rules), priority=NAG2_METADATA_PRIORITY)
+
+
+@jsii.implements(IAspect)
+class _Nag2Suppressions:
+    """Writes the acknowledgements as cdk-nag 2 suppressions (``cdk_nag.rules_to_suppress`` metadata) on each policy resource.
+
+    An aspect rather than a call at construction: the overflow managed policies of a role with many targets exist only
+    after the role's aspect has run. The format is cdk-nag 2's own (NagSuppressions.addResourceSuppressions writes it):
+    ``applies_to`` names the finding, so the suppression covers that wildcard and nothing else; rules already there stay.
+    """
+
+    def __init__(self, rules: list[dict[str, object]]) -> None:
+        self._rules = rules
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, CfnResource) or node.cfn_resource_type not in POLICY_TYPES:
+            return
+        present = list((node.get_metadata("cdk_nag") or {}).get("rules_to_suppress", []))
+        node.add_metadata("cdk_nag", {"rules_to_suppress": present + [rule for rule in self._rules if rule not in present]})
 
 
 def _arn(stack: Stack, resource_type: str) -> str:

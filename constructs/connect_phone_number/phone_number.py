@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 import jsii
 from aws_cdk import (
     Arn,
-    ArnFormat,
     CfnDeletionPolicy,
     CfnResource,
     Duration,
@@ -22,54 +20,50 @@ from aws_cdk import (
     TagType,
     Token,
 )
-from aws_cdk import aws_iam as iam
+from aws_cdk import aws_connect as connect
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 
-import connect_phone_number_handler
 from connect_phone_number_handler import arns, contract, validation
-from constructs import Construct, IConstruct, IValidation
+from constructs import Construct, IDependable, IValidation
 
-from . import permissions
+from . import migration, permissions, prop_checks
+from .handler_function import (
+    HANDLER_ASSET,
+    HANDLER_ASSET_EXCLUDE,
+    HANDLER_ENTRY,
+    HANDLER_ID,
+    HANDLER_LOGICAL_IDS,
+    HANDLER_PACKAGE,
+    HANDLER_RUNTIME,
+    LOG_RETENTION,
+    HandlerFunction,
+)
+from .prop_checks import PROP_NAMES, SERVICE_TIMEOUT_MARGIN
+from .props import NumberProps
+from .replacement import REPLACING_PROPS, ReplacementNote
 
-#: The Lambda asset root: the folder that holds the handler package, ``lambda/`` in this repository and
-#: site-packages once installed. Only the handler package goes into the asset (HANDLER_ASSET_EXCLUDE).
-HANDLER_ASSET = Path(connect_phone_number_handler.__file__).resolve().parent.parent
-HANDLER_PACKAGE = connect_phone_number_handler.__name__
-HANDLER_ASSET_EXCLUDE = ["*", f"!{HANDLER_PACKAGE}", f"!{HANDLER_PACKAGE}/**", "__pycache__", "*.pyc"]
-HANDLER_ENTRY = f"{HANDLER_PACKAGE}.index.on_event"
-HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
-#: The id of the stack's one handler (shared by every number in it), namespaced by this distribution's name so a
-#: user's own construct cannot take it by accident.
-HANDLER_ID = "cdk-connect-phone-number.Handler"
-#: The handler's logical ids from before HANDLER_ID was namespaced (``ConnectPhoneNumberHandler/...``), kept so that
-#: an upgrade replaces nothing. The function's ARN is every number's ServiceToken, and CloudFormation refuses to
-#: change a custom resource's ServiceToken ("Modifying service token is not allowed"); a new role would wait for IAM
-#: to propagate, and a new log group would lose the old one's logs (it is destroyed with the stack).
-HANDLER_LOGICAL_IDS = {
-    "Function": "ConnectPhoneNumberHandlerFunction59832BE6",
-    "Role": "ConnectPhoneNumberHandlerRole09643CE6",
-    "Role/DefaultPolicy": "ConnectPhoneNumberHandlerRoleDefaultPolicy3D34FFA3",
-    "Logs": "ConnectPhoneNumberHandlerLogs682E9BF4",
-}
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+__all__ = [
+    "DEFAULT_REMOVAL_POLICY",
+    "DEFAULT_TIMEOUT",
+    "HANDLER_ASSET",
+    "HANDLER_ASSET_EXCLUDE",
+    "HANDLER_ENTRY",
+    "HANDLER_ID",
+    "HANDLER_LOGICAL_IDS",
+    "HANDLER_PACKAGE",
+    "HANDLER_RUNTIME",
+    "LOG_RETENTION",
+    "PROP_NAMES",
+    "REPLACING_PROPS",
+    "SERVICE_TIMEOUT_MARGIN",
+    "ClaimedPhoneNumber",
+    "IPhoneNumber",
+]
 
 #: Default: RemovalPolicy.RETAIN. A released number cools down for up to 180 days.
 DEFAULT_REMOVAL_POLICY = RemovalPolicy.RETAIN
 #: Default: 10 minutes, as CloudFormation's own AWS::Connect::PhoneNumber.
 DEFAULT_TIMEOUT = Duration.seconds(contract.DEFAULT_WAIT_TIMEOUT_SECONDS)
-#: CloudFormation gives up on a silent custom resource this long after the wait limit.
-SERVICE_TIMEOUT_MARGIN = Duration.minutes(2)
-
-PROP_NAMES = {
-    "phone_number": "phone_number",
-    "country_code": "country_code",
-    "phone_number_type": "phone_number_type",
-    "prefix": "prefix",
-    "adopt_existing": "adopt_existing",
-    "source_phone_number_arn": "source_phone_number_arn",
-    "target_arn": "target_arn",
-}
 
 
 class IPhoneNumber(IResource, Protocol):
@@ -101,9 +95,10 @@ class ClaimedPhoneNumber(Resource):
     The stack does not complete until Connect reports the number CLAIMED; a FAILED claim fails
     the deployment with Connect's own message. Moving the number to another target and changing
     its description or tags update it in place; asking for a different number claims a
-    replacement. On delete the number is kept (RETAIN) unless the removal policy says DESTROY.
+    replacement (REPLACING_PROPS). On delete the number is kept (RETAIN) unless the removal policy says DESTROY.
 
     The number is taggable: ``Tags.of(scope).add(...)`` reaches it, merged with the ``tags`` prop.
+    To take over a number an ``aws_connect.CfnPhoneNumber`` holds, use ``migrate_from`` (docs/migration.md).
 
     Example::
 
@@ -133,6 +128,7 @@ class ClaimedPhoneNumber(Resource):
         adopt_existing: bool | None = None,
         source_phone_number_arn: str | None = None,
         contact_flow_arn: str | None = None,
+        migrate_from: connect.CfnPhoneNumber | None = None,
     ) -> None:
         """Declare a phone number.
 
@@ -163,72 +159,52 @@ class ClaimedPhoneNumber(Resource):
             associated once the number is CLAIMED, again after a move (a move drops it), and restored on every
             update if it was changed by hand; removing the prop disassociates it. Default: - no flow is managed
             (a flow set by hand is left alone).
+        :param migrate_from: An existing ``aws_connect.CfnPhoneNumber`` whose number this one takes over, never releasing
+            it: the CfnPhoneNumber is set to RemovalPolicy.RETAIN and its number adopted (``phone_number`` is its
+            ``attr_address``, ``adopt_existing`` is implied, and the removal policy defaults to RETAIN_ON_UPDATE_OR_DELETE
+            so that a failed deploy gives the number back as it was). Once that is deployed, delete the CfnPhoneNumber
+            and declare ``phone_number="<its number>", adopt_existing=True`` instead (docs/migration.md). Not with
+            ``country_code``, ``phone_number_type``, ``prefix``, ``source_phone_number_arn`` or removal policy DESTROY;
+            from another stack, give ``phone_number`` too. Default: - no migration.
         """
         super().__init__(scope, id)
         stack = Stack.of(self)
-        try:
-            _check_removal_policy(removal_policy or DEFAULT_REMOVAL_POLICY)  # before anything joins the tree
-            wait_seconds, service_timeout = _timeouts(timeout or DEFAULT_TIMEOUT)
-            _check_adoption_and_import(
-                target_arn=target_arn,
-                phone_number=phone_number,
-                country_code=country_code,
-                phone_number_type=phone_number_type,
-                prefix=prefix,
-                adopt_existing=bool(adopt_existing),
-                source_phone_number_arn=source_phone_number_arn,
-            )
-            _check_props(
-                stack=stack,
-                target_arn=target_arn,
-                country_code=country_code,
-                phone_number_type=phone_number_type,
-                prefix=prefix,
-                phone_number=phone_number,
-                description=description,
-                tags=tags or {},
-                importing=source_phone_number_arn is not None,
-            )
-            _check_contact_flow(target_arn, contact_flow_arn)
-        except validation.InvalidProperty as error:
-            raise ValueError(_refusal(error)) from None
-        handler = _Handler.of(stack)
-        if source_phone_number_arn is None:
-            permissions.grant_target(handler.function, target_arn)
-        else:
-            permissions.grant_import(handler.function, stack, target_arn, source_phone_number_arn)
+        props = NumberProps(
+            target_arn=target_arn,
+            country_code=country_code,
+            phone_number_type=phone_number_type,
+            prefix=prefix,
+            phone_number=phone_number,
+            description=description,
+            tags=dict(tags or {}),
+            removal_policy=removal_policy,
+            timeout=timeout,
+            adopt_existing=adopt_existing,
+            source_phone_number_arn=source_phone_number_arn,
+            contact_flow_arn=contact_flow_arn,
+        )
+        if migrate_from is not None:
+            props = migration.adopting(self, migrate_from, props)
+        policy = props.removal_policy or DEFAULT_REMOVAL_POLICY
+        # Checked before anything joins the tree: a refused number leaves no handler behind.
+        wait_seconds, service_timeout = prop_checks.check_all(stack, props, removal_policy=policy, timeout=props.timeout or DEFAULT_TIMEOUT)
+        handler = HandlerFunction.of(stack)
+        permissions.grant_number(handler.function, stack, target_arn, source_phone_number_arn)
         self.function: lambda_.IFunction = handler.function
         """The stack's shared handler function."""
         # Prop tags enter at TagManager's initial priority, below Tags.of's default: Tags.of wins on the same key,
         # and Tags.of(...).remove removes a prop tag too, as on every CloudFormation resource CDK generates.
-        self._tags = TagManager(TagType.KEY_VALUE, contract.RESOURCE_TYPE, dict(tags or {}))
-
-        properties: dict[str, object] = {
-            contract.SERVICE_TOKEN: handler.function.function_arn,
-            contract.SERVICE_TIMEOUT: service_timeout,
-            contract.TARGET_ARN: target_arn,
-            contract.WAIT_TIMEOUT_SECONDS: wait_seconds,
-        }
-        optional = {
-            contract.COUNTRY_CODE: country_code,
-            contract.TYPE: phone_number_type,
-            contract.PREFIX: prefix,
-            contract.PHONE_NUMBER: phone_number,
-            contract.DESCRIPTION: description,
-            contract.SOURCE_PHONE_NUMBER_ARN: source_phone_number_arn,
-            contract.ADOPT_EXISTING: "true" if adopt_existing else None,
-            contract.CONTACT_FLOW_ARN: contact_flow_arn,
-        }
-        properties.update({k: v for k, v in optional.items() if v is not None})
-        # Rendered by CDK at synthesis, after Tags.of has run; absent when there are no tags.
-        properties[contract.TAGS] = self._tags.rendered_tags
-
+        self._tags = TagManager(TagType.KEY_VALUE, contract.RESOURCE_TYPE, dict(props.tags))
+        properties = props.properties(service_token=handler.function.function_arn, wait_seconds=wait_seconds, service_timeout=service_timeout, tags=self._tags)
         self.resource = CfnResource(self, "Resource", type=contract.RESOURCE_TYPE, properties=properties)
         """The custom resource (Custom::ConnectPhoneNumber); also ``node.default_child``."""
-        self.apply_removal_policy(removal_policy or DEFAULT_REMOVAL_POLICY)
-        self.node.add_validation(_MergedTagsCheck(self._tags))
-        if adopt_existing:
+        self.apply_removal_policy(policy)
+        self.node.add_validation(prop_checks.MergedTagsCheck(self._tags))
+        self.node.add_validation(ReplacementNote(self, self.resource))
+        if props.adopt_existing:
             self.node.add_validation(_AdoptedRetention(self.resource))
+        if migrate_from is not None:
+            migration.hold(self, self.resource, migrate_from, target_arn=target_arn, description=description)
 
         self.phone_number: str = Token.as_string(self.resource.get_att(contract.ATTR_PHONE_NUMBER))
         """The claimed number in E.164 format, such as +18005550100."""
@@ -245,10 +221,17 @@ class ClaimedPhoneNumber(Resource):
     def apply_removal_policy(self, policy: RemovalPolicy) -> None:
         """Set what happens to the number when it leaves the stack or is replaced (SNAPSHOT is refused)."""
         try:
-            _check_removal_policy(policy)
+            prop_checks.check_removal_policy(policy)
         except validation.InvalidProperty as error:
-            raise ValueError(_refusal(error)) from None
+            raise ValueError(prop_checks.refusal(error)) from None
         self.resource.apply_removal_policy(policy)
+
+    def add_dependency(self, *targets: IDependable) -> None:
+        """Create the number after ``targets``, and delete it before them, as ``CfnPhoneNumber.add_dependency`` does.
+
+        ``targets`` may be L1 resources (a ``CfnInstance``), L2 constructs or whole stacks; the same as ``node.add_dependency``.
+        """
+        self.node.add_dependency(*targets)
 
     @staticmethod
     def from_phone_number_arn(scope: Construct, id: str, phone_number_arn: str) -> IPhoneNumber:  # noqa: A002 - the CDK's naming
@@ -266,27 +249,11 @@ class _PhoneNumberReference(Resource):
     def __init__(self, scope: Construct, id: str, phone_number_arn: str) -> None:  # noqa: A002 - the CDK's naming
         if not Token.is_unresolved(phone_number_arn) and not arns.is_phone_number_arn(phone_number_arn):
             problem = f"{phone_number_arn!r} is not a Connect phone-number ARN (arn:aws:connect:REGION:ACCOUNT:phone-number/ID)"
-            raise ValueError(_refusal(validation.InvalidProperty("phone_number_arn", problem)))
+            raise ValueError(prop_checks.refusal(validation.InvalidProperty("phone_number_arn", problem)))
         super().__init__(scope, id, environment_from_arn=phone_number_arn)
         self.phone_number_arn = phone_number_arn
         self.phone_number_id = Arn.extract_resource_name(phone_number_arn, "phone-number")
         self.phone_number: str | None = None
-
-
-@jsii.implements(IValidation)
-class _MergedTagsCheck:
-    """The tag rules, on the tags the number will really carry: the prop merged with Tags.of, known only at synthesis."""
-
-    def __init__(self, tags: TagManager) -> None:
-        self._tags = tags
-
-    def validate(self) -> list[str]:
-        rendered = self._tags.render_tags() or []
-        try:
-            _check_tags("tags", {tag["Key"]: tag["Value"] for tag in rendered})
-        except validation.InvalidProperty as error:
-            return [_refusal(error)]
-        return []
 
 
 @jsii.implements(IValidation)
@@ -305,182 +272,3 @@ class _AdoptedRetention:
         if self._resource.cfn_options.deletion_policy not in (None, CfnDeletionPolicy.DELETE):
             self._resource.add_property_override(contract.RETAIN_ADOPTED_NUMBER, "true")
         return []
-
-
-def _refusal(error: validation.InvalidProperty) -> str:
-    return f"ClaimedPhoneNumber: {error}"
-
-
-def _timeouts(timeout: Duration) -> tuple[str, str]:
-    """WaitTimeoutSeconds and ServiceTimeout as the template renders them.
-
-    CloudFormation has no arithmetic, so a token wait (``Duration.seconds(parameter.value_as_number)``) cannot get
-    its margin added at deploy time. It is passed on as a token, for the handler to check, and ServiceTimeout is the
-    longest wait plus the margin: the handler answers within its one Lambda run whatever the wait, so that is always
-    late enough, and a lost answer still fails the stack in minutes, not an hour. Refusing token waits would be
-    simpler, but would break stacks that take the wait as a parameter.
-    """
-    try:
-        seconds = timeout.to_seconds(integral=False)
-    except RuntimeError:  # CDK cannot convert a token given in another unit
-        raise validation.InvalidProperty("timeout", "a token must be given in seconds: Duration.seconds(token)") from None
-    margin = int(SERVICE_TIMEOUT_MARGIN.to_seconds())
-    if Token.is_unresolved(seconds):
-        return Token.as_string(seconds), str(validation.MAX_WAIT_TIMEOUT_SECONDS + margin)
-    if seconds != int(seconds):
-        raise validation.InvalidProperty("timeout", f"{timeout.to_human_string()} is not a whole number of seconds")
-    validation.check_wait_timeout("timeout", seconds)
-    return str(int(seconds)), str(int(seconds) + margin)
-
-
-def _check_removal_policy(policy: RemovalPolicy) -> None:
-    """A number has no snapshot: RETAIN, RETAIN_ON_UPDATE_OR_DELETE and DESTROY are the policies that mean something."""
-    if policy == RemovalPolicy.SNAPSHOT:
-        raise validation.InvalidProperty("removal_policy", "RemovalPolicy.SNAPSHOT is not supported: a phone number has no snapshot (use RETAIN or DESTROY)")
-
-
-def _check_props(
-    *,
-    stack: Stack,
-    target_arn: str,
-    country_code: str | None,
-    phone_number_type: str | None,
-    prefix: str | None,
-    phone_number: str | None,
-    description: str | None,
-    tags: Mapping[str, str],
-    importing: bool = False,
-) -> None:
-    """Check props at synth time with the handler's own rules (an import's are checked by _check_adoption_and_import).
-
-    A token (a value known only at deploy time) cannot be checked here; the handler checks it
-    before it calls Connect.
-    """
-
-    def known(value: str | None) -> bool:
-        return value is not None and not Token.is_unresolved(value)
-
-    if not importing:
-        validation.check_selection(
-            phone_number=phone_number,
-            country_code=country_code,
-            phone_number_type=phone_number_type,
-            prefix=prefix,
-            names=PROP_NAMES,
-        )
-    if known(target_arn):
-        validation.check_target_arn("target_arn", target_arn)
-        _check_target_env(stack, target_arn)
-    checks = (
-        (phone_number, "phone_number", validation.check_phone_number),
-        (country_code, "country_code", validation.check_country_code),
-        (phone_number_type, "phone_number_type", validation.check_phone_number_type),
-        (prefix, "prefix", validation.check_prefix),
-        (description, "description", validation.check_description),
-    )
-    for value, name, check in checks:
-        if value is not None and known(value):
-            check(name, value)
-    _check_tags("tags", tags)
-
-
-def _check_adoption_and_import(
-    *,
-    target_arn: str,
-    phone_number: str | None,
-    country_code: str | None,
-    phone_number_type: str | None,
-    prefix: str | None,
-    adopt_existing: bool,
-    source_phone_number_arn: str | None,
-) -> None:
-    """Adoption needs an exact number; an import needs an instance and nothing to search or claim (the handler's rules)."""
-    validation.check_adoption_and_import(
-        adopt_existing=adopt_existing,
-        source_phone_number_arn=source_phone_number_arn,
-        phone_number=phone_number,
-        country_code=country_code,
-        phone_number_type=phone_number_type,
-        prefix=prefix,
-        target_arn=None if Token.is_unresolved(target_arn) else target_arn,
-        names=PROP_NAMES,
-    )
-    if source_phone_number_arn is not None and not Token.is_unresolved(source_phone_number_arn):
-        validation.check_source_phone_number_arn("source_phone_number_arn", source_phone_number_arn)
-
-
-def _check_contact_flow(target_arn: str, contact_flow_arn: str | None) -> None:
-    """A concrete flow must be a flow of the target's instance, as the handler checks; a token is left to the handler."""
-    if contact_flow_arn is None or Token.is_unresolved(contact_flow_arn):
-        return
-    if Token.is_unresolved(target_arn):
-        validation.check_contact_flow_arn("contact_flow_arn", contact_flow_arn)
-    else:
-        validation.check_contact_flow("contact_flow_arn", contact_flow_arn, target_arn)
-
-
-def _check_target_env(stack: Stack, target_arn: str) -> None:
-    """The handler calls Connect in the stack's Region, as a role of the stack's account: a target elsewhere cannot work."""
-    target = Arn.split(target_arn, ArnFormat.SLASH_RESOURCE_NAME)
-    for what, stack_value, target_value in (
-        ("partition", stack.partition, target.partition),
-        ("Region", stack.region, target.region),
-        ("account", stack.account, target.account),
-    ):
-        if not Token.is_unresolved(stack_value) and stack_value != target_value:
-            raise validation.InvalidProperty(
-                "target_arn",
-                f"{target_arn!r} is in {what} {target_value}, but the stack deploys to {stack_value}: "
-                "the handler can claim only in the stack's own account and Region",
-            )
-
-
-def _check_tags(prop: str, tags: Mapping[str, str]) -> None:
-    """Each concrete key and value with Connect's rules; a token key or value is left to the handler, but still counts."""
-    for key, value in tags.items():
-        if not Token.is_unresolved(key):
-            validation.check_tags(prop, {key: "" if Token.is_unresolved(value) else value})
-    if len(tags) > validation.MAX_USER_TAGS:
-        validation.check_tags(prop, tags)  # it counts before it reads any key, so a token cannot confuse it
-
-
-class _Handler(Construct):
-    """The stack's one handler: its function, role, log group and policy."""
-
-    @classmethod
-    def of(cls, stack: Stack) -> _Handler:
-        """The stack's handler, created on first use."""
-        existing = stack.node.try_find_child(HANDLER_ID)
-        if existing is None:
-            return cls(stack, HANDLER_ID)
-        if not isinstance(existing, cls):
-            raise ValueError(f"ClaimedPhoneNumber: the id {HANDLER_ID!r} in stack {stack.node.path!r} is reserved for this library's handler")
-        return existing
-
-    def __init__(self, stack: Stack, id: str) -> None:  # noqa: A002 - the CDK's naming
-        super().__init__(stack, id)
-        log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        log_group.grant_write(role)
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=HANDLER_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(HANDLER_ASSET), exclude=HANDLER_ASSET_EXCLUDE),
-            handler=HANDLER_ENTRY,
-            role=role,
-            timeout=Duration.seconds(contract.FUNCTION_TIMEOUT_SECONDS),
-            memory_size=256,
-            log_group=log_group,
-            description="Claims, updates and releases Amazon Connect phone numbers (cdk-connect-phone-number)",
-        )
-        permissions.grant_account_actions(self.function, stack)
-        permissions.acknowledge_wildcards(self, stack)
-        permissions.grant_flow_actions(self.function, stack)
-        permissions.acknowledge_flow_wildcards(self, stack)
-        for path, logical_id in HANDLER_LOGICAL_IDS.items():
-            child: IConstruct = self
-            for part in path.split("/"):
-                child = child.node.find_child(part)
-            cast(CfnResource, child.node.default_child).override_logical_id(logical_id)

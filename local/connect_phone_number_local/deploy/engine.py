@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import iam
+from . import guards, iam
 from .providers import LAMBDA_ASYNC_ATTEMPTS, Provisioning
 from .responses import ResponseServer
 from .state import DeployFailed, ResourceState, everything, keeps, outcome, resolver_for, reverse_order, set_aside
@@ -95,6 +95,9 @@ class LocalCloudFormation(Provisioning):
             levels = stack.order()
         except ValueError as error:
             raise DeployFailed(f"{stack.name}: {error}. Nothing was deployed.") from None
+        refusals = guards.deploy_refusals(stack, self._peek, self._saved_names)
+        if refusals:
+            raise DeployFailed(f"{stack.name}: {'; '.join(refusals)}. Nothing was deployed.")
         operation = "UPDATE" if old else "CREATE"
         self._say(f"{stack.name}: {operation.lower()} (local; Connect at {self.endpoint})")
         states: dict[str, ResourceState] = dict(old)
@@ -155,6 +158,9 @@ class LocalCloudFormation(Provisioning):
         if importers:
             users = "; ".join(f"{name} imports {', '.join(names)}" for name, names in sorted(importers.items()))
             raise DeployFailed(f"{stack_name}: its exports are in use ({users}): destroy those stacks first. Nothing was deleted.")
+        refusals = guards.destroy_refusals(stack_name, self._peek, self._saved_names)
+        if refusals:
+            raise DeployFailed(f"{stack_name}: {'; '.join(refusals)}. Nothing was deleted.")
         self._say(f"{stack_name}: destroy (local)")
         if self.enforce_iam and not self._roles.get(stack_name):
             self._say(f"{stack_name}: IAM not enforced for this destroy: the saved state has no roles (deployed with --no-iam)")

@@ -100,6 +100,15 @@ class Ledger:
                 found[name] = used
         return found
 
+    def _peek(self, stack_name: str) -> dict[str, ResourceState]:
+        """The stack's saved resources (empty if none), read without touching what _load remembers."""
+        path = self._state_file(stack_name)
+        return {k: ResourceState(**v) for k, v in json.loads(path.read_text())["resources"].items()} if path.exists() else {}
+
+    def _saved_names(self) -> list[str]:
+        """Every stack with a state here (nested stacks included, as ``<parent>-<logical id>``)."""
+        return sorted(p.name.removesuffix(".state.json") for p in self.state_dir.glob("*.state.json")) if self.state_dir.is_dir() else []
+
     def _state_file(self, stack_name: str) -> Path:
         return self.state_dir / f"{stack_name}.state.json"
 
