@@ -43,6 +43,7 @@ from .props import NumberProps
 from .replacement import REPLACING_PROPS, ReplacementNote
 
 __all__ = [
+    "ADOPTION_REMOVAL_POLICY",
     "DEFAULT_REMOVAL_POLICY",
     "DEFAULT_TIMEOUT",
     "HANDLER_ASSET",
@@ -62,6 +63,10 @@ __all__ = [
 
 #: Default: RemovalPolicy.RETAIN. A released number cools down for up to 180 days.
 DEFAULT_REMOVAL_POLICY = RemovalPolicy.RETAIN
+#: Default with adopt_existing: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE. It keeps the number as RETAIN does, except
+#: that the rollback of a failed first deploy sends the Delete that gives the number back where it was (under RETAIN
+#: CloudFormation sends no Delete then, and the number would stay moved and marked by a stack that does not exist).
+ADOPTION_REMOVAL_POLICY = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
 #: Default: 10 minutes, as CloudFormation's own AWS::Connect::PhoneNumber.
 DEFAULT_TIMEOUT = Duration.seconds(contract.DEFAULT_WAIT_TIMEOUT_SECONDS)
 
@@ -144,7 +149,8 @@ class ClaimedPhoneNumber(Resource):
         :param tags: Tags for the number, merged with those of ``Tags.of`` (which win on the same key, as for CDK's
             own resources); at most 49 in all, one is reserved. Default: - no tags.
         :param removal_policy: What happens to the number when it leaves the stack or is replaced: RETAIN,
-            RETAIN_ON_UPDATE_OR_DELETE or DESTROY. Default: RemovalPolicy.RETAIN
+            RETAIN_ON_UPDATE_OR_DELETE or DESTROY. Default: RemovalPolicy.RETAIN; with ``adopt_existing``,
+            RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE (a failed first deploy gives the number back)
         :param timeout: How long to wait for Connect to finish a claim or move: whole seconds, 10 s to 14 min. A
             token must be ``Duration.seconds(token)``. Default: Duration.minutes(10)
         :param adopt_existing: Take over ``phone_number`` if this account already holds it (moved to ``target_arn`` if
@@ -185,7 +191,7 @@ class ClaimedPhoneNumber(Resource):
         )
         if migrate_from is not None:
             props = migration.adopting(self, migrate_from, props)
-        policy = props.removal_policy or DEFAULT_REMOVAL_POLICY
+        policy = props.removal_policy or (ADOPTION_REMOVAL_POLICY if props.adopt_existing else DEFAULT_REMOVAL_POLICY)
         # Checked before anything joins the tree: a refused number leaves no handler behind.
         wait_seconds, service_timeout = prop_checks.check_all(stack, props, removal_policy=policy, timeout=props.timeout or DEFAULT_TIMEOUT)
         handler = HandlerFunction.of(stack)

@@ -211,7 +211,8 @@ def check_tags(prop: str, tags: Mapping[str, str]) -> None:
             raise InvalidProperty(prop, f"tag {key!r} needs a string value of at most {MAX_TAG_VALUE_LENGTH} characters")
         if not tag_value_pattern().fullmatch(value):
             refused = _refused_characters(tag_value_pattern(), value)
-            raise InvalidProperty(prop, f"tag {key!r} has a value with characters Connect refuses: {refused!r} (allowed: {_TAG_CHARACTERS})")
+            # (choice) This library's rule, not Connect's model's: see tag_value_pattern_source.
+            raise InvalidProperty(prop, f"tag {key!r} has a value with characters this library refuses: {refused!r} (allowed: {_TAG_CHARACTERS})")
 
 
 def check_selection(
