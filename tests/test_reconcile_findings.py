@@ -1,0 +1,170 @@
+"""Findings of a hostile pass (hostile13) on the one reconcile path (issue 13): each test is a failing reproduction.
+
+Every test plays CloudFormation through its protocol against the emulator (tests/support.py): the requests it sends,
+Lambda's redeliveries of the same event, and its rollbacks (an Update with old and new swapped, or a Delete). Each is
+marked ``xfail(strict=True)`` until the lead fixes the handler: once fixed, the test passes and strict xfail fails the
+suite, so the mark must go with the fix. Each docstring gives the schedule, what happened, and what should.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from connect_phone_number_handler import cfn_response, handler
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
+from support import (
+    ACCOUNT,
+    FLOW,
+    FLOW_ON_OTHER,
+    INSTANCE,
+    OTHER_INSTANCE,
+    Crash,
+    FakeContext,
+    invoke,
+    make_event,
+    marked_holdings,
+    patch_call,
+    record_of,
+    run,
+    search_props,
+    settle,
+)
+
+HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000009"
+GROUP = f"arn:aws:connect:us-east-1:{ACCOUNT}:traffic-distribution-group/cccccccc-1111-2222-3333-444444444444"
+
+
+def connect() -> Any:
+    return boto3.client("connect", region_name="us-east-1")
+
+
+def record(emulator: ConnectEmulator, arn: str) -> dict[str, Any]:
+    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
+    return found
+
+
+def route_by_hand(arn: str, flow: str) -> None:
+    """Someone routes the number in the console (AssociatePhoneNumberContactFlow)."""
+    instance_id = flow.split(":instance/", 1)[1].split("/", 1)[0]
+    connect().associate_phone_number_contact_flow(PhoneNumberId=arn, InstanceId=instance_id, ContactFlowId=flow.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def answers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Every answer the handler delivered, per RequestId (to check that each request got exactly one)."""
+    delivered: dict[str, list[dict[str, Any]]] = {}
+    real_put = cfn_response.put
+
+    def counted(url: str, body: bytes, time_left: Callable[[], float]) -> None:
+        real_put(url, body, time_left)
+        import json
+
+        document = json.loads(body)
+        delivered.setdefault(document["RequestId"], []).append(document)
+
+    monkeypatch.setattr(cfn_response, "put", counted)
+    yield delivered
+
+
+def one_answer_each(answers: dict[str, list[dict[str, Any]]], requests: int) -> None:
+    """Each of ``requests`` requests got exactly one answer (redeliveries of one event share its RequestId)."""
+    assert {key: len(got) for key, got in answers.items()} == dict.fromkeys(answers, 1), answers
+    assert len(answers) == requests, answers
+
+
+def crash_on(monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], operation: str, *, after: bool = True, nth: int = 1) -> None:
+    """Run ``event`` and let Lambda die (Crash) at the ``nth`` call of ``operation``: after Connect applied it, or before."""
+    seen = 0
+
+    def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
+        if name != operation:
+            return None
+
+        def dying(*args: Any, **kwargs: Any) -> Any:
+            nonlocal seen
+            seen += 1
+            if seen < nth:
+                return op(*args, **kwargs)
+            if after:
+                op(*args, **kwargs)
+            raise Crash
+
+        return dying
+
+    with monkeypatch.context() as patch:
+        patch_call(patch, wrap)
+        with pytest.raises(Crash):
+            handler.on_event(event, FakeContext(60))
+
+
+def create(responses: ResponseServer, props: dict[str, Any]) -> str:
+    result = run("Create", responses, props)
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    return str(result.response["PhysicalResourceId"])
+
+
+# --- a first declared flow with a move: the record of the hand-set routing ---------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: a redelivery erases the record of the hand-set routing (plan.plan_flow record='')")
+def test_a_redelivered_move_that_declared_the_first_flow_keeps_the_record_of_the_hand_set_routing_for_its_rollback(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Schedule: a searched number on INSTANCE, routed by hand to HAND_FLOW. An Update moves it to OTHER_INSTANCE and
+    declares its first flow (FLOW_ON_OTHER). The first delivery records HAND_FLOW in the marker (RecordRouting), moves
+    the number, and Lambda dies right after UpdatePhoneNumber. Lambda redelivers the same event; it succeeds. Another
+    resource fails, and CloudFormation rolls the Update back (old and new swapped).
+    What happened: the redelivery finds the number already on OTHER_INSTANCE, so it reads no routing before a move;
+    its RouteFlow finds no association there and plan.plan_flow, seeing a first declared flow and a record, writes
+    ``record = ""``: the record of HAND_FLOW is erased. The rollback moves the number back and leaves it unrouted.
+    What should: per docs/rollbacks.md, "A flow declared for the first time over a flow set by hand: the hand-set
+    routing comes back", also when a delivery of the Update was redelivered."""
+    old = search_props()
+    arn = create(responses, old)
+    route_by_hand(arn, HAND_FLOW)
+    moved = search_props(TargetArn=OTHER_INSTANCE, ContactFlowArn=FLOW_ON_OTHER)
+    event = make_event("Update", responses, moved, old=old, physical_id=arn)
+
+    crash_on(monkeypatch, event, "update_phone_number")
+    settle(emulator)
+    redelivered = invoke(event, responses)
+    assert redelivered.response["Status"] == "SUCCESS", redelivered.response["Reason"]
+    assert record(emulator, arn)["contact_flow"] == FLOW_ON_OTHER
+    rollback = run("Update", responses, old, old=moved, physical_id=arn)
+
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    one_answer_each(answers, 3)
+    assert (record(emulator, arn)["target_arn"], record(emulator, arn)["contact_flow"]) == (INSTANCE, HAND_FLOW)
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: the recorded routing is ignored when the stack's flow is on the instance moved back to")
+def test_the_rollback_of_a_move_onto_a_traffic_distribution_group_that_declared_the_first_flow_restores_the_hand_set_routing(
+    emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Schedule: a searched number on INSTANCE, routed by hand to HAND_FLOW. An Update moves it to a traffic
+    distribution group and declares its first flow, FLOW (a flow of INSTANCE, as a group's number may route to). It
+    succeeds; another resource fails; CloudFormation rolls the Update back (old and new swapped).
+    What happened: the Update recorded HAND_FLOW before the move. The rollback moves the number back to INSTANCE
+    (the move drops Connect's association), then RouteFlow reads INSTANCE's associations, finds none, and
+    plan.plan_flow's "associated != declared_before: changed by hand since, left alone" leaves the number unrouted:
+    the record is never used, because FLOW's instance is the one the number is on now.
+    What should: the hand-set routing HAND_FLOW comes back (docs/rollbacks.md), as it does for a move between instances."""
+    old = search_props()
+    arn = create(responses, old)
+    route_by_hand(arn, HAND_FLOW)
+    moved = search_props(TargetArn=GROUP, ContactFlowArn=FLOW)
+
+    update = run("Update", responses, moved, old=old, physical_id=arn)
+    assert update.response["Status"] == "SUCCESS", update.response["Reason"]
+    assert (record(emulator, arn)["target_arn"], record(emulator, arn)["contact_flow"]) == (GROUP, FLOW)
+    rollback = run("Update", responses, old, old=moved, physical_id=arn)
+
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    one_answer_each(answers, 3)
+    assert (record(emulator, arn)["target_arn"], record(emulator, arn)["contact_flow"]) == (INSTANCE, HAND_FLOW)
