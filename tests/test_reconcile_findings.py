@@ -205,3 +205,30 @@ def test_the_rollback_of_an_update_whose_replacement_for_a_number_released_by_ha
     one_answer_each(answers, 3)
     settle(emulator)
     assert marked_holdings(emulator) <= {rollback.response["PhysicalResourceId"]}, (failed.response["Reason"], rollback.response)
+
+
+# --- a Create that times out under RETAIN -----------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: a searched Create whose claim outlives the wait limit is left to a Delete RETAIN never sends")
+def test_a_searched_create_whose_claim_outlives_its_wait_limit_under_retain_leaves_no_number_held_by_no_stack(
+    emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Schedule: a searched number, WaitTimeoutSeconds=10, ServiceTimeout=130 (as the construct renders: the wait limit
+    plus 2 minutes), the default DeletionPolicy Retain. Connect's claim takes 14 s.
+    What happened: the Create answers FAILED at 10 s under the new number's ARN ("the rollback releases it where the
+    removal policy allows"). Under Retain CloudFormation sends no Delete for a failed Create (docs/rollbacks.md), so
+    the number, claimed for this request alone (any number would have done), stays held, marked, by no stack, billed
+    monthly; each corrected redeploy claims another. CloudFormation was still listening for about 95 s more.
+    What should: as for a searched Create that fails after CLAIMED (reconcile.failed_after_claim), nothing this
+    request claimed is left to a Delete that RETAIN never sends: the handler waits out its own claim on the hard
+    deadline (CloudFormation listens 2 minutes past the wait limit) and releases it, the Reason saying so."""
+    props = search_props(WaitTimeoutSeconds="10", ServiceTimeout="130")
+    emulator.service.config.claim_seconds = 14
+
+    created = run("Create", responses, props)
+
+    assert created.response["Status"] == "FAILED"
+    one_answer_each(answers, 1)
+    settle(emulator)
+    assert marked_holdings(emulator) == set(), created.response["Reason"]
