@@ -8,16 +8,24 @@ suite, so the mark must go with the fix. Each docstring gives the schedule, what
 
 from __future__ import annotations
 
+import io
+import os
+import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import boto3
 import pytest
 
+from connect_phone_number import ClaimedPhoneNumber
 from connect_phone_number_handler import cfn_response, handler
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
 from connect_phone_number_local.deploy.responses import ResponseServer
-from connect_phone_number_local.emulator import ConnectEmulator
+from connect_phone_number_local.deploy.template import load
+from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import (
     ACCOUNT,
     FLOW,
@@ -27,6 +35,7 @@ from support import (
     Crash,
     FakeContext,
     invoke,
+    live_number_by_hand,
     make_event,
     marked_holdings,
     patch_call,
@@ -232,3 +241,39 @@ def test_a_searched_create_whose_claim_outlives_its_wait_limit_under_retain_leav
     one_answer_each(answers, 1)
     settle(emulator)
     assert marked_holdings(emulator) == set(), created.response["Reason"]
+
+
+# --- an adoption rolled back under the default RETAIN ------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: under Retain CloudFormation sends no Delete, so a rolled-back adoption is never given back")
+def test_a_successful_adoption_rolled_back_under_the_default_retain_is_given_back_where_it_was_local_deploy(emulator: ConnectEmulator, tmp_path: Path) -> None:
+    """Schedule (local deploy, CloudFormation's DeletionPolicy rules): a live number X on INSTANCE, routed by hand to
+    HAND_FLOW. Stack "Adopter", first deploy: Number0 adopts X onto OTHER_INSTANCE with FLOW_ON_OTHER, under the default
+    removal policy (RETAIN); Number1 (depends on Number0) claims a GB number and GB claims FAIL. The adoption succeeds,
+    Number1 fails, CloudFormation rolls the create back.
+    What happened: DeletionPolicy Retain keeps a resource even in the rollback of the create that made it (that is
+    what RetainExceptOnCreate exists for), so no Delete reaches the handler: X stays on OTHER_INSTANCE, routed to the
+    stack's flow, marked "adopted" by a resource of a stack that does not exist (another stack's adoption is refused
+    until the tag is removed by hand). The README ("Under RETAIN or RETAIN_ON_UPDATE_OR_DELETE, the only Delete
+    CloudFormation sends is a rollback's (a failed first deploy), and that gives the number back") and the construct's
+    adopt_existing docstring promise a give-back.
+    What should: X is back on INSTANCE, routed to HAND_FLOW, unmarked, as for RETAIN_ON_UPDATE_OR_DELETE (for instance,
+    adopt_existing renders DeletionPolicy RetainExceptOnCreate with RetainAdoptedNumber, or refuses RETAIN); or the
+    README and the docstring say that under RETAIN a rolled-back adoption stays where the stack put it."""
+    number = live_number_by_hand(emulator, flow=HAND_FLOW)
+    emulator.service.fail_claims("+44", LIMIT_MESSAGE)
+    app = cdk.App(outdir=str(tmp_path / "adopter"), context={"aws:cdk:enable-asset-metadata": True})
+    stack = cdk.Stack(app, "Adopter")
+    adopted = ClaimedPhoneNumber(stack, "Number0", target_arn=OTHER_INSTANCE, phone_number=number, adopt_existing=True, contact_flow_arn=FLOW_ON_OTHER)
+    failing = ClaimedPhoneNumber(stack, "Number1", target_arn=INSTANCE, country_code="GB", phone_number_type="DID", removal_policy=cdk.RemovalPolicy.DESTROY)
+    failing.node.add_dependency(adopted)
+    app.synth()
+    cloudformation = LocalCloudFormation(tmp_path / "state", environment=dict(os.environ), out=io.StringIO())
+
+    with pytest.raises(DeployFailed, match=re.escape(LIMIT_MESSAGE)):
+        cloudformation.deploy(load(tmp_path / "adopter", "Adopter", region="us-east-1", account=ACCOUNT))
+
+    now = record_of(emulator, number)
+    assert (now["target_arn"], now["contact_flow"]) == (INSTANCE, HAND_FLOW)
+    assert CLAIM_MARKER_TAG not in now["tags"]
