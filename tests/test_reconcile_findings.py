@@ -277,3 +277,32 @@ def test_a_successful_adoption_rolled_back_under_the_default_retain_is_given_bac
     now = record_of(emulator, number)
     assert (now["target_arn"], now["contact_flow"]) == (INSTANCE, HAND_FLOW)
     assert CLAIM_MARKER_TAG not in now["tags"]
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: no record of the hand-set routing is kept on a number whose marker an earlier release wrote")
+def test_the_rollback_of_an_update_that_set_the_first_flow_on_a_number_marked_by_an_earlier_release_restores_the_hand_set_routing(
+    emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Schedule: a stack deployed by an earlier release holds a searched number whose marker is ``REQUEST`` alone (the
+    form marker.py still parses: "Numbers claimed by earlier releases of this library carry REQUEST alone"). The
+    number is routed by hand to HAND_FLOW. After the upgrade, an Update declares the first flow, FLOW (no move); it
+    succeeds; another resource fails; CloudFormation rolls the Update back.
+    What happened: apply._recordable_marker (and plan.reads_routing, for a move) keep a record only in a marker that is
+    ``ours_known``; a ``REQUEST``-only marker names no resource, so nothing is recorded, and the rollback disassociates
+    FLOW and leaves the line unrouted. The same with a move (the record is never read before it).
+    What should: the number is this resource's by its physical id, so the record is kept (the marker rewritten in
+    this release's form, RESOURCE/REQUEST/flow=...), and the rollback restores HAND_FLOW (docs/rollbacks.md)."""
+    old = search_props()
+    arn = create(responses, old)
+    earlier_release = record(emulator, arn)["tags"][CLAIM_MARKER_TAG].split("/")[1]
+    connect().tag_resource(resourceArn=arn, tags={CLAIM_MARKER_TAG: earlier_release})
+    route_by_hand(arn, HAND_FLOW)
+    routed = search_props(ContactFlowArn=FLOW)
+
+    update = run("Update", responses, routed, old=old, physical_id=arn)
+    assert update.response["Status"] == "SUCCESS", update.response["Reason"]
+    rollback = run("Update", responses, old, old=routed, physical_id=arn)
+
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    one_answer_each(answers, 3)
+    assert record(emulator, arn)["contact_flow"] == HAND_FLOW
