@@ -306,3 +306,38 @@ def test_the_rollback_of_an_update_that_set_the_first_flow_on_a_number_marked_by
     assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
     one_answer_each(answers, 3)
     assert record(emulator, arn)["contact_flow"] == HAND_FLOW
+
+
+# --- a ResponseURL outage after a failed Create released its number -------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: Lambda's retry of a failed Create whose number was released looks for it until its deadline")
+def test_lambdas_retry_of_a_failed_create_whose_answer_was_lost_answers_its_cause_and_that_nothing_is_held(
+    emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Schedule: a Create of a searched number on a traffic distribution group, with a flow whose instance is gone.
+    The claim settles, the flow step fails, and reconcile.failed_after_claim releases the number and decides FAILED,
+    "... was released: nothing is held". Every PUT to the ResponseURL fails (an S3 outage) until the Lambda run ends,
+    so the run raises and Lambda retries the same event (30 s budget).
+    What happened: the retry searches again; the released number is cooling down, so search offers others, and
+    the request's ClientToken answers IdempotencyException for each; no number carries the request's marker, so
+    acquire._claim_one keeps looking until its deadline (the whole wait limit: 10 minutes by default) and answers
+    "An earlier delivery of this request used its ClientToken, but no number carrying its marker ... deploy
+    again". The cause (the flow's instance is gone) and the release are lost; deploying again fails the same way.
+    What should: the retry answers promptly with a Reason that says what happened (the earlier delivery's claim is
+    gone, nothing is held), ideally the cause; not a wait to the deadline."""
+    emulator.service.config.known_targets = [GROUP]
+    props = search_props(TargetArn=GROUP, ContactFlowArn=FLOW)
+    event = make_event("Create", responses, props)
+    responses.fail_next(10_000)
+    with pytest.raises(Exception):  # noqa: B017 - whatever urllib raises last
+        handler.on_event(event, FakeContext(20))
+    responses.fail_next(0)
+
+    retried = invoke(event, responses, seconds=30)
+
+    assert retried.response["Status"] == "FAILED"
+    one_answer_each(answers, 1)
+    assert marked_holdings(emulator) == set()
+    assert retried.seconds < 10, retried.response["Reason"]
+    assert "nothing is held" in retried.response["Reason"], retried.response["Reason"]
