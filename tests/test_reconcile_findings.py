@@ -341,3 +341,50 @@ def test_lambdas_retry_of_a_failed_create_whose_answer_was_lost_answers_its_caus
     assert marked_holdings(emulator) == set()
     assert retried.seconds < 10, retried.response["Reason"]
     assert "nothing is held" in retried.response["Reason"], retried.response["Reason"]
+
+
+# --- an answer CloudFormation received, though its PUT's reply was lost -----------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: Lambda's retry of a run whose FAILED answer was received re-applies the Update after its rollback")
+def test_lambdas_retry_of_an_update_whose_failed_answer_arrived_does_not_undo_the_rollback_that_followed(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Schedule: a searched number on INSTANCE, routed by hand to HAND_FLOW. An Update declares the first flow (FLOW)
+    and a tag; AssociatePhoneNumberContactFlow fails once (a transient fault), so the Update answers FAILED. The PUT
+    reaches S3 but its reply is lost on every attempt (cfn_response.put raises after delivering), so the run raises,
+    as protocol.serve intends ("an answer that cannot be delivered raises, so Lambda retries the run, which is safe
+    to repeat"). CloudFormation has the FAILED answer and rolls back at once (SUCCESS: tag removed, HAND_FLOW kept).
+    A minute later Lambda retries the errored run with the same event, well inside ServiceTimeout.
+    What happened: the retry runs the Update again: TagResource and AssociatePhoneNumberContactFlow carry no
+    ClientToken, so the tag comes back and the number routes to FLOW, after CloudFormation finished the rollback
+    (its SUCCESS is ignored). The number no longer matches the rolled-back stack, and the hand-set routing is gone.
+    What should: a run whose answer may have been received is not repeated after the fact (for instance, an answer
+    PUT that may have arrived is not retried by raising: ServiceTimeout fails an unanswered request in minutes), so
+    the state after the rollback is the state before the Update (docs/rollbacks.md)."""
+    import urllib.error
+
+    old = search_props()
+    arn = create(responses, old)
+    route_by_hand(arn, HAND_FLOW)
+    new = search_props(ContactFlowArn=FLOW, Tags=[{"Key": "team", "Value": "b"}])
+    event = make_event("Update", responses, new, old=old, physical_id=arn)
+    emulator.service.fail_next(1, status=400, code="AccessDeniedException", operation="AssociatePhoneNumberContactFlow")
+    real_put = cfn_response.put
+
+    def delivered_then_lost(url: str, body: bytes, time_left: Callable[[], float]) -> None:
+        real_put(url, body, time_left)
+        raise urllib.error.URLError("the reply to the PUT was lost")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cfn_response, "put", delivered_then_lost)
+        with pytest.raises(urllib.error.URLError):
+            handler.on_event(event, FakeContext(60))
+    assert responses.wait(event["RequestId"], timeout=5)["Status"] == "FAILED"
+    rollback = run("Update", responses, old, old=new, physical_id=arn)
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    assert (record(emulator, arn)["contact_flow"], "team" in record(emulator, arn)["tags"]) == (HAND_FLOW, False)
+
+    invoke(event, responses)  # Lambda's retry of the errored run; CloudFormation ignores its answer
+
+    assert (record(emulator, arn)["contact_flow"], "team" in record(emulator, arn)["tags"]) == (HAND_FLOW, False)
