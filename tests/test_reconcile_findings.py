@@ -460,3 +460,41 @@ def test_a_give_back_whose_move_back_fails_on_the_origins_quota_says_what_is_kep
     assert CLAIM_MARKER_TAG in record_of(emulator, number)["tags"]
     reason = rollback.response["Reason"]
     assert "is kept" in reason and INSTANCE in reason and CLAIM_MARKER_TAG in reason, reason
+
+
+# --- an exact number released by hand -----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: the rollback of an Update of an exact number released by hand claims it again and fails forever")
+def test_the_rollback_of_an_update_of_an_exact_number_released_by_hand_completes_and_the_reason_says_it_was_released(
+    emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Schedule: a stack holds an exact number X (phone_number). Someone releases X by hand: it enters Connect's release
+    cooldown. An Update changes the description. CloudFormation rolls it back (old and new swapped), then, after
+    UPDATE_ROLLBACK_FAILED, continues the rollback once, with no fault anywhere.
+    What happened: observe.read finds X gone and plan._hold claims X again, as a new resource would; Connect answers
+    "Phone number not available" (the cooldown). The Update fails, which is right, but with Connect's bare message
+    ("Phone number not available: X (ClaimPhoneNumber: InvalidParameterException)"): nothing says X was released
+    outside the stack nor for how long it cannot be claimed. The rollback has the same shape and fails the same way,
+    and so does every continue-update-rollback: the stack stays in UPDATE_ROLLBACK_FAILED until someone skips the
+    resource by hand (docs/rollbacks.md promises "Released by hand: ... its rollback completes").
+    What should: the rollback (at the latest its continuation) completes, and the Reasons say that X (its ARN) was
+    released outside the stack, is in Connect's release cooldown, and that nothing is held for this resource."""
+    number = emulator.service.available("US", "DID")[3]
+    old = {"TargetArn": INSTANCE, "PhoneNumber": number}
+    arn = create(responses, old)
+    connect().release_phone_number(PhoneNumberId=arn)
+    settle(emulator)
+    described = {**old, "Description": "after the release"}
+
+    failed = run("Update", responses, described, old=old, physical_id=arn)
+    rollback = run("Update", responses, old, old=described, physical_id=arn)
+    if rollback.response["Status"] != "SUCCESS":
+        rollback = run("Update", responses, old, old=described, physical_id=arn)  # continue-update-rollback
+
+    assert failed.response["Status"] == "FAILED"
+    assert "released" in failed.response["Reason"], failed.response["Reason"]
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    assert len(answers) in (3, 4)
+    one_answer_each(answers, len(answers))
+    assert marked_holdings(emulator) == set()
