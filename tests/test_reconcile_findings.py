@@ -532,3 +532,50 @@ def test_the_rollback_of_an_update_of_an_exact_number_released_by_hand_completes
     assert len(answers) in (3, 4)
     one_answer_each(answers, len(answers))
     assert marked_holdings(emulator) == set()
+
+
+# --- an adoption in an Update that died before it could answer or undo -----------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="hostile13: the rollback of an Update never gives back an adoption its failed attempt began (only unclaimed- Deletes do)"
+)
+@pytest.mark.parametrize("crash_after", ["tag_resource", "update_phone_number"], ids=["the marker", "the move"])
+def test_a_crash_mid_adoption_in_an_update_then_a_too_late_redelivery_leaves_the_live_number_as_it_was_after_the_rollback(
+    emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[dict[str, Any]]], crash_after: str
+) -> None:
+    """Schedule: a stack holds searched number A on OTHER_INSTANCE. A live number X is on INSTANCE, routed to FLOW, in
+    no stack. An Update pins phone_number=X with adopt_existing (a replacement that adopts X onto OTHER_INSTANCE). The
+    first delivery stakes the marker (origin INSTANCE, flow FLOW) and Lambda dies, or the move is accepted too and
+    then Lambda dies. Lambda redelivers when CloudFormation listens 5 s more: "Too late to start ... Nothing was
+    done", FAILED under A. CloudFormation rolls back: an Update to the old properties, physical id A.
+    What happened: the rollback converges A and looks for strays only with a pending marker (plan.stray_search,
+    owner.pending_ours); X carries an adopted marker, so nothing reads the origin it was written first to keep. After
+    a completed rollback X is on OTHER_INSTANCE routing nowhere (crash after the move), or where it was but marked as
+    this stack's adoption, so any other stack's adoption of it is refused (crash after the marker). This is the Update
+    twin of hostile10's fixed finding (the Create's rollback Delete of unclaimed-REQUEST gives the number back); the
+    same end follows an Update whose adoption's undo failed too.
+    What should: the rollback gives X back from its marker (the failed attempt's exact number is in
+    OldResourceProperties), so X is on INSTANCE, routed to FLOW, unmarked."""
+    from test_adoption_hostile10 import redelivered_late, then_crash
+
+    old = {"TargetArn": OTHER_INSTANCE, "CountryCode": "US", "Type": "DID"}
+    held = create(responses, old)
+    number = live_number_by_hand(emulator)
+    adopting = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"}
+    event = make_event("Update", responses, adopting, old=old, physical_id=held)
+    with monkeypatch.context() as patch:
+        patch_call(patch, lambda name, op: then_crash(op) if name == crash_after else None)
+        with pytest.raises(Crash):
+            handler.on_event(event, FakeContext(60))
+    settle(emulator)
+    late = invoke(redelivered_late(event, 5), responses).response
+    assert (late["Status"], late["PhysicalResourceId"]) == ("FAILED", held), late
+
+    rollback = run("Update", responses, old, old=adopting, physical_id=held)
+
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    one_answer_each(answers, 3)
+    settle(emulator)
+    now = record_of(emulator, number)
+    assert (now["target_arn"], now["contact_flow"], now["tags"].get(CLAIM_MARKER_TAG)) == (INSTANCE, FLOW, None), late["Reason"]
