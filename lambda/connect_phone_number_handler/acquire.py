@@ -54,9 +54,13 @@ def acquire(work: Work, step: Step) -> None:
     except StillInProgress as late:
         then = "CloudFormation's rollback releases it once it settles" if step.replacing else "the rollback releases it where the removal policy allows"
         number = late.summary.get("PhoneNumber") or number  # an import knows its number only once Connect says it
-        raise Failure(
+        raise StillClaiming(
             f"Number {number} ({arn}) was still IN_PROGRESS after {late.waited:.0f} s, the wait limit. Connect may still complete the claim: {then}.",
             physical_id=run.physical_id,
+            number=number,
+            arn=arn,
+            number_id=number_id,
+            waited=late.waited,
         ) from None
     if status_of(summary) == FAILED:
         message = summary.get("PhoneNumberStatus", {}).get("Message", "")
@@ -64,6 +68,14 @@ def acquire(work: Work, step: Step) -> None:
         failed = imported if spec.source_phone_number_arn else rules.failed_claim_reason(message, number, spec.target_arn, claimed_at)
         raise Failure(f"{failed}{_kept_here(work, spec)}", physical_id=run.physical_id if step.replacing else unclaimed_id(run.token()))
     work.number = work.acquired = summary
+
+
+class StillClaiming(Failure):
+    """The claim was still IN_PROGRESS at the wait limit: the number may still become this request's."""
+
+    def __init__(self, reason: str, *, physical_id: str, number: str, arn: str, number_id: str, waited: float) -> None:
+        super().__init__(reason, physical_id)
+        self.number, self.arn, self.number_id, self.waited = number, arn, number_id, waited
 
 
 def _kept_here(work: Work, spec: ClaimSpec) -> str:

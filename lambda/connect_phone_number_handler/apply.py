@@ -155,10 +155,9 @@ def record_routing(work: Work, step: Step) -> None:
 
 
 def _recordable_marker(work: Work) -> ClaimMarker | None:
-    """This resource's marker on the number, where it may hold a record of the routing (not pending, a known form)."""
+    """The marker on the number that may hold a record of the routing (marker.Ownership.record_keeper)."""
     assert work.number is not None
-    owner = Ownership.of(work.number, work.run.own, work.run.token())
-    return owner.marker if owner.ours_known and owner.marker is not None and not owner.marker.pending else None
+    return Ownership.of(work.number, work.run.own, work.run.token()).record_keeper(work.desired.marker.resource)
 
 
 def _disassociate(work: Work, instance_id: str, why: str) -> None:
@@ -171,6 +170,13 @@ def _disassociate(work: Work, instance_id: str, why: str) -> None:
         log.info("%s: its flow association is already gone", number)
         return
     log.info("%s %s", number, why)
+
+
+def clear_flow(work: Work, step: Step) -> None:
+    """Disassociate whatever flow routes the number on an instance (read first: nothing to do when none does)."""
+    assert isinstance(step, steps.ClearFlow)
+    if observe.associated_flow(work.run, work.deadline, step.instance_arn, work.arn) is not None:
+        _disassociate(work, step.instance_arn.rsplit("/", 1)[-1], "no longer routes to the flow the stack set")
 
 
 def confirm_marker(work: Work, step: Step) -> None:
@@ -273,7 +279,9 @@ def give_back(work: Work, step: Step) -> None:
 def mark_answered(work: Work, step: Step) -> None:
     """The replacement's marker stops being pending: only after SUCCESS is decided, on a deadline of its own."""
     assert isinstance(step, steps.MarkAnswered)
-    call(Deadline(work.run.context), work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: step.marker.answered().value})
+    # Not stopped by the decided answer (it follows it), but never past CloudFormation's listening: no attempt lands after.
+    deadline = Deadline(work.run.context, listening_seconds=work.run.listening_seconds())
+    call(deadline, work.run.client.tag_resource, resourceArn=work.arn, tags={CLAIM_MARKER_TAG: step.marker.answered().value})
 
 
 APPLY: dict[type, Callable[[Work, Any], None]] = {
@@ -285,6 +293,7 @@ APPLY: dict[type, Callable[[Work, Any], None]] = {
     steps.Untag: untag,
     steps.Tag: tag,
     steps.RouteFlow: route_flow,
+    steps.ClearFlow: clear_flow,
     steps.ConfirmMarker: confirm_marker,
     steps.SetMarker: set_marker,
     steps.Release: release,

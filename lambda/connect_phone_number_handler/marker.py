@@ -175,3 +175,19 @@ class Ownership:
     def unknown_form(self) -> bool:
         """A marker in a form this release does not know (a later release's, or edited by hand): it may say keep."""
         return self.marker is not None and self.marker.unknown
+
+    def record_keeper(self, resource: str) -> ClaimMarker | None:
+        """The marker that may hold a record of the routing, on a number this resource holds (CloudFormation names it).
+
+        This resource's marker in a known form, not pending; or an earlier release's (``REQUEST`` alone), which names
+        no resource and so cannot hold a record: it is returned in this release's form, ``resource``'s, to be written.
+        """
+        marker = self.marker
+        if marker is None or marker.pending or marker.unknown:
+            return None
+        if self.ours:
+            return marker
+        if not marker.resource and not marker.adopted:
+            return ClaimMarker(marker.request, resource)
+        return None
+

@@ -56,9 +56,7 @@ def read(run: Run, desired: Desired) -> Seen:
                 raise
             # Released outside the stack (by hand): the resource holds no number, so it claims one, as a new resource would.
             log.info("%s is gone (%s); claiming a replacement", desired.physical_id, error_code(error))
-        if number is not None and (replaced := plan.stray_search(desired, number)) is not None:
-            # A rollback: waiting out the failed attempt's claim is not this request's own work.
-            strays = tuple(marked_numbers(run, replaced, run.deadline(), "", lambda owner: owner.pending_ours))
+        strays = _strays(run, desired, number)
     if number is not None and (instance := plan.reads_routing(desired, number)) is not None:
         routing = associated_flow(run, run.deadline(desired.wait_limit), instance, number["PhoneNumberArn"])
         return Seen(number, waited, strays=strays, routing=routing, routing_read=True)
@@ -75,6 +73,20 @@ def read(run: Run, desired: Desired) -> Seen:
         instance = plan.reads_origin_flow(holder, spec)
         origin_flow = associated_flow(run, deadline, instance, holder["PhoneNumberArn"]) if instance else None
     return Seen(number, waited, holder=holder, origin_flow=origin_flow, strays=strays)
+
+
+def _strays(run: Run, desired: Desired, number: Summary | None) -> tuple[Summary, ...]:
+    """This resource's pending claims that no request reported (plan.stray_search says where to look), this request's excepted.
+
+    A clean-up: waiting out a failed attempt's claim is not this request's own work, so it runs on the hard deadline.
+    """
+    found: dict[str, Summary] = {}
+    for spec in plan.stray_search(desired, number):
+        for listed in marked_numbers(run, spec, run.deadline(), desired.request, lambda owner: owner.pending_ours and not owner.this_request):
+            usable = number is None and desired.spec is not None and matches_spec(listed, desired.spec)
+            # One the properties can use (plan._kept_stray) must be settled to be used.
+            found[str(listed["PhoneNumberArn"])] = settled(run, run.deadline(), listed, doing="left by an earlier Update") if usable else listed
+    return tuple(found.values())
 
 
 def _for_delete(run: Run, desired: Desired) -> Seen:

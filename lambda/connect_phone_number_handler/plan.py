@@ -38,6 +38,7 @@ from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of, or
 from .rules import CONNECT_TAG_LIMIT, adoption_refusal
 from .steps import (
     Acquire,
+    ClearFlow,
     ConfirmMarker,
     Describe,
     GiveBack,
@@ -112,6 +113,22 @@ def _hold(desired: Desired, seen: Seen) -> Plan:
         Release(s["PhoneNumberId"], s.get("PhoneNumber", ""), s["PhoneNumberArn"], "claimed by a replacement that failed", settle=True) for s in seen.strays
     )
     number = seen.number
+    kept = _kept_stray(desired, seen)
+    if kept is not None:
+        # The number CloudFormation names is gone, and an Update before this one left a claim of this resource that
+        # no request reported and that this one can use: it becomes the replacement, and the other strays go.
+        others = tuple(r for r in strays if r.arn != kept["PhoneNumberArn"])
+        owner = Ownership.of(kept, desired.own, desired.request)
+        assert owner.marker is not None
+        converging = converge(kept, spec, desired.before, record_flow=False)
+        return replace(
+            converging,
+            steps=others + converging.steps,
+            failure_id=desired.physical_id,
+            limit_seconds=_limit(desired, seen),
+            after_answer=(MarkAnswered(owner.marker),),
+            note="take the replacement an earlier Update left",
+        )
     if number is not None and not rules.needs_replacement(number, desired.old, spec):
         converging = converge(number, spec, desired.before, record_flow=True, routing=(seen.routing,) if seen.routing_read else None)
         return replace(
@@ -137,16 +154,35 @@ def _hold(desired: Desired, seen: Seen) -> Plan:
     )
 
 
-def stray_search(desired: Desired, number: Summary) -> ClaimSpec | None:
-    """The properties whose target to search for strays, or None: paid for only on the rollback of a replacement.
+def _kept_stray(desired: Desired, seen: Seen) -> Summary | None:
+    """When the number CloudFormation names is gone: a settled stray claim of this resource that the properties can use.
+
+    Each Update of a number released by hand claims a replacement; one that failed left it pending. Using it (rather
+    than releasing it and claiming again) keeps a rollback, or its continuation, from claiming once more every time.
+    """
+    spec = desired.spec
+    if seen.number is not None or not desired.names_a_number or spec is None:
+        return None
+    usable = [s for s in seen.strays if rules.matches_spec(s, spec) and s.get("PhoneNumberStatus", {}).get("Status") == "CLAIMED"]
+    return usable[0] if usable else None
+
+
+def stray_search(desired: Desired, number: Summary | None) -> tuple[ClaimSpec, ...]:
+    """The properties whose targets to search for strays: paid for only where a replacement may have been left behind.
 
     CloudFormation's rollback of a failed replacement sends the properties of the number still held back, with the
     failed attempt's as the old ones. The failed attempt's claim, if any, carries this resource's pending marker.
+    When the number CloudFormation names is gone (released by hand), each Update claims a replacement: one that
+    failed may have left a pending claim on either the new or the old properties' target.
     """
     spec, old = desired.spec, desired.old
-    if spec is None or old is None or not rules.is_rollback_of_replacement(number, old, spec):
-        return None
-    return old
+    if spec is None or desired.request_type != "Update" or not desired.names_a_number:
+        return ()
+    if number is None:
+        return tuple(s for s in (spec, old) if s is not None)
+    if old is None or not rules.is_rollback_of_replacement(number, old, spec):
+        return ()
+    return (old,)
 
 
 def looks_for_holder(desired: Desired, number: Summary | None) -> bool:
@@ -198,8 +234,7 @@ def reads_routing(desired: Desired, number: Summary) -> str | None:
     target = str(number.get("TargetArn", ""))
     if target == spec.target_arn or ":instance/" not in target:
         return None
-    owner = Ownership.of(number, desired.own, desired.request)
-    return target if owner.ours_known and owner.marker is not None and not owner.marker.pending else None
+    return target if Ownership.of(number, desired.own, desired.request).record_keeper(desired.marker.resource) is not None else None
 
 
 def adopt(desired: Desired, holder: Summary, origin_flow: str | None) -> Plan:
@@ -323,9 +358,17 @@ def give_back(number: Summary, desired: Desired, why: str) -> GiveBack:
     if origin is None:
         return GiveBack(number, (), None, unmark=True, why=why)
     tags = {k: v for k, v in number.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}
-    back = ClaimSpec(origin, description=number.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=owner.marker.origin_flow_arn(arn))
-    declared_flow = desired.spec.contact_flow_arn if desired.spec is not None else None
-    return GiveBack(number, converge(number, back, Baseline(tags, declared_flow), purpose=GIVE_BACK).steps, origin, unmark=True, why=why)
+    origin_flow = owner.marker.origin_flow_arn(arn)
+    back = ClaimSpec(origin, description=number.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=origin_flow)
+    if desired.spec is not None:
+        steps = converge(number, back, Baseline(tags, desired.spec.contact_flow_arn), purpose=GIVE_BACK).steps
+    else:
+        # The stack's declarations are unknown (its properties no longer parse): the marker alone says how the number
+        # was routed. With no flow then, whatever routes it now on its origin instance is the stack's, and goes.
+        steps = converge(number, back, Baseline(tags, None), purpose=GIVE_BACK).steps
+        if origin_flow is None and ":instance/" in origin:
+            steps = (*steps, ClearFlow(origin))
+    return GiveBack(number, steps, origin, unmark=True, why=why)
 
 
 # --- tags and flows -----------------------------------------------------------------------------------------
@@ -398,25 +441,25 @@ def plan_flow(
 
     ``recorded`` is the flow the marker says the number routed to before the stack first declared one.
     ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number).
+    ``associated`` is None when nothing routes the number on the instance read, or when no read could tell
+    (flow_to_read: the number was moved off the stack's flow's instance).
     """
-    if declared is None and declared_before is not None and on_instance is not None and on_instance != arns.flow_instance_arn(declared_before):
-        # Moved off the instance of the stack's flow (a rollback of a move that declared it): that association went with
-        # the move. The routing recorded on the instance it is on now comes back.
-        if recorded is not None and arns.flow_instance_arn(recorded) == on_instance:
-            return FlowPlan(on_instance, recorded)
-        return None
     if declared is not None:
         instance = arns.flow_instance_arn(declared)
         if associated == declared:
             return None
         if declared_before is not None:
             return FlowPlan(instance, declared)
-        # The stack declares a flow for the first time: record what it replaces (or that it replaces nothing).
-        record = associated if associated is not None else ("" if recorded else None)
-        return FlowPlan(instance, declared, record)
-    if declared_before is None or associated != declared_before:
+        # The stack declares a flow for the first time: record what it replaces. Nothing routing the number now
+        # records nothing, and keeps a record there is: a delivery of this Update may have written it before a move.
+        return FlowPlan(instance, declared, associated)
+    if declared_before is None or (associated is not None and associated != declared_before):
         return None  # never declared, or changed by hand since: left alone
-    instance = arns.flow_instance_arn(declared_before)
-    if recorded is not None and arns.flow_instance_arn(recorded) == instance and recorded != declared_before:
-        return FlowPlan(instance, recorded)
-    return FlowPlan(instance, None)
+    # The stack's flow routes the number, or nothing does (a move dropped it): the routing recorded before the stack's
+    # first flow comes back, if the number can route to it where it is; else the stack's flow goes.
+    reachable = on_instance or arns.flow_instance_arn(declared_before)
+    if recorded is not None and recorded != declared_before and arns.flow_instance_arn(recorded) == reachable:
+        return FlowPlan(reachable, recorded)
+    if associated == declared_before:
+        return FlowPlan(arns.flow_instance_arn(declared_before), None)
+    return None

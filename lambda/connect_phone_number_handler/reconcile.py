@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from . import apply, contract, observe, plan, rules, steps, validation
+from .acquire import StillClaiming
 from .arns import UNCLAIMED_PREFIX, unclaimed_id
 from .connect_api import Deadline
 from .contract import ClaimSpec
@@ -19,6 +20,7 @@ from .desired import NOTHING_DECLARED, UNKNOWN_BEFORE, Baseline, Desired
 from .plan import Plan
 from .protocol import Failure, Outcome, Run, reason
 from .steps import Summary
+from .waiting import FAILED, status_of
 from .work import LeftToAnother, Work
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,10 @@ def execute(request: Run, desired: Desired, decided: Plan) -> Outcome:
         for step in decided.steps:
             apply.apply(work, step)
     except LeftToAnother:
+        raise
+    except StillClaiming as late:
+        if decided.release_on_failure:
+            raise release_late_claim(request, late) from late
         raise
     except Exception as error:
         if decided.undo is not None:
@@ -173,6 +179,29 @@ def failed_after_claim(request: Run, summary: Summary, error: Exception, *, rele
         "where it keeps it (RETAIN), deploy again with adopt_existing=True (AdoptExisting: true) to take it back.",
         physical_id=str(arn),
     )
+
+
+def release_late_claim(request: Run, late: StillClaiming) -> Failure:
+    """A searched Create whose claim outlived the wait limit: wait it out on the hard deadline, then release it.
+
+    Any number would have done, so the number is this request's alone; under RETAIN CloudFormation sends no Delete
+    for a failed Create, so it is released here rather than left to a rollback that may never come. Waiting out and
+    releasing one's own claim is not the request's own work (rollbacks.md): it is bounded only by the Lambda run and
+    ServiceTimeout. If the claim is still running then, the number stays under its ARN, as before.
+    """
+    try:
+        summary = observe.settle(request, request.deadline(), late.arn, doing="after the wait limit")
+    except Failure:
+        return Failure(
+            f"{late.reason} It was still IN_PROGRESS when the handler had to answer: if the removal policy keeps it, release it "
+            f"by hand (aws connect release-phone-number --phone-number-id {late.arn}).",
+            physical_id=late.arn,
+        )
+    outlived = f"Number {late.number} ({late.arn}) was still IN_PROGRESS after {late.waited:.0f} s, the wait limit."
+    if status_of(summary) == FAILED:
+        message = summary.get("PhoneNumberStatus", {}).get("Message", "")
+        return Failure(f"{outlived} Its claim then ended FAILED ({message}): nothing is held.", physical_id=unclaimed_id(request.token()))
+    return failed_after_claim(request, summary, Failure(outlived), release=True)
 
 
 def attributes(summary: Summary) -> dict[str, str]:

@@ -88,6 +88,13 @@ class RecordRouting:
 
 
 @dataclass(frozen=True)
+class ClearFlow:
+    """Disassociate whatever flow routes the number on ``instance_arn`` (a give-back whose stack's declarations are unknown)."""
+
+    instance_arn: str
+
+
+@dataclass(frozen=True)
 class ConfirmMarker:
     """Read the marker back after an adoption: another adoption may have written last (Connect has no conditional write)."""
 
@@ -134,4 +141,19 @@ class MarkAnswered:
     marker: ClaimMarker
 
 
-Step = Acquire | StakeMarker | RecordRouting | Move | Describe | Untag | Tag | RouteFlow | ConfirmMarker | SetMarker | Release | GiveBack | MarkAnswered
+Step = (
+    Acquire
+    | StakeMarker
+    | RecordRouting
+    | Move
+    | Describe
+    | Untag
+    | Tag
+    | RouteFlow
+    | ClearFlow
+    | ConfirmMarker
+    | SetMarker
+    | Release
+    | GiveBack
+    | MarkAnswered
+)

@@ -448,6 +448,8 @@ GOLDEN: dict[str, Golden] = {
             "5554c330-b563-5d35-9982-1666e9085818/d603a5b3-c961-55c4-a115-534aec59c659/pending",
         ],
         calls={"ClaimPhoneNumber": 1, "DescribePhoneNumber": 2, "SearchAvailablePhoneNumbers": 1, "TagResource": 1},
+        # The named number is gone: an earlier Update's unreported claim of it may be held (on the new and old targets).
+        added={"ListPhoneNumbersV2": 2},
     ),
 }
 
