@@ -1,9 +1,10 @@
-"""Findings of a hostile pass (hostile13) on the one reconcile path (issue 13): each test is a failing reproduction.
+"""Findings of a hostile pass (hostile13) on the one reconcile path (issue 13): each test is a reproduction.
 
 Every test plays CloudFormation through its protocol against the emulator (tests/support.py): the requests it sends,
-Lambda's redeliveries of the same event, and its rollbacks (an Update with old and new swapped, or a Delete). Each is
-marked ``xfail(strict=True)`` until the lead fixes the handler: once fixed, the test passes and strict xfail fails the
-suite, so the mark must go with the fix. Each docstring gives the schedule, what happened, and what should.
+Lambda's redeliveries of the same event, and its rollbacks (an Update with old and new swapped, or a Delete). A finding
+still open is marked ``xfail(strict=True)``: once fixed, the test passes and strict xfail fails the suite, so the mark
+goes with the fix. The fixed ones say so and stay as regression tests. Each docstring gives the schedule, what
+happened, and what should.
 """
 
 from __future__ import annotations
@@ -122,7 +123,6 @@ def create(responses: ResponseServer, props: dict[str, Any]) -> str:
 # --- a first declared flow with a move: the record of the hand-set routing ---------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: a redelivery erases the record of the hand-set routing (plan.plan_flow record='')")
 def test_a_redelivered_move_that_declared_the_first_flow_keeps_the_record_of_the_hand_set_routing_for_its_rollback(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -134,7 +134,8 @@ def test_a_redelivered_move_that_declared_the_first_flow_keeps_the_record_of_the
     its RouteFlow finds no association there and plan.plan_flow, seeing a first declared flow and a record, writes
     ``record = ""``: the record of HAND_FLOW is erased. The rollback moves the number back and leaves it unrouted.
     What should: per docs/rollbacks.md, "A flow declared for the first time over a flow set by hand: the hand-set
-    routing comes back", also when a delivery of the Update was redelivered."""
+    routing comes back", also when a delivery of the Update was redelivered.
+    Fixed on main in 0d192e5; kept as a regression test."""
     old = search_props()
     arn = create(responses, old)
     route_by_hand(arn, HAND_FLOW)
@@ -153,7 +154,6 @@ def test_a_redelivered_move_that_declared_the_first_flow_keeps_the_record_of_the
     assert (record(emulator, arn)["target_arn"], record(emulator, arn)["contact_flow"]) == (INSTANCE, HAND_FLOW)
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: the recorded routing is ignored when the stack's flow is on the instance moved back to")
 def test_the_rollback_of_a_move_onto_a_traffic_distribution_group_that_declared_the_first_flow_restores_the_hand_set_routing(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -164,7 +164,8 @@ def test_the_rollback_of_a_move_onto_a_traffic_distribution_group_that_declared_
     (the move drops Connect's association), then RouteFlow reads INSTANCE's associations, finds none, and
     plan.plan_flow's "associated != declared_before: changed by hand since, left alone" leaves the number unrouted:
     the record is never used, because FLOW's instance is the one the number is on now.
-    What should: the hand-set routing HAND_FLOW comes back (docs/rollbacks.md), as it does for a move between instances."""
+    What should: the hand-set routing HAND_FLOW comes back (docs/rollbacks.md), as it does for a move between instances.
+    Fixed on main in 0d192e5; kept as a regression test."""
     old = search_props()
     arn = create(responses, old)
     route_by_hand(arn, HAND_FLOW)
@@ -183,7 +184,6 @@ def test_the_rollback_of_a_move_onto_a_traffic_distribution_group_that_declared_
 # --- a number released by hand: the replacement's own rollback -----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: strays are looked for only when the named number is held; the rollback claims again")
 def test_the_rollback_of_an_update_whose_replacement_for_a_number_released_by_hand_timed_out_releases_that_replacement(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -198,7 +198,8 @@ def test_the_rollback_of_an_update_whose_replacement_for_a_number_released_by_ha
     leak without any timeout: B CLAIMED, then a later step fails (the flow), and the rollback claims C and never
     releases B.
     What should: the rollback releases B once it settles (a pending replacement of this resource, as the Reason
-    promises), completes, and holds no number CloudFormation was not told of."""
+    promises), completes, and holds no number CloudFormation was not told of.
+    Fixed on main in 0d192e5; kept as a regression test."""
     old = search_props(WaitTimeoutSeconds="10")
     arn = create(responses, old)
     connect().release_phone_number(PhoneNumberId=arn)
@@ -217,7 +218,6 @@ def test_the_rollback_of_an_update_whose_replacement_for_a_number_released_by_ha
     assert marked_holdings(emulator) <= {rollback.response["PhysicalResourceId"]}, (failed.response["Reason"], rollback.response)
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: strays are looked for only when the named number is held; the rollback imports again and fails forever")
 def test_the_rollback_of_an_update_whose_import_replaced_a_number_released_by_hand_releases_the_import_and_completes(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -230,7 +230,8 @@ def test_the_rollback_of_an_update_whose_import_replaced_a_number_released_by_ha
     the same way: the stack is stuck in UPDATE_ROLLBACK_FAILED, B is held, pending, by no stack, and the Reason's
     advice (adopt it with adopt_existing) does not apply: rules.adoption_refusal refuses this resource's own pending
     replacement.
-    What should: the rollback releases B (a pending replacement of this resource) and completes."""
+    What should: the rollback releases B (a pending replacement of this resource) and completes.
+    Fixed on main in 0d192e5; kept as a regression test."""
     old = {"TargetArn": INSTANCE, "SourcePhoneNumberArn": SOURCE}
     arn = create(responses, old)
     connect().release_phone_number(PhoneNumberId=arn)
@@ -253,7 +254,6 @@ def test_the_rollback_of_an_update_whose_import_replaced_a_number_released_by_ha
 # --- a Create that times out under RETAIN -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: a searched Create whose claim outlives the wait limit is left to a Delete RETAIN never sends")
 def test_a_searched_create_whose_claim_outlives_its_wait_limit_under_retain_leaves_no_number_held_by_no_stack(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -265,7 +265,8 @@ def test_a_searched_create_whose_claim_outlives_its_wait_limit_under_retain_leav
     monthly; each corrected redeploy claims another. CloudFormation was still listening for about 95 s more.
     What should: as for a searched Create that fails after CLAIMED (reconcile.failed_after_claim), nothing this
     request claimed is left to a Delete that RETAIN never sends: the handler waits out its own claim on the hard
-    deadline (CloudFormation listens 2 minutes past the wait limit) and releases it, the Reason saying so."""
+    deadline (CloudFormation listens 2 minutes past the wait limit) and releases it, the Reason saying so.
+    Fixed on main in 0d192e5; kept as a regression test."""
     props = search_props(WaitTimeoutSeconds="10", ServiceTimeout="130")
     emulator.service.config.claim_seconds = 14
 
@@ -313,7 +314,6 @@ def test_a_successful_adoption_rolled_back_under_the_default_retain_is_given_bac
     assert CLAIM_MARKER_TAG not in now["tags"]
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: no record of the hand-set routing is kept on a number whose marker an earlier release wrote")
 def test_the_rollback_of_an_update_that_set_the_first_flow_on_a_number_marked_by_an_earlier_release_restores_the_hand_set_routing(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -325,7 +325,8 @@ def test_the_rollback_of_an_update_that_set_the_first_flow_on_a_number_marked_by
     ``ours_known``; a ``REQUEST``-only marker names no resource, so nothing is recorded, and the rollback disassociates
     FLOW and leaves the line unrouted. The same with a move (the record is never read before it).
     What should: the number is this resource's by its physical id, so the record is kept (the marker rewritten in
-    this release's form, RESOURCE/REQUEST/flow=...), and the rollback restores HAND_FLOW (docs/rollbacks.md)."""
+    this release's form, RESOURCE/REQUEST/flow=...), and the rollback restores HAND_FLOW (docs/rollbacks.md).
+    Fixed on main in 0d192e5; kept as a regression test."""
     old = search_props()
     arn = create(responses, old)
     earlier_release = record(emulator, arn)["tags"][CLAIM_MARKER_TAG].split("/")[1]
