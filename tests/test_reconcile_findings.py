@@ -580,3 +580,39 @@ def test_a_crash_mid_adoption_in_an_update_then_a_too_late_redelivery_leaves_the
     settle(emulator)
     now = record_of(emulator, number)
     assert (now["target_arn"], now["contact_flow"], now["tags"].get(CLAIM_MARKER_TAG)) == (INSTANCE, FLOW, None), late["Reason"]
+
+
+# --- a stale record of the routing, since 0d192e5 ---------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="hostile13: since 0d192e5 a first declared flow on an unrouted number keeps a stale record (plan.plan_flow)")
+def test_the_rollback_of_a_first_flow_declared_again_on_a_number_unrouted_by_hand_leaves_it_unrouted(
+    emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Schedule: a searched number on INSTANCE, routed by hand to HAND_FLOW. An Update declares FLOW (the marker records
+    HAND_FLOW); a later Update removes the prop, and HAND_FLOW comes back (the record stays in the marker). Someone then
+    disassociates the number by hand: no routing, on purpose. An Update declares FLOW again (a first declared flow
+    again, no move); it succeeds; another resource fails; CloudFormation rolls it back.
+    What happened: since 0d192e5, plan.plan_flow records ``associated`` for a first declared flow, and None ("nothing
+    routes it now") keeps the record there is, so the stale HAND_FLOW record survives. The rollback restores HAND_FLOW
+    on a number its owner had left unrouted: calls go to a flow someone retired. (With a move the record is rewritten
+    by RecordRouting, so only the in-place Update keeps it.)
+    What should: docs/rollbacks.md, "A flow declared for the first time on an unrouted number: Disassociated". A
+    first declared flow over no routing clears an older record (the redelivery case the change was made for can be
+    told apart: the record was written by this request, or the number was moved by it)."""
+    plain = search_props()
+    arn = create(responses, plain)
+    route_by_hand(arn, HAND_FLOW)
+    routed = search_props(ContactFlowArn=FLOW)
+    assert run("Update", responses, routed, old=plain, physical_id=arn).response["Status"] == "SUCCESS"
+    assert run("Update", responses, plain, old=routed, physical_id=arn).response["Status"] == "SUCCESS"
+    assert record(emulator, arn)["contact_flow"] == HAND_FLOW
+    connect().disassociate_phone_number_contact_flow(PhoneNumberId=arn, InstanceId=INSTANCE.rsplit("/", 1)[1])
+
+    update = run("Update", responses, routed, old=plain, physical_id=arn)
+    assert update.response["Status"] == "SUCCESS", update.response["Reason"]
+    rollback = run("Update", responses, plain, old=routed, physical_id=arn)
+
+    assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
+    one_answer_each(answers, 5)
+    assert record(emulator, arn)["contact_flow"] == ""
