@@ -281,7 +281,6 @@ def test_a_searched_create_whose_claim_outlives_its_wait_limit_under_retain_leav
 # --- an adoption rolled back under the default RETAIN ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: under Retain CloudFormation sends no Delete, so a rolled-back adoption is never given back")
 def test_a_successful_adoption_rolled_back_under_the_default_retain_is_given_back_where_it_was_local_deploy(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """Schedule (local deploy, CloudFormation's DeletionPolicy rules): a live number X on INSTANCE, routed by hand to
     HAND_FLOW. Stack "Adopter", first deploy: Number0 adopts X onto OTHER_INSTANCE with FLOW_ON_OTHER, under the default
@@ -428,45 +427,35 @@ def test_lambdas_retry_of_an_update_whose_failed_answer_arrived_does_not_undo_th
 # --- a replacement answered SUCCESS whose marker stayed pending ------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: a replacement answered SUCCESS but still marked pending is released by a later rollback")
-def test_a_replacement_answered_success_whose_marker_stayed_pending_is_never_released_by_the_rollback(
+def test_a_replacement_that_cannot_be_marked_reported_answers_failed_so_the_rollback_releases_it_and_keeps_the_old_number(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
-    """Schedule: a stack holds searched DID number A (default RETAIN). An Update changes Type to TOLL_FREE: replacement
-    B is claimed (marker pending), SUCCESS is decided, then MarkAnswered's TagResource fails (one AccessDenied here; a
-    throttle that outlasts the Lambda run does the same): protocol._decide_then logs it and SUCCESS stands, so B,
-    the number CloudFormation was told of, keeps a pending marker. Another resource of the stack fails;
-    CloudFormation rolls back: B is kept (DeletionPolicy Retain: no Delete), and an Update goes to A with the old
-    properties back (the local deploy engine's order).
-    What happened: plan.stray_search sees the rollback of a replacement and lists the failed attempt's target for
-    pending markers of this resource: B is one, and it is released "claimed by a replacement that failed", though
-    CloudFormation was told of it and RETAIN keeps it (the README: "A number answered SUCCESS, or kept by RETAIN, is
-    never pending, so it is never released this way"; issue 13: kept numbers are never released by a later rollback).
-    What should: B stays held. For instance, a failed MarkAnswered fails the answer instead (it is decided before,
-    so the order must change with care, see hostile10's open finding on answered markers), or is retried by the next
-    request that sees the number (the physical id names it), so that only claims never reported stay pending."""
+    """Schedule (hostile13's finding, fixed): a stack holds searched DID number A (default RETAIN). An Update changes Type
+    to TOLL_FREE: replacement B is claimed (marker pending), SUCCESS is decided, then the TagResource that marks B
+    reported fails (one AccessDenied; a throttle that outlasts the Lambda run does the same).
+    It used to answer SUCCESS anyway: B, the number CloudFormation was told of, kept its pending marker, and a later
+    rollback released it "as a replacement that failed", though RETAIN keeps it.
+    Now the answer, not delivered yet, becomes FAILED: CloudFormation keeps A, and its rollback releases B (pending,
+    and never reported), so only A is held."""
     old = search_props()
     held = create(responses, old)
     new = search_props(Type="TOLL_FREE")
     emulator.service.fail_next(1, status=400, code="AccessDeniedException", operation="TagResource")
+
     update = run("Update", responses, new, old=old, physical_id=held)
-    assert update.response["Status"] == "SUCCESS", update.response["Reason"]
-    replacement = update.response["PhysicalResourceId"]
+    rollback = run("Update", responses, old, old=new, physical_id=held)
 
-    rollback = run("Update", responses, old, old=new, physical_id=held)  # B kept by RETAIN: no Delete
-
+    assert (update.response["Status"], update.response["PhysicalResourceId"]) == ("FAILED", held)
+    assert "marking it as reported failed" in update.response["Reason"], update.response["Reason"]
     assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
     one_answer_each(answers, 3)
     settle(emulator)
-    assert marked_holdings(emulator) == {held, replacement}
+    assert marked_holdings(emulator) == {held}
 
 
 # --- a give-back whose move back FAILED --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile13: a give-back whose move back ends FAILED answers Connect's bare message (apply.give_back catches ClientError only)"
-)
 def test_a_give_back_whose_move_back_fails_on_the_origins_quota_says_what_is_kept_and_how_to_keep_it_where_it_is(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -498,6 +487,25 @@ def test_a_give_back_whose_move_back_fails_on_the_origins_quota_says_what_is_kep
 
 
 # --- an exact number released by hand -----------------------------------------------------------------------------------
+
+
+def test_an_update_of_an_exact_number_released_by_hand_says_it_was_released_outside_the_stack_and_how_to_go_on(
+    emulator: ConnectEmulator, responses: ResponseServer
+) -> None:
+    """The Update of an exact number released by hand (in Connect's cooldown) cannot hold it again: the Reason says so,
+    that nothing is held, and how to finish a rollback (its completion is the open finding below)."""
+    number = emulator.service.available("US", "DID")[3]
+    old = {"TargetArn": INSTANCE, "PhoneNumber": number}
+    arn = create(responses, old)
+    connect().release_phone_number(PhoneNumberId=arn)
+    settle(emulator)
+
+    failed = run("Update", responses, {**old, "Description": "after the release"}, old=old, physical_id=arn)
+
+    reason = failed.response["Reason"]
+    assert (failed.response["Status"], failed.response["PhysicalResourceId"]) == ("FAILED", arn)
+    assert arn in reason and "released outside the stack" in reason and "continue-update-rollback --resources-to-skip Number" in reason, reason
+    assert marked_holdings(emulator) == set()
 
 
 @pytest.mark.xfail(strict=True, reason="hostile13: the rollback of an Update of an exact number released by hand claims it again and fails forever")
@@ -538,9 +546,6 @@ def test_the_rollback_of_an_update_of_an_exact_number_released_by_hand_completes
 # --- an adoption in an Update that died before it could answer or undo -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile13: the rollback of an Update never gives back an adoption its failed attempt began (only unclaimed- Deletes do)"
-)
 @pytest.mark.parametrize("crash_after", ["tag_resource", "update_phone_number"], ids=["the marker", "the move"])
 def test_a_crash_mid_adoption_in_an_update_then_a_too_late_redelivery_leaves_the_live_number_as_it_was_after_the_rollback(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[dict[str, Any]]], crash_after: str
@@ -585,7 +590,6 @@ def test_a_crash_mid_adoption_in_an_update_then_a_too_late_redelivery_leaves_the
 # --- a stale record of the routing, since 0d192e5 ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: since 0d192e5 a first declared flow on an unrouted number keeps a stale record (plan.plan_flow)")
 def test_the_rollback_of_a_first_flow_declared_again_on_a_number_unrouted_by_hand_leaves_it_unrouted(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:

@@ -42,6 +42,7 @@ def acquire(work: Work, step: Step) -> None:
     """
     assert isinstance(step, steps.Acquire)
     run, spec, deadline = work.run, step.spec, work.deadline
+    work.acquiring = step
     claimed_at = run.claimed_no_earlier_than()
     if spec.source_phone_number_arn is not None:
         number, arn, number_id = _import_one(work, spec, step.marker)
@@ -162,6 +163,15 @@ def _try_candidates(work: Work, spec: ClaimSpec, request: ClaimPhoneNumberReques
                 raise
             if spec.phone_number is not None:
                 _refuse_if_held(work, spec)
+                gone = work.acquiring.gone if work.acquiring is not None else None
+                if gone is not None:
+                    raise Failure(
+                        f"{reason(run, error)} {number} cannot be claimed again: the number this resource held ({gone}) was "
+                        "released outside the stack, and Connect keeps a released number in a cooldown of up to 180 days. "
+                        "Nothing is held for this resource. Declare another number (or a search), or remove the resource; "
+                        "to finish a rollback, continue it skipping this resource "
+                        f"(aws cloudformation continue-update-rollback --resources-to-skip {run.event['LogicalResourceId']})."
+                    ) from error
                 raise
             log.info("%s: %s; trying the next candidate", number, error_code(error))
             tried += 1

@@ -60,7 +60,7 @@ def describe_number(work: Work, step: Step) -> None:
 
 def _applied(work: Work, *, doing: str, target_arn: str | None = None) -> Summary:
     """The number once our own change to it has settled; fails with Connect's message if the change FAILED."""
-    summary = observe.settle(work.run, work.deadline, work.arn, doing=doing, target_arn=target_arn)
+    summary = observe.settle(work.run, work.deadline, work.arn, doing=doing, target_arn=target_arn, bound=work.bound)
     if status_of(summary) == FAILED:
         message = summary.get("PhoneNumberStatus", {}).get("Message", "")
         raise Failure(f"{message} (update of {summary.get('PhoneNumber')} FAILED)")
@@ -266,12 +266,14 @@ def give_back(work: Work, step: Step) -> None:
     try:
         for sub in step.steps:
             apply(work, sub)
-    except ClientError as error:
-        if not is_already_gone(error):
+    except (ClientError, Failure) as error:
+        if not isinstance(error, ClientError) or not is_already_gone(error):
+            # A refusal, or a move back that ended FAILED (the origin's quota is full, say).
             raise Failure(
                 f"{reason(work.run, error)} {number} ({arn}) is kept, still marked as this stack's adoption: "
                 f"giving it back to {step.origin} failed. Retry once that is fixed, or remove the marker "
-                f"({CLAIM_MARKER_TAG}) to keep it where it is."
+                f"({CLAIM_MARKER_TAG}) to keep it where it is (aws connect untag-resource --resource-arn {arn} "
+                f"--tag-keys {CLAIM_MARKER_TAG})."
             ) from error
         log.info("%s cannot go back to %s (%s): kept where it is", number, step.origin, error_code(error))
     if step.unmark:

@@ -133,6 +133,17 @@ class Responder:
             self.delivered = True
             return decided
 
+    def revise(self, status: str, *, physical_id: str, reason: str = "", data: Mapping[str, str] | None = None) -> bool:
+        """Replace the decided answer while it is not delivered yet. Returns whether it was replaced."""
+        with self._lock:
+            if self.delivered:
+                return False
+            log.info("answering %s instead of %s for %s: %s", status, self.sent, physical_id, reason)
+            self._body = build_body(self._event, status=status, physical_id=physical_id, reason=reason, data=data)
+            self.sent = status
+            self.answered.set()
+            return True
+
     def _decide(self, status: str, physical_id: str, reason: str, data: Mapping[str, str] | None) -> bool:
         if self._body is not None:
             if status != self.sent:

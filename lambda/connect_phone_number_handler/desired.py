@@ -75,3 +75,5 @@ class Seen:
     # it), read only then (reads_routing). ``routing_read`` says whether it was read (None is a number routed nowhere).
     routing: str | None = None
     routing_read: bool = False
+    # The rollback of an Update that adopted a number: that number, if this resource's adoption of it is still marked.
+    abandoned: Summary | None = None

@@ -57,6 +57,9 @@ def read(run: Run, desired: Desired) -> Seen:
             # Released outside the stack (by hand): the resource holds no number, so it claims one, as a new resource would.
             log.info("%s is gone (%s); claiming a replacement", desired.physical_id, error_code(error))
         strays = _strays(run, desired, number)
+        abandoned = _abandoned_adoption(run, desired, number) if number is not None else None
+        if abandoned is not None:
+            return Seen(number, waited, strays=strays, abandoned=abandoned)
     if number is not None and (instance := plan.reads_routing(desired, number)) is not None:
         routing = associated_flow(run, run.deadline(desired.wait_limit), instance, number["PhoneNumberArn"])
         return Seen(number, waited, strays=strays, routing=routing, routing_read=True)
@@ -87,6 +90,21 @@ def _strays(run: Run, desired: Desired, number: Summary | None) -> tuple[Summary
             # One the properties can use (plan._kept_stray) must be settled to be used.
             found[str(listed["PhoneNumberArn"])] = settled(run, run.deadline(), listed, doing="left by an earlier Update") if usable else listed
     return tuple(found.values())
+
+
+def _abandoned_adoption(run: Run, desired: Desired, number: Summary) -> Summary | None:
+    """The number a rolled-back Update began to adopt (plan.abandoned_adoption), if this resource's adoption marks it still."""
+    exact = plan.abandoned_adoption(desired, number)
+    if exact is None or desired.old is None:
+        return None
+    hard = run.deadline()  # a clean-up: not this request's own work
+    found = held_in_account(run, hard, exact, desired.old.target_arn)
+    if found is None:
+        return None
+    owner = Ownership.of(found, desired.own, desired.request)
+    if not owner.ours or owner.marker is None or not owner.marker.adopted or owner.this_request:
+        return None
+    return settled(run, hard, found, doing="before its give-back", fresh=True)
 
 
 def _for_delete(run: Run, desired: Desired) -> Seen:

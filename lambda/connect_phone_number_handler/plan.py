@@ -131,9 +131,12 @@ def _hold(desired: Desired, seen: Seen) -> Plan:
         )
     if number is not None and not rules.needs_replacement(number, desired.old, spec):
         converging = converge(number, spec, desired.before, record_flow=True, routing=(seen.routing,) if seen.routing_read else None)
+        given_back: tuple[Step, ...] = ()
+        if seen.abandoned is not None and desired.old is not None:
+            given_back = (give_back(seen.abandoned, desired, "adopted by an Update that failed", declared_flow=desired.old.contact_flow_arn),)
         return replace(
             converging,
-            steps=strays + converging.steps,
+            steps=strays + given_back + converging.steps,
             answer=desired.physical_id,
             failure_id=desired.physical_id,
             limit_seconds=_limit(desired, seen),
@@ -142,7 +145,9 @@ def _hold(desired: Desired, seen: Seen) -> Plan:
     if seen.holder is not None and spec.adopt_existing and not Ownership.of(seen.holder, desired.own, desired.request).claimed_here:
         return adopt(desired, seen.holder, seen.origin_flow)
     replacing = desired.names_a_number
-    steps: tuple[Step, ...] = (Acquire(spec, replace(desired.marker, pending=replacing), replacing), RouteFlow(spec.contact_flow_arn, None, updating=False))
+    gone = desired.physical_id if replacing and number is None else None
+    acquire = Acquire(spec, replace(desired.marker, pending=replacing), replacing, gone)
+    steps: tuple[Step, ...] = (*strays, acquire, RouteFlow(spec.contact_flow_arn, None, updating=False))
     searched = spec.phone_number is None and spec.source_phone_number_arn is None
     return Plan(
         steps,
@@ -346,7 +351,19 @@ def _limit(desired: Desired, seen: Seen) -> int | None:
     return None if seen.waited else desired.wait_limit
 
 
-def give_back(number: Summary, desired: Desired, why: str) -> GiveBack:
+def abandoned_adoption(desired: Desired, number: Summary) -> str | None:
+    """The exact number a rolled-back Update asked to adopt, when the rollback keeps another: its adoption may have begun.
+
+    The failed attempt stakes its marker before any change; if it died (or ran out of time) before it could answer
+    or undo, only its marker says where the number was. Paid for (one list) only on such a rollback.
+    """
+    old = desired.old
+    if old is None or not old.adopt_existing or old.phone_number is None or stray_search(desired, number) == ():
+        return None
+    return None if number.get("PhoneNumber") == old.phone_number else old.phone_number
+
+
+def give_back(number: Summary, desired: Desired, why: str, *, declared_flow: str | None = None) -> GiveBack:
     """Keep ``number``; if this resource adopted it, back to where it was (target and flow), its marker removed.
 
     Its description and tags stay as the stack left them: the marker has no room for them.
@@ -361,8 +378,9 @@ def give_back(number: Summary, desired: Desired, why: str) -> GiveBack:
     tags = {k: v for k, v in number.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}
     origin_flow = owner.marker.origin_flow_arn(arn)
     back = ClaimSpec(origin, description=number.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=origin_flow)
-    if desired.spec is not None:
-        steps = converge(number, back, Baseline(tags, desired.spec.contact_flow_arn), purpose=GIVE_BACK).steps
+    if declared_flow is not None or desired.spec is not None:
+        flow = declared_flow if declared_flow is not None else desired.spec.contact_flow_arn if desired.spec is not None else None
+        steps = converge(number, back, Baseline(tags, flow), purpose=GIVE_BACK).steps
     else:
         # The stack's declarations are unknown (its properties no longer parse): the marker alone says how the number
         # was routed. With no flow then, whatever routes it now on its origin instance is the stack's, and goes.

@@ -50,6 +50,8 @@ class Outcome:
     data: dict[str, str] = field(default_factory=dict)
     # Runs once SUCCESS is decided and before it is delivered, never before (a replacement's marker stops being pending).
     after_answer: Callable[[], None] | None = None
+    # If after_answer fails before SUCCESS was delivered: the Reason of the FAILED answer that replaces it (None: SUCCESS stands).
+    unfollowed: Callable[[Exception], str] | None = None
 
 
 @dataclass
@@ -178,16 +180,21 @@ def _decide_then(run: Run, outcome: Outcome) -> None:
     """Decide SUCCESS first, then run what must follow it (never the other way round).
 
     If the watchdog decided FAILED first, nothing follows: CloudFormation is told FAILED and rolls back. What
-    follows runs after the decision, on a deadline of its own (the run's deadline stops at the answer); if it
-    fails, SUCCESS is still the answer (logged), and a Lambda retry repeats it.
+    follows runs after the decision, on a deadline of its own (the run's deadline stops at the answer). If it
+    fails, the answer becomes FAILED where the outcome says so and SUCCESS was not delivered yet; else SUCCESS stands.
     """
     if not run.responder.decide(SUCCESS, physical_id=outcome.physical_id, data=outcome.data):
         raise Failure("The handler's answer was decided before the replacement could be reported.")
     assert outcome.after_answer is not None
     try:
         outcome.after_answer()
-    except Exception:
-        log.exception("the work that follows the answer failed; the answer stands")
+    except Exception as error:
+        log.exception("the work that follows the answer failed")
+        if outcome.unfollowed is not None:
+            why = outcome.unfollowed(error)
+            # Not delivered yet (the watchdog may have delivered SUCCESS meanwhile: then it stands).
+            if run.responder.revise(FAILED, physical_id=run.physical_id, reason=why):
+                raise Failure(why) from error
 
 
 def reason(run: Run, error: Exception) -> str:

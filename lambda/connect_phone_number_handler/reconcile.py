@@ -84,7 +84,7 @@ def execute(request: Run, desired: Desired, decided: Plan) -> Outcome:
     deadline = request.deadline(decided.limit_seconds)
     if decided.undo is not None:
         deadline = deadline.keeping(rules.UNDO_ADOPTION_SECONDS)  # the undo's time stays free inside the hard end
-    work = Work(request, desired, deadline, decided.number)
+    work = Work(request, desired, deadline, decided.number, bound="the wait limit" if decided.limit_seconds is not None else observe.HARD_BOUND)
     try:
         if decided.refusal is not None:
             raise Failure(decided.refusal)  # only where it undoes (_undoes_refusal)
@@ -118,7 +118,14 @@ def _outcome(request: Run, decided: Plan, work: Work) -> Outcome:
         for step in after:
             apply.apply(work, step)
 
-    return Outcome(physical_id, data, after_answer=follow)
+    def unfollowed(error: Exception) -> str:
+        # The replacement would stay pending while CloudFormation holds it, and a later rollback would release it.
+        return (
+            f"The replacement {data.get(contract.ATTR_PHONE_NUMBER)} ({physical_id}) was claimed, but marking it as reported failed "
+            f"({reason(request, error)}): the answer is FAILED, so CloudFormation keeps the old number and its rollback releases the replacement."
+        )
+
+    return Outcome(physical_id, data, after_answer=follow, unfollowed=unfollowed)
 
 
 def undo(request: Run, record: plan.Undo) -> str:
@@ -134,9 +141,10 @@ def undo(request: Run, record: plan.Undo) -> str:
     deadline.grace_left = 0.0
     where = f"{restore.target_arn}{f', routed to {restore.contact_flow_arn}' if restore.contact_flow_arn else ''}"
     try:
-        current = observe.settle(request, deadline, arn, doing="undoing its adoption")
+        bound = f"the {rules.UNDO_ADOPTION_SECONDS:.0f} s kept for the undo"
+        current = observe.settle(request, deadline, arn, doing="undoing its adoption", bound=bound)
         back = plan.plan_undo(record, current)
-        work = Work(request, desire_nothing(request), deadline, current)
+        work = Work(request, desire_nothing(request), deadline, current, bound=bound)
         for step in back.steps:
             apply.apply(work, step)
     except Exception as error:

@@ -27,6 +27,8 @@ class Acquire:
     spec: ClaimSpec
     marker: ClaimMarker
     replacing: bool
+    # The physical id of the number this one replaces because it is gone (released outside the stack), if so.
+    gone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .connect_api import Deadline
 from .desired import Desired
 from .protocol import Failure, Run
-from .steps import Summary
+from .steps import Acquire, Summary
 
 
 class LeftToAnother(Failure):
@@ -23,6 +23,8 @@ class Work:
     deadline: Deadline
     number: Summary | None = None
     acquired: Summary | None = None  # the number Acquire claimed, once CLAIMED
+    acquiring: Acquire | None = None  # the Acquire step under way
+    bound: str = "the wait limit"  # what the deadline is, as a Reason says it
 
     @property
     def arn(self) -> str:
