@@ -137,23 +137,34 @@ def patch_call(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[str, Callable[..
     monkeypatch.setattr(connect_api, "make_client", lambda: WrappedClient(real_make_client(), wrap))
 
 
-def crash_after_the_claim(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run ``event`` and die right after Connect accepted its ClaimPhoneNumber."""
+def crash_on(monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], operation: str, *, after: bool = True, nth: int = 1) -> None:
+    """Run ``event`` and let Lambda die (Crash) at the ``nth`` call of ``operation``: after Connect applied it, or before."""
+    seen = 0
 
     def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
-        if name != "claim_phone_number":
+        if name != operation:
             return None
 
-        def claimed_then_crash(*args: Any, **kwargs: Any) -> Any:
-            op(*args, **kwargs)
+        def dying(*args: Any, **kwargs: Any) -> Any:
+            nonlocal seen
+            seen += 1
+            if seen < nth:
+                return op(*args, **kwargs)
+            if after:
+                op(*args, **kwargs)
             raise Crash
 
-        return claimed_then_crash
+        return dying
 
     with monkeypatch.context() as patch:
         patch_call(patch, wrap)
         with pytest.raises(Crash):
             handler.on_event(event, FakeContext(60))
+
+
+def crash_after_the_claim(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``event`` and die right after Connect accepted its ClaimPhoneNumber."""
+    crash_on(monkeypatch, event, "claim_phone_number")
 
 
 def record_of(emulator: ConnectEmulator, number: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from support import (
     OTHER_INSTANCE,
     Crash,
     FakeContext,
+    crash_on,
     invoke,
     live_number_by_hand,
     make_event,
@@ -87,31 +88,6 @@ def one_answer_each(answers: dict[str, list[dict[str, Any]]], requests: int) -> 
     """Each of ``requests`` requests got exactly one answer (redeliveries of one event share its RequestId)."""
     assert {key: len(got) for key, got in answers.items()} == dict.fromkeys(answers, 1), answers
     assert len(answers) == requests, answers
-
-
-def crash_on(monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], operation: str, *, after: bool = True, nth: int = 1) -> None:
-    """Run ``event`` and let Lambda die (Crash) at the ``nth`` call of ``operation``: after Connect applied it, or before."""
-    seen = 0
-
-    def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
-        if name != operation:
-            return None
-
-        def dying(*args: Any, **kwargs: Any) -> Any:
-            nonlocal seen
-            seen += 1
-            if seen < nth:
-                return op(*args, **kwargs)
-            if after:
-                op(*args, **kwargs)
-            raise Crash
-
-        return dying
-
-    with monkeypatch.context() as patch:
-        patch_call(patch, wrap)
-        with pytest.raises(Crash):
-            handler.on_event(event, FakeContext(60))
 
 
 def create(responses: ResponseServer, props: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ import pytest
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator, records
-from support import FLOW, FLOW_ON_OTHER, INSTANCE, OTHER_INSTANCE, crash_after_the_claim, invoke, live_number_by_hand, make_event, search_props
+from support import FLOW, FLOW_ON_OTHER, INSTANCE, OTHER_INSTANCE, crash_after_the_claim, crash_on, invoke, live_number_by_hand, make_event, search_props
 
 SOURCE = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789abcdef"
 TAGS = [{"Key": "team", "Value": "care"}]
@@ -184,7 +184,7 @@ def give_back(emulator: ConnectEmulator, responses: ResponseServer, wire: Wire, 
 def rollback_of_an_adoption_that_died(emulator: ConnectEmulator, responses: ResponseServer, wire: Wire, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     number = live_number_by_hand(emulator)
     props = _adoption_props(number, ContactFlowArn=FLOW_ON_OTHER)
-    dies_at_the_move(make_event("Create", responses, props, request_id="req-create"), monkeypatch)
+    crash_on(monkeypatch, make_event("Create", responses, props, request_id="req-create"), "update_phone_number", after=False)
     wire.clear()
     return request("Delete", responses, props, "req-delete", physical_id="unclaimed-" + _request_token("req-create"))
 
@@ -214,27 +214,6 @@ def update_of_a_number_released_by_hand(emulator: ConnectEmulator, responses: Re
     boto3.client("connect", region_name="us-east-1").release_phone_number(PhoneNumberId=arn)
     wire.clear()
     return request("Update", responses, {**props, "Description": "Back"}, "req-update", old=props, physical_id=arn)
-
-
-def dies_at_the_move(event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run ``event`` and die as UpdatePhoneNumber is about to be sent (after the adoption's marker)."""
-    from support import Crash, FakeContext, patch_call
-
-    def wrap(name: str, op: Callable[..., Any]) -> Callable[..., Any] | None:
-        if name != "update_phone_number":
-            return None
-
-        def crash(*args: Any, **kwargs: Any) -> Any:
-            raise Crash
-
-        return crash
-
-    from connect_phone_number_handler import handler
-
-    with monkeypatch.context() as patch:
-        patch_call(patch, wrap)
-        with pytest.raises(Crash):
-            handler.on_event(event, FakeContext(60))
 
 
 def _request_token(request_id: str) -> str:
