@@ -330,8 +330,8 @@ class World:
         self.by_hand("UntagResource", {"resourceArn": arn, "tagKeys": [MARKER_TAG]})
 
     def busy_beyond(self, seconds: float) -> list[str]:
-        """Held numbers whose workflow settles more than ``seconds`` from now."""
-        return [n["number"] for n in self.held().values() if n["status"] == "IN_PROGRESS" and n["settle_at"] > self.clock.now + seconds]
+        """Numbers the account holds (marked or not) whose workflow settles more than ``seconds`` from now."""
+        return [n["number"] for n in self.service.holding() if n["status"] == "IN_PROGRESS" and n["settle_at"] > self.clock.now + seconds]
 
     # --- one request ---
 

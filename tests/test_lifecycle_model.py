@@ -518,6 +518,9 @@ class Lifecycle(RuleBasedStateMachine):
         elif answer.status == "FAILED":
             assert excuse, f"Update {logical} answered FAILED although nothing kept it from succeeding: {answer.reason}"
         if answer.status == "FAILED":
+            if new.get("ContactFlowArn") and not old.get("ContactFlowArn") and not refused(new) and before["target_arn"] == new["TargetArn"]:
+                # A failed first declaration may have recorded the routing it would replace before it failed: the record stays.
+                resource.recorded = (*resource.recorded, before["contact_flow"] or None)
             self.roll_back(logical, resource, old, new, rollback, before)
             return
         if answer.physical_id != resource.physical_id:
@@ -551,6 +554,8 @@ class Lifecycle(RuleBasedStateMachine):
         elif declared_before and routed == declared_before:
             # Removing the prop restores the routing from before the stack first declared a flow, if it can route the number.
             usable = [r if r in FLOWS_OF[new["TargetArn"]] and r not in self.world.deleted_flows else None for r in resource.recorded]
+            if resource.recorded[0] == declared_before and "a hand-set flow equal to the first declared one is taken for the stack's" in KNOWN_DEFECTS:
+                usable.append(None)  # recorded, but taken for the stack's own when removed (an adoption's record, say)
             event(f"a declared flow removed{', the hand-set one restored' if usable[0] else ''}")
             self.expect_flow(resource, usable)
         else:
