@@ -30,6 +30,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import boto3
+import botocore
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
@@ -465,6 +466,9 @@ def world(emulator: ConnectEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterato
     real_make_client = connect_api.make_client
     client = real_make_client()
     client.meta.events.register("before-send.connect", cast("Callable[..., None]", in_process(emulator.service)))
+    # Unsigned: SigV4 is a third of botocore's time per call, and the model enforces no IAM (the emulator then
+    # takes the request as its own Region's).
+    client.meta.events.register("choose-signer.connect", lambda **_: botocore.UNSIGNED)
     seeded = {name: getattr(world.rng, name) for name, value in vars(random).items() if getattr(value, "__self__", None) is getattr(random, "_inst", None)}
     virtual_random = types.SimpleNamespace(**{**vars(random), **seeded, "SystemRandom": lambda *_: world.rng})
     swaps: dict[int, Any] = {id(random): virtual_random, id(real_make_client): lambda: DyingClient(client, world)}
