@@ -100,6 +100,10 @@ KNOWN_DEFECTS = frozenset(
         # number has none the handler knows of unless a flow is declared: a failed adoption that moved such a number
         # gives it back unrouted (tests/test_model_findings.py: ..._gives_a_groups_number_back_routed_as_it_was).
         "a group's number's routing is not read before an adoption moves it",
+        # The rollback of an Update that removed the flow declares it again as if for the first time: it records the flow
+        # set by hand that it repairs as the routing from before the stack's flow, and a later removal restores that
+        # (tests/test_model_findings.py: ..._restores_the_routing_from_before_the_stacks_first_flow).
+        "a rollback of a removed flow records the drift it repairs",
     }
 )
 # The rule docs/rollbacks.md lists under "Left out": the move drops the association before the flow is read.
@@ -469,6 +473,8 @@ class Lifecycle(RuleBasedStateMachine):
             excuse = excuse or self.claim_excuse(props)
         else:
             marked = "another resource's marker" if adopted["arn"] not in self.unmarked else ""
+            if adopted["status"] == "IN_PROGRESS" and adopted["settle_status"] == "FAILED" and not adopted["settle_target"]:
+                marked = "its claim (or import), still IN_PROGRESS, ends FAILED: it holds nothing to adopt"
             excuse = excuse or self.quota_excuse(props["TargetArn"], adopted["arn"]) or marked or adoption_excuse(faults, props)
         answer = self.last_answer = self.send("Create", logical, props, faults)
         if answer.status == "SUCCESS":
@@ -574,6 +580,10 @@ class Lifecycle(RuleBasedStateMachine):
             during["target_arn"] != before["target_arn"]
             or (during["status"] == "IN_PROGRESS" and during["settle_status"] == "CLAIMED" and during["settle_target"] not in ("", before["target_arn"]))
         )
+        routed = (during or {}).get("contact_flow") or None
+        redeclared = old.get("ContactFlowArn") and not new.get("ContactFlowArn") and not refused(new) and routed not in (None, old.get("ContactFlowArn"))
+        if redeclared and "a rollback of a removed flow records the drift it repairs" in KNOWN_DEFECTS:
+            resource.recorded = (*resource.recorded, routed)
         back = self.until_done(
             f"rollback Update of {logical}",
             lambda f: self.send("Update", logical, old, f, old=new, physical_id=resource.physical_id, role="rollback "),

@@ -20,7 +20,7 @@ from test_lifecycle_model import Change, Lifecycle, with_wait
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
-from support import INSTANCE, OTHER_INSTANCE, run
+from support import FLOW, INSTANCE, OTHER_INSTANCE, run
 
 KEPT = "+18885550121"
 OTHER = "+12065550120"
@@ -143,45 +143,45 @@ def test_an_update_that_adopts_a_number_another_resource_manages_is_refused(emul
 # --- is fixed the test passes, strict xfail turns that into a failure, and the entry and the mark are removed together.
 
 
-def routed_to(machine: Lifecycle, logical: str) -> str:
-    return str(machine.world.held()[machine.stack[logical].physical_id]["contact_flow"])
+def routed_to(machine: Lifecycle, logical: str) -> str | None:
+    """The flow ``logical``'s number routes to, or None."""
+    return machine.world.held()[machine.stack[logical].physical_id]["contact_flow"] or None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handler defect: a move drops the number's flow association and nothing records a hand-set one, so the rollback of the move "
-    "leaves the number unrouted (docs/rollbacks.md lists only the move combined with a first declared flow under 'Left out')",
+# The Update rolled back -> (its KNOWN_DEFECTS entry, its change, why the handler loses the hand-set routing).
+HAND_SET_ROUTING_LOST = {
+    "an Update that moved the number": (
+        "a move drops a hand-set flow for good",
+        Change("move", 1),
+        "a move drops the number's flow association and nothing records a hand-set one, so the rollback of the move leaves "
+        "the number unrouted (docs/rollbacks.md lists only the move combined with a first declared flow)",
+    ),
+    "an Update that first declared the hand-set flow": (
+        "a hand-set flow equal to the first declared one is taken for the stack's",
+        Change("flow", 1),
+        "when the flow set by hand is the one the stack declares for the first time, plan_flow plans no step and records "
+        "nothing, so the rollback (or removing the prop) disassociates it, or restores an older record",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("defect", "change"),
+    [pytest.param(d, c, marks=pytest.mark.xfail(strict=True, reason=f"handler defect: {why}"), id=i) for i, (d, c, why) in HAND_SET_ROUTING_LOST.items()],
 )
-def test_the_rollback_of_a_move_restores_the_hand_set_flow_a_move_dropped(machine: Lifecycle, monkeypatch: pytest.MonkeyPatch) -> None:
-    """LIFECYCLE_SEED=1262074598 (the default seed, before the entry was listed), shrunk: a number on INSTANCE routed by hand
-    to OTHER_FLOW, no flow declared; an Update moves it to OTHER_INSTANCE and succeeds; another resource fails, so
-    CloudFormation rolls it back. The number is moved back and routes to nothing."""
-    monkeypatch.setattr(model, "KNOWN_DEFECTS", model.KNOWN_DEFECTS - {"a move drops a hand-set flow for good"})
-    logical = create(machine, "DESTROY", CountryCode="US", Type="DID")
-    machine.by_hand(logical, "route", 0)
-    assert routed_to(machine, logical) == model.OTHER_FLOW
-
-    machine.update(logical=logical, change=(Change("move", 1),), faults=NO_FAULTS, rollback=NO_FAULTS, another_fails=True)
-
-    assert routed_to(machine, logical) == model.OTHER_FLOW
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="handler defect: when the flow set by hand is the one the stack declares for the first time, plan_flow plans no step and "
-    "records nothing, so the rollback (or removing the prop) disassociates the hand-set routing, or restores an older record",
-)
-def test_the_rollback_of_a_first_declared_flow_keeps_a_hand_set_flow_equal_to_the_one_it_first_declared(
-    machine: Lifecycle, monkeypatch: pytest.MonkeyPatch
+def test_the_rollback_of_a_successful_update_gives_back_the_hand_set_routing(
+    machine: Lifecycle, monkeypatch: pytest.MonkeyPatch, defect: str, change: Change
 ) -> None:
-    """LIFECYCLE_SEED=1262074598 (found by a planted-bug run first), shrunk: a number routed by hand to OTHER_FLOW; an Update
-    declares ContactFlowArn=OTHER_FLOW (the stack's first flow) and succeeds; it is rolled back. Before the Update the line
-    routed to OTHER_FLOW, by hand: docs/rollbacks.md says the hand-set routing comes back. The number routes to nothing."""
-    monkeypatch.setattr(model, "KNOWN_DEFECTS", model.KNOWN_DEFECTS - {"a hand-set flow equal to the first declared one is taken for the stack's"})
+    """LIFECYCLE_SEED=1262074598 (the default seed, before the entries were listed), shrunk: a number on INSTANCE routed by
+    hand to OTHER_FLOW, no flow declared; an Update moves it to OTHER_INSTANCE, or declares ContactFlowArn=OTHER_FLOW (the
+    stack's first flow, the one set by hand), and succeeds; another resource fails, so CloudFormation rolls it back. The
+    routing of before is the hand-set one (docs/rollbacks.md: it comes back); the number routes to nothing."""
+    monkeypatch.setattr(model, "KNOWN_DEFECTS", model.KNOWN_DEFECTS - {defect})
     logical = create(machine, "DESTROY", CountryCode="US", Type="DID")
     machine.by_hand(logical, "route", 0)
+    assert routed_to(machine, logical) == model.OTHER_FLOW
 
-    machine.update(logical=logical, change=(Change("flow", 1),), faults=NO_FAULTS, rollback=NO_FAULTS, another_fails=True)
+    machine.update(logical=logical, change=(change,), faults=NO_FAULTS, rollback=NO_FAULTS, another_fails=True)
 
     assert routed_to(machine, logical) == model.OTHER_FLOW
 
@@ -209,3 +209,27 @@ def test_a_failed_adoption_gives_a_groups_number_back_routed_as_it_was(machine: 
     [record] = [n for n in machine.world.service.holding() if n["number"] == number]
     assert not isinstance(adopted, str), f"the adoption succeeded ({adopted}): nothing to undo"
     assert (record["target_arn"], record["contact_flow"]) == (model.GROUP, model.OTHER_FLOW)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="handler defect: the rollback of an Update that removed the flow declares it again with no flow declared before, "
+    "so plan_flow takes it for the stack's first flow and records the flow set by hand that it repairs; a later removal "
+    "restores that hand-set flow instead of the routing from before the stack's first flow",
+)
+def test_removing_the_flow_restores_the_routing_from_before_the_stacks_first_flow(machine: Lifecycle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LIFECYCLE_SEED=3621566360 (300 examples), shrunk: a number claimed with ContactFlowArn=FLOW (nothing routed it
+    before); someone routes it by hand to OTHER_FLOW; an Update removing the flow leaves the hand-set routing (not the
+    stack's) and is rolled back, which repairs the drift to FLOW; a later Update removes the flow. The routing from before
+    the stack first declared a flow was none (docs/rollbacks.md), so the number should route to nothing; it routes to
+    OTHER_FLOW, the drift the rollback repaired."""
+    monkeypatch.setattr(model, "KNOWN_DEFECTS", model.KNOWN_DEFECTS - {"a rollback of a removed flow records the drift it repairs"})
+    logical = create(machine, "DESTROY", CountryCode="US", Type="DID", ContactFlowArn=FLOW)
+    machine.by_hand(logical, "route", 0)
+    machine.update(logical=logical, change=(Change("flow", 0),), faults=NO_FAULTS, rollback=NO_FAULTS, another_fails=True)
+    assert routed_to(machine, logical) == FLOW
+
+    machine.update(logical=logical, change=(Change("flow", 0),), faults=NO_FAULTS, rollback=NO_FAULTS, another_fails=False)
+
+    check(machine)
+    assert routed_to(machine, logical) is None
