@@ -441,6 +441,8 @@ class Lifecycle(RuleBasedStateMachine):
             assert after is not None and after["tags"] == number["tags"], f"a refused adoption changed {number['number']}: {after}"
             return multiple()
         if logical is None:
+            if after is None and number["settle_status"] == "FAILED" and not number["settle_target"]:
+                return multiple()  # its claim (or import) ended FAILED: it held nothing (the invariant forgets it)
             # README: "A failed adoption leaves the number as it was": moved back, routed as it was.
             assert after is not None, f"a failed adoption released {number['number']}, kept by a removal policy"
             if "Undoing the adoption failed too" in self.last_answer.reason and POLICIES[policy][0] == "Retain":
@@ -451,6 +453,8 @@ class Lifecycle(RuleBasedStateMachine):
                     self.kept_by[number["arn"]] = f"Number{self.logicals}"
                 return multiple()
             was, now = (number["target_arn"], number["contact_flow"] or None), (after["target_arn"], after["contact_flow"] or None)
+            if number["status"] == "IN_PROGRESS" and number["settle_status"] == "CLAIMED" and number["settle_target"] not in ("", number["target_arn"]):
+                was = (number["settle_target"], None)  # a move still settling when the adoption began: "as it was" is where it settled
             # The handler reads a group's number's routing on the declared flow's instance only (it cannot tell the group's).
             unread = number["target_arn"] == GROUP != props["TargetArn"] and props.get("ContactFlowArn") not in FLOWS_OF[GROUP]
             if unread and "a group's number's routing is not read before an adoption moves it" in KNOWN_DEFECTS:
