@@ -1,368 +1,157 @@
 """A model-based test of the whole lifecycle: CloudFormation, Lambda and Connect under compound faults.
 
-Hypothesis drives random sequences of CloudFormation requests (Create, or a Create that adopts a number
-kept by RETAIN; Updates that move, describe, tag, replace or pin; Delete) through the real handler and
-the emulator, and plays CloudFormation's part
-faithfully: the rollback after a FAILED answer, the Delete of a replaced number, DeletionPolicy and
-UpdateReplacePolicy. Faults are drawn per request: a Lambda that dies after N Connect calls and is
-redelivered, ResponseURL outages, throttles, workflows slower than the wait limit, tiny Lambda budgets,
-full targets. After every step it checks that every request got one answer, and that the numbers held
-are exactly those the stack names plus those kept by policy.
+Hypothesis drives random sequences of CloudFormation requests through the real handler and the emulator
+(tests/model_world.py: virtual time, Lambda runs that die, the ResponseURL): Creates that claim, search or
+import (SourcePhoneNumberArn), or adopt a number kept by RETAIN; Updates that move (between two instances and
+a traffic distribution group of the first), describe, tag, route (ContactFlowArn declared, changed, removed),
+replace, pin, or declare a property the handler refuses at deploy time; Deletes. Between requests, someone
+routes, unroutes or tags a number by hand, or deletes a flow nobody declares. The model plays CloudFormation's
+part faithfully: the rollback after a FAILED answer (the refused properties then come back as the old ones),
+the rollback of a *successful* Update (or replacement) when another resource of the stack fails, the Delete of
+a replaced number, DeletionPolicy and UpdateReplacePolicy. Faults are drawn per request: a Lambda that dies
+after N Connect calls and is redelivered, ResponseURL outages, throttles, workflows slower than the wait
+limit, tiny Lambda budgets, full targets.
 
-Time is virtual: the handler's clock, its sleeps, its watchdog and the emulator's clock move together,
-only when the handler sleeps or calls Connect, so a ten-minute wait costs a few hundred polls, not ten
-minutes. More examples: ``LIFECYCLE_EXAMPLES=500 LIFECYCLE_STEPS=15 pytest tests/test_lifecycle_model.py``.
-``make test`` uses a fixed seed; ``LIFECYCLE_SEED=random`` explores new examples.
-Reproduce a failure with the ``LIFECYCLE_SEED`` it prints, or its blob: ``LIFECYCLE_BLOB=...``;
-``LIFECYCLE_SHRINK=0`` reports the first failure unshrunk (faster while exploring).
-Contact flows (ContactFlowArn) and imports (SourcePhoneNumberArn) are not drawn yet.
+What it checks, after every request and every step:
+- every request gets one answer, in time; a request without a fault the model injected (or a cause it knows:
+  refused properties, a number not to be had, a deleted flow declared) answers SUCCESS;
+- the numbers held are exactly those the stack names plus those kept by a removal policy, and a number kept
+  by a policy stays held (no later rollback releases it);
+- each number the stack names is on its target, with its description, its tags (declared, and those set by
+  hand on keys the stack never declared) and its flow (the declared one, else the routing it is known to have);
+- after every rollback, the number's target, flow, description and tags are what they were before the
+  rolled-back Update, by the rules docs/rollbacks.md states (a tag key the Update first declared is the
+  stack's, so a value set by hand on it goes; a move combined with a first declared flow loses the hand-set
+  routing). KNOWN_DEFECTS lists what the handler does not do yet, each reproduced in tests/test_model_findings.py.
+
+``make test`` uses a fixed seed; ``LIFECYCLE_SEED=random`` explores new examples, and a failure prints the
+seed that found it. More: ``LIFECYCLE_EXAMPLES=300 LIFECYCLE_STEPS=15``. Reproduce a failure with its
+``LIFECYCLE_SEED``, or its blob: ``LIFECYCLE_BLOB=...``; ``LIFECYCLE_SHRINK=0`` reports the first failure
+unshrunk (faster while exploring). The planted-bug tests (tests/test_model_planted_bugs.py) prove it can fail.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import logging
-import math
 import os
 import random
-import secrets
-import threading
 import time
-import types
 import uuid
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
-import boto3
 import hypothesis
 import pytest
-from hypothesis import HealthCheck, Phase, event, note, seed, settings
+from hypothesis import HealthCheck, Phase, note, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, get_state_machine_test, initialize, invariant, multiple, precondition, rule
+from model_world import NO_FAULTS, Attempt, Faults, World
+from model_world import world as world  # noqa: PLC0414 - the world fixture, made visible to pytest here
 
-from connect_phone_number_handler import connect_api, handler, plan
-from connect_phone_number_handler.connect_api import RESPONSE_RESERVE_SECONDS
+from connect_phone_number_handler import arns
+from connect_phone_number_handler.connect_api import CALL_SECONDS_AT_MOST, RESPONSE_RESERVE_SECONDS
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
-from connect_phone_number_local.emulator import ConnectEmulator
-from connect_phone_number_local.emulator import server as emulator_server
-from connect_phone_number_local.emulator.server import SHUTDOWN_POLL_SECONDS
-from connect_phone_number_local.testing import fast_config
-from support import INSTANCE, OTHER_INSTANCE, SERVICE_TOKEN, STACK_ID
+from connect_phone_number_handler.rules import UNDO_ADOPTION_SECONDS
+from connect_phone_number_handler.validation import MAX_WAIT_TIMEOUT_SECONDS, MIN_WAIT_TIMEOUT_SECONDS
+from support import ACCOUNT, FLOW, FLOW_ON_OTHER, INSTANCE, OTHER_INSTANCE, SERVICE_TOKEN, STACK_ID
 
-EXAMPLES = int(os.environ.get("LIFECYCLE_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("LIFECYCLE_EXAMPLES", "60"))
 DEFAULT_SEED = 1262074598
-STEPS = int(os.environ.get("LIFECYCLE_STEPS", "15"))
+STEPS = int(os.environ.get("LIFECYCLE_STEPS", "12"))
 SHRINK = os.environ.get("LIFECYCLE_SHRINK", "1") != "0"
-# Examples each planted-bug test may take to find its bug (it stops at the first).
-PLANTED_EXAMPLES = 150  # 0: report the first failure as found (faster)
 
 MARKER_TAG = CLAIM_MARKER_TAG
 LIBRARY_TAG_PREFIX = MARKER_TAG.split(":")[0]  # the library's tags are all named after it
-LAMBDA_DIR = Path(handler.__file__).resolve().parent
 MAX_BODY_BYTES = 4096  # CloudFormation refuses a bigger response
-CALL_SECONDS = 0.05  # what one Connect call costs in virtual time
 LAMBDA_RETRY_DELAYS = (60.0, 120.0)  # Lambda retries a failed asynchronous invocation twice
 OPERATOR_RETRIES = 3  # ContinueUpdateRollback, or deleting the stack again
 OPERATOR_PAUSE_SECONDS = 600.0
 NUMBERS_PER_INSTANCE = 5
 MAX_RESOURCES = 2
-MUTATING = frozenset(
+
+# A traffic distribution group of INSTANCE: its numbers route to INSTANCE's flows, so a number can move between
+# the two and keep its flow (Connect still drops the association on the move).
+GROUP = f"arn:aws:connect:us-east-1:{ACCOUNT}:traffic-distribution-group/cccccccc-1111-2222-3333-444444444444"
+OTHER_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000002"
+SECOND_FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000002"
+TARGETS = (INSTANCE, OTHER_INSTANCE, GROUP)
+# INSTANCE and its group are drawn twice as often as OTHER_INSTANCE: a move between them keeps the flow declared.
+DRAWN_TARGETS = (INSTANCE, INSTANCE, GROUP, GROUP, OTHER_INSTANCE)
+FLOWS_OF = {INSTANCE: (FLOW, OTHER_FLOW), OTHER_INSTANCE: (FLOW_ON_OTHER, SECOND_FLOW_ON_OTHER), GROUP: (FLOW, OTHER_FLOW)}
+FLOWS = (FLOW, OTHER_FLOW, FLOW_ON_OTHER, SECOND_FLOW_ON_OTHER)
+# End User Messaging numbers to import (the emulator derives a +1206666.... number from each).
+SOURCES = tuple(f"arn:aws:sms-voice:us-east-1:{ACCOUNT}:phone-number/phone-{i:032x}" for i in (1, 2))
+HAND_VALUE = "by-hand"
+
+# What the handler does not do yet, by the rules the model states: each is tolerated here, narrowly, and
+# reproduced as a strict xfail in tests/test_model_findings.py, which fails once the handler is fixed (then
+# remove the entry here, and the model checks the rule again).
+ADOPTED_RECORD = "an adopted number's first declared flow does not record a hand-set routing"
+KNOWN_DEFECTS = frozenset(
     {
-        "claim_phone_number",
-        "update_phone_number",
-        "update_phone_number_metadata",
-        "release_phone_number",
-        "tag_resource",
-        "untag_resource",
-        "associate_phone_number_contact_flow",
-        "disassociate_phone_number_contact_flow",
+        # The handler reads a number's routing on its instance, and a traffic distribution group's number has none it
+        # knows of unless a flow is declared: a move (an adoption's included) drops a group's number's hand-set routing,
+        # and the rollback, or a failed adoption's undo, gives it back unrouted (tests/test_model_findings.py: ..._gives_a_groups_number_back_routed_as_it_was).
+        "a group's number's routing is not read before a move",
+        # The rollback of an Update that removed the flow declares it again as if for the first time: it records the flow
+        # set by hand that it repairs as the routing from before the stack's flow, and a later removal restores that
+        # (tests/test_model_findings.py: ..._restores_the_routing_from_before_the_stacks_first_flow).
+        "a rollback of a removed flow records the drift it repairs",
+        # An adopted number's marker keeps where it routed before the adoption, and is never rewritten: a flow set by hand
+        # after the adoption is not recorded when the stack first declares a flow, or moves the number, so the rollback of
+        # that Update (or a move back) restores the adoption's routing (tests/test_model_findings.py: ..._adopted_number_...).
+        ADOPTED_RECORD,
     }
 )
+# Once a rule docs/rollbacks.md listed under "Left out"; the handler now reads the routing before the move drops it.
+MOVE_WITH_FIRST_FLOW_LOSES_HAND_ROUTING = False
 
 
-class LambdaDied(BaseException):
-    """The Lambda process stopped: a BaseException, so the handler's ``except Exception`` cannot catch it."""
+# What the examples did, counted across a run (printed after it): the coverage the figures of EXAMPLES and STEPS buy.
+EVENTS: Counter[str] = Counter()
 
 
-class LambdaCrash(LambdaDied):
-    """The process died after a Connect call (out of memory, a host fault)."""
-
-
-class LambdaTimedOut(LambdaDied):
-    """Lambda stopped the run at its deadline."""
-
-
-# --- the world: virtual time, the Lambda run, the ResponseURL ----------------------------------
-
-
-class VirtualTimer:
-    """threading.Timer on the virtual clock: it fires when the clock passes its time."""
-
-    def __init__(self, clock: VirtualClock, interval: float, function: Callable[..., Any], args: Any = None, kwargs: Any = None) -> None:
-        self.clock, self.interval, self.function = clock, interval, function
-        self.args, self.kwargs = args or (), kwargs or {}
-        self.due = math.inf
-        self.cancelled = False
-        self.daemon = True
-
-    def start(self) -> None:
-        self.due = self.clock.now + max(0.0, self.interval)
-        self.clock.timers.append(self)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class VirtualClock:
-    """One clock for the handler (monotonic, sleep, Timer) and the emulator, moved by the handler alone.
-
-    While a Lambda run is on, moving past its end raises LambdaTimedOut, as Lambda stops the run.
-    """
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.lambda_end = math.inf
-        self.timers: list[VirtualTimer] = []
-        self.fired: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        target = self.now + max(0.0, seconds)
-        while (timer := self._next_timer(min(target, self.lambda_end))) is not None:
-            self.now = max(self.now, timer.due)
-            self._fire(timer)
-        with self._lock:
-            if target > self.lambda_end:
-                self.now = max(self.now, self.lambda_end)
-                raise LambdaTimedOut(f"Lambda stopped the run at its deadline ({self.lambda_end:.1f})")
-            self.now = max(self.now, target)
-
-    def _next_timer(self, until: float) -> VirtualTimer | None:
-        with self._lock:
-            due = [t for t in self.timers if not t.cancelled and t.due <= until]
-            if not due:
-                return None
-            timer = min(due, key=lambda t: t.due)
-            self.timers.remove(timer)
-            return timer
-
-    def _fire(self, timer: VirtualTimer) -> None:
-        # In its own thread, as threading.Timer does: the watchdog may wait for a lock the sleeper holds.
-        def run() -> None:
-            try:
-                timer.function(*timer.args, **timer.kwargs)
-            except (Exception, LambdaDied) as error:
-                logging.getLogger(__name__).info("timer ended with %r", error)
-
-        thread = threading.Thread(target=run, name="virtual-timer", daemon=True)
-        self.fired.append(thread)
-        thread.start()
-        thread.join(timeout=2)
-
-    def start_lambda(self, budget: float) -> None:
-        self.lambda_end = self.now + budget
-
-    def stop_lambda(self) -> None:
-        """The run is over: Lambda freezes the process, so pending timers never fire."""
-        for thread in self.fired:
-            thread.join(timeout=5)
-        self.fired.clear()
-        self.timers.clear()
-        self.lambda_end = math.inf
-
-
-class VirtualContext:
-    """Lambda's context object on the virtual clock."""
-
-    function_name = "model"
-    memory_limit_in_mb = 256
-    aws_request_id = "model"
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self._clock = clock
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._clock.lambda_end - self._clock.now) * 1000))
-
-
-@dataclass
-class Attempt:
-    """One PUT to a ResponseURL."""
-
-    accepted: bool
-    body: dict[str, Any]
-    size: int
-    at: float
-    delivery: int
-
-
-class AnswerRecorder:
-    """The ResponseURL: keeps every PUT, and refuses the first few of a request with 500 when told to."""
-
-    def __init__(self, stamp: Callable[[], tuple[float, int]]) -> None:
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_PUT(self) -> None:
-                key = self.path.split("?")[0].rsplit("/", 1)[-1]
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                accepted = recorder._record(key, body)
-                self.send_response(200 if accepted else 500)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
-                return
-
-        self._stamp = stamp
-        self._lock = threading.Lock()
-        self._attempts: dict[str, list[Attempt]] = {}
-        self._refuse: dict[str, int] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, name="answer-recorder", daemon=True).start()
-
-    def _record(self, key: str, body: bytes) -> bool:
-        at, delivery = self._stamp()
-        with self._lock:
-            accepted = self._refuse.get(key, 0) <= 0
-            self._refuse[key] = self._refuse.get(key, 0) - 1
-            self._attempts.setdefault(key, []).append(Attempt(accepted, json.loads(body), len(body), at, delivery))
-            return accepted
-
-    def url_for(self, key: str) -> str:
-        """Presigned as CloudFormation's are (SigV4: X-Amz-Date is when it was signed), on the virtual clock."""
-        host, port = self._server.server_address[:2]
-        signed = datetime.fromtimestamp(self._stamp()[0], UTC).strftime("%Y%m%dT%H%M%SZ")
-        return f"http://{host!s}:{port}/responses/{key}?X-Amz-Date={signed}&X-Amz-Expires=7200&X-Amz-Signature={secrets.token_hex(8)}"
-
-    def refuse(self, key: str, count: int) -> None:
-        with self._lock:
-            self._refuse[key] = count
-
-    def attempts(self, key: str) -> list[Attempt]:
-        with self._lock:
-            return list(self._attempts.get(key, []))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._attempts.clear()
-            self._refuse.clear()
-
-    def accepted(self, key: str) -> int:
-        return sum(a.accepted for a in self.attempts(key))
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-# --- what can go wrong in one request ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Faults:
-    """Faults injected into one CloudFormation request (all its deliveries)."""
-
-    budget: float = 900.0  # Lambda seconds per delivery (the function's timeout)
-    crash_after: int | None = None  # the first delivery dies after this many Connect calls
-    answer_outage: int = 0  # PUTs to the ResponseURL answered 500 before one is accepted
-    throttles: int = 0  # Connect calls answered 429 at the start of the request
-    workflow: str = "fast"  # "fast", "past the wait limit", "past ServiceTimeout"
-    target_full: bool = False  # the instance quota is reached: claims and moves end FAILED
-
-    def excuse(self) -> str:
-        """Why this request may fairly answer FAILED, or "" if it should succeed."""
-        if self.budget < 30:
-            return "a tiny Lambda budget"
-        if self.workflow != "fast":
-            return "a workflow slower than the wait limit"
-        if self.target_full:
-            return "a full target"
-        return ""
-
-
-NO_FAULTS = Faults()
-
-
-def workflow_seconds(workflow: str, wait: int) -> tuple[float, float]:
-    """Claim and update durations for a request whose wait limit is ``wait``."""
-    if workflow == "past the wait limit":
-        return wait + 5.0, wait + 5.0
-    if workflow == "past ServiceTimeout":
-        return 2.0 * (wait + 120), 2.0 * (wait + 120)
-    return 2.0, 1.0
-
-
-def faults() -> st.SearchStrategy[Faults]:
-    """No fault, one fault, or several at once."""
-    budgets = st.sampled_from([900.0, 60.0, 14.0, 8.0, 3.0])
-    crashes = st.sampled_from([1, 2, 3, 4, 6, 9])
-    outages = st.sampled_from([1, 3, 5, 7])
-    throttles = st.integers(1, 4)
-    workflows = st.sampled_from(["past the wait limit", "past ServiceTimeout"])
-    one = st.one_of(
-        st.builds(Faults, crash_after=crashes),
-        st.builds(Faults, answer_outage=outages),
-        st.builds(Faults, workflow=workflows),
-        st.builds(Faults, budget=budgets),
-        st.builds(Faults, throttles=throttles),
-        st.builds(Faults, target_full=st.just(True)),
-    )
-    several = st.builds(
-        Faults,
-        budget=budgets,
-        crash_after=st.none() | crashes,
-        answer_outage=st.just(0) | outages,
-        throttles=st.just(0) | throttles,
-        workflow=st.just("fast") | workflows,
-        target_full=st.booleans(),
-    )
-    # An outage that outlasts what is left of a short Lambda run needs Lambda's retries, 1 and 2
-    # minutes apart: the answer then comes after ServiceTimeout whatever the handler does. Not drawn.
-    return st.one_of(st.just(NO_FAULTS), one, several.map(lambda f: replace(f, answer_outage=0) if f.budget < 900 else f))
+def event(what: str) -> None:
+    """hypothesis.event (its statistics), and counted for the run's summary."""
+    hypothesis.event(what)
+    EVENTS[what] += 1
 
 
 # --- what the stack declares -------------------------------------------------------------------
 
 SEARCHES = {  # (CountryCode, Type) -> prefixes; "+12065550105" and "+18005550107" match one number each
     ("US", "DID"): [None, "+1206", "+12065550105"],
-    ("US", "TOLL_FREE"): [None, "+1800", "+1888", "+18005550107"],
+    ("US", "TOLL_FREE"): [None, "+1800", "+18005550107"],
     ("GB", "DID"): [None, "+44207946"],
 }
-SELECTION = ("PhoneNumber", "CountryCode", "Type", "Prefix")
+SELECTION = ("PhoneNumber", "CountryCode", "Type", "Prefix", "SourcePhoneNumberArn", "AdoptExisting")
 EXACT_NUMBERS = ["+12065550120", "+18885550121", "+442079460122"]
 DESCRIPTIONS = [None, "Support line", "Ligne d'assistance – été"]
 TAGS = [("team", "care"), ("team", "sales"), ("cost centre", "42"), ("env", "prod")]
+HAND_KEYS = ("team", "env", "hand")
+HAND_ACTIONS = ("route", "route", "unroute", "tag", "delete a flow")
 WAITS = ["10", "20", "60"]
 POLICIES = {  # RemovalPolicy -> (DeletionPolicy, UpdateReplacePolicy), as the CDK renders them
     "RETAIN": ("Retain", "Retain"),
     "DESTROY": ("Delete", "Delete"),
     "RETAIN_ON_UPDATE_OR_DELETE": ("RetainExceptOnCreate", "Retain"),
 }
+# Properties the handler refuses at deploy time (the construct checks them at synth, unless they come from a
+# parameter or another token): a tag value outside Connect's pattern, a flow of another instance, a wait limit.
+REFUSALS = ("a tag value", "a flow of another instance", "a wait limit")
+REFUSED_TAG = {"Key": "dept", "Value": "R&D"}
 
 
-def selections() -> st.SearchStrategy[dict[str, str]]:
-    """An exact number, or a country, type and prefix to search."""
+def selections(target: str) -> st.SearchStrategy[dict[str, str]]:
+    """An exact number, a country, type and prefix to search, or (into an instance) a number to import."""
     exact = st.sampled_from(EXACT_NUMBERS).map(lambda n: {"PhoneNumber": n})
     searched = st.sampled_from(sorted(SEARCHES)).flatmap(
         lambda kind: st.sampled_from(SEARCHES[kind]).map(lambda prefix: {"CountryCode": kind[0], "Type": kind[1], **({"Prefix": prefix} if prefix else {})})
     )
-    return searched | exact
+    imported = st.sampled_from(SOURCES).map(lambda s: {"SourcePhoneNumberArn": s})
+    return searched | exact | (imported if target != GROUP else searched)
 
 
 def tag_lists() -> st.SearchStrategy[list[dict[str, str]]]:
@@ -379,13 +168,17 @@ def with_wait(props: dict[str, Any], wait: str) -> dict[str, Any]:
 @st.composite
 def properties(draw: st.DrawFn) -> dict[str, Any]:
     """ResourceProperties as the construct renders them (scalars as strings)."""
-    props: dict[str, Any] = {"TargetArn": draw(st.sampled_from([INSTANCE, OTHER_INSTANCE])), **draw(selections())}
+    target = draw(st.sampled_from(DRAWN_TARGETS))
+    props: dict[str, Any] = {"TargetArn": target, **draw(selections(target))}
     description = draw(st.sampled_from(DESCRIPTIONS))
     if description:
         props["Description"] = description
     tags = draw(tag_lists())
     if tags:
         props["Tags"] = tags
+    flow = draw(st.none() | st.sampled_from(FLOWS_OF[target]))
+    if flow:
+        props["ContactFlowArn"] = flow
     return with_wait(props, draw(st.sampled_from(WAITS)))
 
 
@@ -393,44 +186,102 @@ def properties(draw: st.DrawFn) -> dict[str, Any]:
 class Change:
     """One change to a resource's properties; ``value`` is None where the change needs none."""
 
-    kind: str  # move, description, tags, selection, pin, wait
+    kind: str  # move, description, tags, selection, pin, wait, flow, refuse
     value: Any = None
 
 
 def changes() -> st.SearchStrategy[tuple[Change, ...]]:
+    """One or two changes; moves and flows, where most of the rules meet, are drawn twice as often as the rest."""
+    moves = st.sampled_from([0, 0, 1]).map(lambda i: Change("move", i))
+    flows = st.integers(0, 1).map(lambda i: Change("flow", i))  # another flow, or none (each change changes something)
     one = st.one_of(
-        st.just(Change("move")),
-        st.sampled_from(DESCRIPTIONS).map(lambda d: Change("description", d)),
+        moves,
+        moves,
+        flows,
+        flows,
+        st.integers(0, 1).map(lambda i: Change("description", i)),
         tag_lists().map(lambda t: Change("tags", tuple(tuple(sorted(x.items())) for x in t))),
-        selections().map(lambda s: Change("selection", tuple(sorted(s.items())))),
+        selections(INSTANCE).map(lambda s: Change("selection", tuple(sorted(s.items())))),
         st.just(Change("pin")),
         st.sampled_from(WAITS).map(lambda w: Change("wait", w)),
+        st.sampled_from(REFUSALS).map(lambda r: Change("refuse", r)),
     )
     return st.lists(one, min_size=1, max_size=2).map(tuple)
 
 
-def apply_changes(props: dict[str, Any], number: str, changes: tuple[Change, ...]) -> dict[str, Any]:
-    """The new properties after ``changes``; ``number`` is the E.164 number held now (for "pin")."""
+def apply_changes(props: dict[str, Any], number: str, changes: tuple[Change, ...], routed: str | None = None) -> dict[str, Any]:
+    """The new properties after ``changes``; ``number`` is the E.164 number held now (for "pin"), ``routed`` its flow.
+
+    A change of flow changes the declared flow; the first choice is never the flow the number routes to now (one set
+    by hand, say), so that the hand-set routing and the stack's flow differ more often than not.
+    """
     new = dict(props)
     for change in changes:
         if change.kind == "move":
-            new["TargetArn"] = OTHER_INSTANCE if new["TargetArn"] == INSTANCE else INSTANCE
+            # The first choice is the target that shares the flows (INSTANCE and its group), where there is one.
+            others = sorted(
+                (t for t in TARGETS if t != new["TargetArn"] and not (t == GROUP and "SourcePhoneNumberArn" in new)), key=lambda t: t == OTHER_INSTANCE
+            )
+            new["TargetArn"] = others[change.value % len(others)]
+            flows = FLOWS_OF[new["TargetArn"]]
+            if new.get("ContactFlowArn") and new["ContactFlowArn"] not in flows:
+                new["ContactFlowArn"] = flows[0]  # the flow follows the number: the new target's own
         elif change.kind == "description":
-            new.pop("Description", None)
-            if change.value:
-                new["Description"] = change.value
+            described = [d for d in DESCRIPTIONS if d != new.pop("Description", None)]
+            if described[change.value % len(described)]:
+                new["Description"] = described[change.value % len(described)]
         elif change.kind == "tags":
             new.pop("Tags", None)
             if change.value:
                 new["Tags"] = [dict(tag) for tag in change.value]
         elif change.kind in ("selection", "pin"):
-            new = {k: v for k, v in new.items() if k not in SELECTION}
-            new.update(dict(change.value) if change.kind == "selection" else {"PhoneNumber": number})
-            if "PhoneNumber" not in new:
-                new.pop("AdoptExisting", None)  # only an exact number can be adopted
+            chosen = dict(change.value) if change.kind == "selection" else {"PhoneNumber": number}
+            if "SourcePhoneNumberArn" in chosen and new["TargetArn"] == GROUP:
+                chosen = {"CountryCode": "US", "Type": "DID"}  # an import goes into an instance
+            new = {k: v for k, v in new.items() if k not in SELECTION or (k == "AdoptExisting" and "PhoneNumber" in chosen)}
+            new.update(chosen)
         elif change.kind == "wait":
             new = with_wait(new, change.value)
+        elif change.kind == "flow":
+            declared = new.pop("ContactFlowArn", None)
+            routes = [f for f in (None, *FLOWS_OF[new["TargetArn"]]) if f != declared and (change.value or f != routed)]
+            if routes[change.value % len(routes)]:
+                new["ContactFlowArn"] = routes[change.value % len(routes)]
+        elif change.kind == "refuse":
+            new = refuse(new, change.value)
     return new
+
+
+def refuse(props: dict[str, Any], what: str) -> dict[str, Any]:
+    """``props`` with a value the handler refuses at deploy time."""
+    if what == "a flow of another instance" and props["TargetArn"] != GROUP:
+        return {**props, "ContactFlowArn": FLOW_ON_OTHER if props["TargetArn"] == INSTANCE else FLOW}
+    if what == "a wait limit":
+        return {**props, "WaitTimeoutSeconds": str(MIN_WAIT_TIMEOUT_SECONDS - 5)}
+    return {**props, "Tags": [*props.get("Tags", []), REFUSED_TAG]}
+
+
+def refused(props: dict[str, Any]) -> str:
+    """Why the handler refuses ``props`` before any Connect call, or "" (the model's own statement of the rules it draws)."""
+    if any("&" in t["Value"] for t in props.get("Tags", [])):
+        return "a tag value outside Connect's pattern"
+    flow, target = props.get("ContactFlowArn"), props["TargetArn"]
+    if flow and ":instance/" in target and not flow.startswith(target + "/contact-flow/"):
+        return "a flow of another instance"
+    if not MIN_WAIT_TIMEOUT_SECONDS <= int(props.get("WaitTimeoutSeconds", 600)) <= MAX_WAIT_TIMEOUT_SECONDS:
+        return "a wait limit out of range"
+    return ""
+
+
+def adoption_excuse(faults: Faults, props: dict[str, Any]) -> str:
+    """An adoption keeps time for its undo (rules.UNDO_ADOPTION_SECONDS) and to answer: a short Lambda run leaves it little,
+    and so does a redelivery (a minute after a crash) of a request whose ServiceTimeout is short."""
+    needs = UNDO_ADOPTION_SECONDS + RESPONSE_RESERVE_SECONDS + CALL_SECONDS_AT_MOST + 30
+    if faults.budget < needs:
+        return "a Lambda budget an adoption cannot work in"
+    if faults.crash_after is not None and service_timeout_of(props) < LAMBDA_RETRY_DELAYS[0] + needs:
+        return "a redelivery that leaves an adoption too little of ServiceTimeout"
+    return ""
 
 
 def wait_of(props: dict[str, Any]) -> int:
@@ -462,7 +313,37 @@ def cfn_event(
     return sent
 
 
-# --- the world the machine drives ----------------------------------------------------------------
+def faults() -> st.SearchStrategy[Faults]:
+    """No fault, one fault, or several at once."""
+    budgets = st.sampled_from([900.0, 60.0, 14.0, 8.0, 3.0])
+    crashes = st.sampled_from([1, 2, 3, 4, 6, 9])
+    outages = st.sampled_from([1, 3, 5, 7])
+    throttles = st.integers(1, 4)
+    workflows = st.sampled_from(["past the wait limit", "past ServiceTimeout"])
+    one = st.one_of(
+        st.builds(Faults, crash_after=crashes),
+        st.builds(Faults, answer_outage=outages),
+        st.builds(Faults, workflow=workflows),
+        st.builds(Faults, budget=budgets),
+        st.builds(Faults, throttles=throttles),
+        st.builds(Faults, target_full=st.just(True)),
+    )
+    several = st.builds(
+        Faults,
+        budget=budgets,
+        crash_after=st.none() | crashes,
+        answer_outage=st.just(0) | outages,
+        throttles=st.just(0) | throttles,
+        workflow=st.just("fast") | workflows,
+        target_full=st.booleans(),
+    )
+    # An outage that outlasts what is left of a short Lambda run needs Lambda's retries, 1 and 2
+    # minutes apart: the answer then comes after ServiceTimeout whatever the handler does. Not drawn.
+    # Half the requests run without a fault: the rules that hold only then are checked as often.
+    return st.one_of(st.just(NO_FAULTS), st.just(NO_FAULTS), one, several.map(lambda f: replace(f, answer_outage=0) if f.budget < 900 else f))
+
+
+# --- the machine -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -476,151 +357,26 @@ class Answer:
 
 
 @dataclass
-class Delivery:
-    """What one Lambda run of a request did."""
-
-    index: int = -1
-    request_id: str = ""
-    calls: int = 0
-    crash_after: int | None = None
-    answered_before: int = 0
-    late_calls: list[str] = field(default_factory=list)
-
-
-class World:
-    """The emulator, the ResponseURL, the virtual clock and the Lambda runs, shared by every example."""
-
-    def __init__(self, emulator: ConnectEmulator) -> None:
-        self.emulator = emulator
-        self.clock = VirtualClock()
-        self.rng = random.Random(0)
-        self.delivery = Delivery()
-        self.recorder = AnswerRecorder(lambda: (self.clock.now, self.delivery.index))
-        self.logs: list[str] = []
-
-    def reset(self, rng_seed: int) -> None:
-        """A fresh Connect account for each example."""
-        self.clock.stop_lambda()
-        # A whole second: the ResponseURL's X-Amz-Date has whole seconds, so every replay of an example
-        # sees the same time left (a fraction here would make Hypothesis's replays differ).
-        self.clock.now = float(int(time.time()))
-        # The churn quota is not under test here: it would soon block every claim.
-        config = fast_config(release_seconds=0.5, numbers_per_instance=NUMBERS_PER_INSTANCE, churn_percent=10**6)
-        # Re-running __init__ resets every piece of the service's state; the HTTP front keeps serving it.
-        self.emulator.service.__init__(config, clock=self.clock.monotonic)  # type: ignore[misc]
-        self.rng.seed(rng_seed)
-        self.recorder.clear()
-
-    def held(self) -> dict[str, dict[str, Any]]:
-        """Numbers that this library claimed and that the account holds (is billed for) now, by ARN."""
-        return {n["arn"]: n for n in self.emulator.service.holding() if MARKER_TAG in n["tags"]}
-
-    def unmarked(self) -> dict[str, dict[str, Any]]:
-        """Numbers the account holds without this library's marker: given back, or unmarked by the operator."""
-        return {n["arn"]: n for n in self.emulator.service.holding() if MARKER_TAG not in n["tags"]}
-
-    def remove_marker(self, arn: str) -> None:
-        """The operator's command from an adoption's refusal (aws connect untag-resource ... --tag-keys MARKER)."""
-        self.emulator.service.handle("UntagResource", {"resourceArn": arn, "tagKeys": [MARKER_TAG]}, "us-east-1")
-
-    def busy_beyond(self, seconds: float) -> list[str]:
-        """Held numbers whose workflow settles more than ``seconds`` from now."""
-        return [n["number"] for n in self.held().values() if n["status"] == "IN_PROGRESS" and n["settle_at"] > self.clock.now + seconds]
-
-    # --- one request ---
-
-    def arm(self, request_id: str, faults: Faults, wait: int) -> None:
-        config = self.emulator.service.config
-        config.claim_seconds, config.update_seconds = workflow_seconds(faults.workflow, wait)
-        config.numbers_per_instance = 0 if faults.target_full else NUMBERS_PER_INSTANCE
-        if faults.throttles:
-            self.emulator.service.fail_next(faults.throttles, status=429)
-        self.recorder.refuse(request_id, faults.answer_outage)
-
-    def disarm(self) -> None:
-        self.emulator.service.clear_faults()
-        self.emulator.service.config.numbers_per_instance = NUMBERS_PER_INSTANCE
-
-    def deliver(self, sent: dict[str, Any], index: int, budget: float, crash_after: int | None) -> BaseException | None:
-        """One Lambda run of the handler on ``sent``; the error that ended it, if any (Lambda then retries)."""
-        request_id = sent["RequestId"]
-        self.delivery = Delivery(index, request_id, crash_after=crash_after, answered_before=self.recorder.accepted(request_id))
-        self.clock.start_lambda(budget)
-        try:
-            handler.on_event(copy.deepcopy(sent), VirtualContext(self.clock))
-        except (Exception, LambdaDied) as error:
-            return error
-        finally:
-            self.clock.stop_lambda()
-        return None
-
-    # --- the Connect client the handler gets ---
-
-    def before_call(self, name: str) -> None:
-        self.clock.advance(CALL_SECONDS)
-        if name in MUTATING and self.recorder.accepted(self.delivery.request_id) > self.delivery.answered_before:
-            self.delivery.late_calls.append(name)
-
-    def after_call(self, name: str) -> None:
-        self.delivery.calls += 1
-        if self.delivery.calls == self.delivery.crash_after:
-            raise LambdaCrash(f"the Lambda process died after {name} (Connect call {self.delivery.calls})")
-
-
-class DyingClient:
-    """The handler's Connect client, in a Lambda process that may die after any call."""
-
-    def __init__(self, client: Any, world: World) -> None:
-        self._client = client
-        self._world = world
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if name.startswith("_") or not callable(attribute):
-            return attribute
-
-        def operation(*args: Any, **kwargs: Any) -> Any:
-            self._world.before_call(name)
-            try:
-                result = attribute(*args, **kwargs)
-            except Exception:
-                self._world.after_call(name)
-                raise
-            self._world.after_call(name)
-            return result
-
-        operation.__name__ = name
-        return operation
-
-
-class LogBuffer(logging.Handler):
-    """The handler's decisions for the request in flight, noted for the failing example."""
-
-    def __init__(self, world: World) -> None:
-        super().__init__(logging.INFO)
-        self.world = world
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.world.logs.append(f"      {record.name}: {record.getMessage()}")
-
-
-# --- the machine -----------------------------------------------------------------------------------
-
-
-@dataclass
 class Resource:
-    """One Custom::ConnectPhoneNumber in the stack, as CloudFormation records it."""
+    """One Custom::ConnectPhoneNumber in the stack, as CloudFormation records it, and what its number should be."""
 
     props: dict[str, Any]
     physical_id: str
     number: str
     deletion_policy: str
     replace_policy: str
-    foreign: dict[str, str] = field(default_factory=dict)  # tags an adopted number had, never declared here
+    foreign: dict[str, str] = field(default_factory=dict)  # tags on keys the stack never declared (set by hand, or the adopted number's)
+    drift: dict[str, str] = field(default_factory=dict)  # values set by hand on declared keys, until the next request repairs them
+    flow: str | None = None  # the flow the number routes to now
+    # The routing the stack's first declared flow replaced (docs/rollbacks.md): the rule's, then what a known defect may leave.
+    recorded: tuple[str | None, ...] = (None,)
+    # The routing set by hand that the stack's own move dropped, recorded for when the number is back on its instance.
+    left: str | None = None
+    adopted: bool = False  # its marker is an adoption's: its record (where the number routed before) is never rewritten
 
 
 class Lifecycle(RuleBasedStateMachine):
-    """CloudFormation, Lambda and Connect: the handler in the middle, faults all around."""
+    """CloudFormation, Lambda and Connect: the handler in the middle, faults and hands all around."""
 
     resources = Bundle("resources")
     world: ClassVar[World]  # set by the test: one world for every example
@@ -634,16 +390,27 @@ class Lifecycle(RuleBasedStateMachine):
         self.abandoned: set[str] = set()  # numbers whose cleanup Delete failed: CloudFormation moves on
         self.requests = 0
         self.logicals = 0
+        self.last_answer = Answer("", "", "", {})  # the last Create's
 
-    @initialize(rng_seed=st.integers(0, 2**16))
     def fresh_account(self, rng_seed: int) -> None:
-        self.world.reset(rng_seed)
+        """A new Connect account, its clock at now."""
+        self.world.reset(rng_seed, time.time())
+
+    @initialize(
+        target=resources, rng_seed=st.integers(0, 2**16), props=properties(), policy=st.sampled_from(sorted(POLICIES)), faults=faults(), rollback=faults()
+    )
+    def first_resource(self, rng_seed: int, props: dict[str, Any], policy: str, faults: Faults, rollback: Faults) -> Any:
+        """Every example starts in a fresh account with a Create: what comes after it is what the model is for."""
+        self.fresh_account(rng_seed)
+        return self.create(props, policy, faults, rollback)
 
     # --- CloudFormation's requests ---
 
     @precondition(lambda self: len(self.stack) < MAX_RESOURCES)
     @rule(target=resources, props=properties(), policy=st.sampled_from(sorted(POLICIES)), faults=faults(), rollback=faults())
     def create(self, props: dict[str, Any], policy: str, faults: Faults, rollback: Faults) -> Any:
+        if "SourcePhoneNumberArn" in props:
+            event("an import")
         logical = self.launch(props, policy, faults, rollback)
         return logical or multiple()
 
@@ -660,40 +427,72 @@ class Lifecycle(RuleBasedStateMachine):
         if not kept:
             return multiple()
         number = kept[data.draw(st.sampled_from(sorted(kept)), label="adopted")]
-        if number["arn"] not in self.unmarked and data.draw(st.booleans(), label="the operator removes its marker"):
+        if number["arn"] not in self.unmarked and data.draw(st.sampled_from([True, True, False]), label="the operator removes its marker"):
             self.world.remove_marker(number["arn"])
             self.unmarked.add(number["arn"])
             number = self.world.unmarked()[number["arn"]]
-        refused = number["arn"] not in self.unmarked
+        refused_by_marker = number["arn"] not in self.unmarked
         adopting = {**{k: v for k, v in props.items() if k not in SELECTION}, "PhoneNumber": number["number"], "AdoptExisting": "true"}
         if POLICIES[policy][0] != "Delete":
             adopting["RetainAdoptedNumber"] = "true"  # as the construct renders it (_AdoptedRetention)
-        logical = self.launch(adopting, policy, faults, rollback)
-        event(f"an adoption {'refused' if refused else 'SUCCESS' if logical else 'FAILED'}")
-        if refused:
+        logical = self.launch(adopting, policy, faults, rollback, adopted=number)
+        event(f"an adoption {'refused' if refused_by_marker else 'SUCCESS' if logical else 'FAILED'}")
+        after = self.world.held().get(number["arn"]) or self.world.unmarked().get(number["arn"])
+        if refused_by_marker:
             assert logical is None, f"{logical} adopted {number['number']}, which carries another resource's marker"
-            after = self.world.held().get(number["arn"])
             assert after is not None and after["tags"] == number["tags"], f"a refused adoption changed {number['number']}: {after}"
             return multiple()
         if logical is None:
+            if after is None and number["settle_status"] == "FAILED" and not number["settle_target"]:
+                return multiple()  # its claim (or import) ended FAILED: it held nothing (the invariant forgets it)
+            # README: "A failed adoption leaves the number as it was": moved back, routed as it was.
+            assert after is not None, f"a failed adoption released {number['number']}, kept by a removal policy"
+            if "Undoing the adoption failed too" in self.last_answer.reason and POLICIES[policy][0] == "Retain":
+                # README: the Reason then says where the number was; under Retain no Delete follows to give it back.
+                event("a failed adoption whose undo failed too, left as the Reason says")
+                if MARKER_TAG in after["tags"]:
+                    self.unmarked.discard(number["arn"])
+                    self.kept_by[number["arn"]] = f"Number{self.logicals}"
+                return multiple()
+            was, now = (number["target_arn"], number["contact_flow"] or None), (after["target_arn"], after["contact_flow"] or None)
+            if after["status"] == "IN_PROGRESS" and after["settle_status"] == "CLAIMED" and after["settle_target"]:
+                now = (after["settle_target"], now[1])  # still settling (an earlier move; this adoption changed nothing): where it settles
+            if number["status"] == "IN_PROGRESS" and number["settle_status"] == "CLAIMED" and number["settle_target"] not in ("", number["target_arn"]):
+                was = (number["settle_target"], None)  # a move still settling when the adoption began: "as it was" is where it settled
+            # The handler reads a group's number's routing on the declared flow's instance only (it cannot tell the group's).
+            unread = number["target_arn"] == GROUP != props["TargetArn"] and props.get("ContactFlowArn") not in FLOWS_OF[GROUP]
+            if unread and "a group's number's routing is not read before a move" in KNOWN_DEFECTS:
+                was = (was[0], None if now[1] is None else was[1])
+            assert now[0] == was[0] and self.routes_as(now[1], [was[1]]), f"a failed adoption left {number['number']} on {now}, not as it was: {was}"
             return multiple()
         resource = self.stack[logical]
         assert resource.physical_id == number["arn"], f"{logical} adopted {number['number']} as {resource.physical_id}, not as {number['arn']}"
         self.retained.discard(number["arn"])
         self.unmarked.discard(number["arn"])
-        # Tags the number had before stay (README: tags you added by hand stay), unless now declared.
-        resource.foreign = {k: v for k, v in user_tags(number).items() if k not in declared_tags(adopting)}
         return logical
 
-    def launch(self, props: dict[str, Any], policy: str, faults: Faults, rollback: Faults) -> str | None:
+    def launch(self, props: dict[str, Any], policy: str, faults: Faults, rollback: Faults, *, adopted: dict[str, Any] | None = None) -> str | None:
         """A Create, and CloudFormation's rollback if it fails. Returns the new resource's logical id, if any."""
         self.logicals += 1
         logical = f"Number{self.logicals}"
         deletion, replace_policy = POLICIES[policy]
-        answer = self.send("Create", logical, props, faults)
+        excuse = faults.excuse() or refused(props) or self.flow_excuse(props) or self.busy_excuse(props, faults)
+        if adopted is None:
+            excuse = excuse or self.claim_excuse(props)
+        else:
+            marked = "another resource's marker" if adopted["arn"] not in self.unmarked else ""
+            if adopted["status"] == "IN_PROGRESS" and adopted["settle_status"] == "FAILED" and not adopted["settle_target"]:
+                marked = "its claim (or import), still IN_PROGRESS, ends FAILED: it holds nothing to adopt"
+            excuse = excuse or self.quota_excuse(props["TargetArn"], adopted["arn"]) or marked or adoption_excuse(faults, props)
+        answer = self.last_answer = self.send("Create", logical, props, faults)
         if answer.status == "SUCCESS":
-            self.stack[logical] = Resource(props, answer.physical_id, answer.data.get("PhoneNumber", ""), deletion, replace_policy)
+            assert not refused(props), f"Create {logical} answered SUCCESS with properties the handler must refuse ({refused(props)})"
+            resource = Resource(props, answer.physical_id, answer.data.get("PhoneNumber", ""), deletion, replace_policy, flow=props.get("ContactFlowArn"))
+            if adopted is not None:
+                self.adopted(resource, adopted)
+            self.stack[logical] = resource
             return logical
+        assert excuse, f"Create {logical} answered FAILED although nothing kept it from succeeding: {answer.reason}"
         # The stack rolls back: a Delete of the id the failed Create reported, unless the policy keeps it.
         if deletion == "Retain":
             self.keep(answer.physical_id, logical)
@@ -706,51 +505,115 @@ class Lifecycle(RuleBasedStateMachine):
             )
         return None
 
-    @rule(logical=resources, change=changes(), faults=faults(), rollback=faults(), another_fails=st.sampled_from([False, False, True]))
+    @rule(logical=resources, change=changes(), faults=faults(), rollback=faults(), another_fails=st.sampled_from([False, True]))
     def update(self, logical: str, change: tuple[Change, ...], faults: Faults, rollback: Faults, another_fails: bool) -> None:
         resource = self.stack[logical]
-        old, new = resource.props, apply_changes(resource.props, resource.number, change)
+        old, new = resource.props, apply_changes(resource.props, resource.number, change, resource.flow)
         if new == old:
             return  # CloudFormation sends no Update when the properties did not change
         before = self.world.held().get(resource.physical_id)
+        assert before is not None, f"{logical}'s number is not held before its Update"
         kept = self.kept_number(new)  # the number kept by RETAIN that this Update's replacement adopts, if any
         # Another resource's marker refuses the adoption: a number the stack names, or one kept by RETAIN and not unmarked.
         managed = new.get("AdoptExisting") and any(r.number == new["PhoneNumber"] for name, r in self.stack.items() if name != logical)
-        refused = managed or (kept is not None and kept["arn"] not in self.unmarked and self.kept_by.get(kept["arn"]) != logical)
+        by_marker = managed or (kept is not None and kept["arn"] not in self.unmarked and self.kept_by.get(kept["arn"]) != logical)
+        replacing = not matches(before, new)
+        excuse = faults.excuse() or refused(new) or self.flow_excuse(new) or self.busy_excuse(new, faults)
+        if replacing:
+            adopting = self.quota_excuse(new["TargetArn"], kept["arn"]) or adoption_excuse(faults, new) if kept is not None else ""
+            excuse = excuse or (self.claim_excuse(new) if kept is None else adopting)
         answer = self.send("Update", logical, new, faults, old=old, physical_id=resource.physical_id)
-        if refused:
+        if refused(new):
+            event(f"an Update refused ({refused(new)}), rolled back")
+            assert answer.status == "FAILED", f"Update {logical} answered SUCCESS with properties the handler must refuse ({refused(new)})"
+        elif by_marker:
             event("an Update's adoption refused: another resource's marker")
             assert answer.status == "FAILED", f"{logical} adopted {new['PhoneNumber']}, which carries another resource's marker"
         elif answer.status == "FAILED":
-            busy = self.world.busy_beyond(min(wait_of(new), faults.budget - RESPONSE_RESERVE_SECONDS) - 3)
-            excuse = faults.excuse() or (f"{', '.join(busy)} still IN_PROGRESS" if busy else "") or self.no_number_for(new, resource)
             assert excuse, f"Update {logical} answered FAILED although nothing kept it from succeeding: {answer.reason}"
-        # Tags the stack now declares, or declared in an Update that failed, are the stack's from now on.
-        resource.foreign = {k: v for k, v in resource.foreign.items() if k not in declared_tags(new)}
-        if answer.status == "SUCCESS":
-            if answer.physical_id != resource.physical_id:
-                event("a number replaced")
-                self.replaced(logical, resource, rollback)
-                resource.foreign = {}
-                if kept is not None and answer.physical_id == kept["arn"]:
-                    event("a replacement adopted a number kept by RETAIN")
-                    self.retained.discard(kept["arn"])
-                    self.unmarked.discard(kept["arn"])
-                    # As in adopt: the tags the number had stay, unless now declared.
-                    resource.foreign = {k: v for k, v in user_tags(kept).items() if k not in declared_tags(new)}
-            if another_fails and answer.physical_id == resource.physical_id:
-                # Another resource of the stack failed: CloudFormation rolls this successful Update back too.
-                event("a successful Update rolled back")
-                self.roll_back(logical, resource, old, new, rollback, before)
-                return
-            resource.props, resource.physical_id = new, answer.physical_id
-            resource.number = answer.data.get("PhoneNumber", resource.number)
+        if answer.status == "FAILED":
+            if new.get("ContactFlowArn") and not old.get("ContactFlowArn") and not refused(new) and before["target_arn"] == new["TargetArn"]:
+                # A failed first declaration may have recorded the routing it would replace before it failed: the record stays.
+                resource.recorded = (*resource.recorded, before["contact_flow"] or None)
+            self.roll_back(logical, resource, old, new, rollback, before)
             return
-        # The stack rolls back: the old properties back, under the old physical id, as a new request.
-        self.roll_back(logical, resource, old, new, rollback, before)
+        if answer.physical_id != resource.physical_id:
+            self.replaced(logical, resource, new, answer, kept, rollback, another_fails=another_fails, before=before)
+            return
+        if another_fails:
+            # Another resource of the stack failed: CloudFormation rolls this successful Update back too.
+            event("a successful Update rolled back")
+            self.converged(resource, old, new, before)
+            self.roll_back(logical, resource, old, new, rollback, before)
+            return
+        self.converged(resource, old, new, before)
+        resource.props = new
+        resource.number = answer.data.get("PhoneNumber", resource.number)
 
-    def roll_back(self, logical: str, resource: Resource, old: dict[str, Any], new: dict[str, Any], faults: Faults, before: dict[str, Any] | None) -> None:
+    def converged(self, resource: Resource, old: dict[str, Any], new: dict[str, Any], before: dict[str, Any]) -> None:
+        """What the number is after a successful Update in place from ``old`` to ``new`` (``before``: as it was)."""
+        taken = set(declared_tags(new))
+        resource.foreign = {k: v for k, v in resource.foreign.items() if k not in taken}
+        resource.drift = {}
+        moved = before["target_arn"] != new["TargetArn"]
+        routed = None if moved else before["contact_flow"] or None  # Connect drops the association on a move
+        # The hand-set routing a move drops is read before it, on an instance (not a group's), with no flow declared before.
+        hand_before = (before["contact_flow"] or None) if moved and ":instance/" in before["target_arn"] else None
+        declared, declared_before = new.get("ContactFlowArn"), old.get("ContactFlowArn")
+        if declared:
+            if not declared_before:
+                event(f"a first declared flow over {'a hand-set flow' if routed else 'no flow'}{' with a move' if moved else ''}")
+                # The routing it replaces, as the handler records it: read before the move (which drops it), or an older
+                # move's record the move keeps; without a move, the routing of now replaces any older record.
+                resource.recorded = ((resource.left or hand_before) if moved else routed,)
+                resource.left = None
+                if resource.adopted and routed and ADOPTED_RECORD in KNOWN_DEFECTS:
+                    resource.recorded = (*resource.recorded, None)  # the adoption's record stays: where it routed before adoption
+            self.expect_flow(resource, [declared])
+        elif declared_before and routed == declared_before:
+            # Removing the prop restores the routing from before the stack first declared a flow, if it can route the number.
+            usable = [r if r in FLOWS_OF[new["TargetArn"]] and r not in self.world.deleted_flows else None for r in resource.recorded]
+            if resource.recorded[0] == declared_before and "a hand-set flow equal to the first declared one is taken for the stack's" in KNOWN_DEFECTS:
+                usable.append(None)  # recorded, but taken for the stack's own when removed (an adoption's record, say)
+            event(f"a declared flow removed{', the hand-set one restored' if usable[0] else ''}")
+            self.expect_flow(resource, usable)
+        elif not declared_before:
+            if moved and hand_before and resource.left is None and not resource.adopted:
+                resource.left = hand_before  # recorded before the move, for a move back
+            back = moved and resource.left is not None and arns.flow_instance_arn(resource.left) == new["TargetArn"]
+            if back:
+                event("a move back restores the hand-set routing the stack's move dropped")
+            self.expect_flow(resource, [resource.left if back else routed, *(self.adopted_slack(resource) if moved else [])])
+            self.spend_left(resource, new["TargetArn"])
+        else:
+            self.expect_flow(resource, [routed])
+
+    def adopted_slack(self, resource: Resource) -> list[str | None]:
+        """What ADOPTED_RECORD may leave instead: the adoption's record of where the number routed before it, or nothing."""
+        return [None, *resource.recorded] if resource.adopted and ADOPTED_RECORD in KNOWN_DEFECTS else []
+
+    def spend_left(self, resource: Resource, target: str) -> None:
+        """A record of a routing the stack's move dropped is spent once the number is on that routing's instance again."""
+        if resource.left is not None and arns.flow_instance_arn(resource.left) == target:
+            resource.left = None
+
+    def expect_flow(self, resource: Resource, acceptable: list[str | None]) -> None:
+        """The number should route to the first of ``acceptable`` (the others: what a known defect leaves); the invariant checks it."""
+        flow = self.world.held()[resource.physical_id]["contact_flow"] or None
+        resource.flow = flow if self.routes_as(flow, acceptable) else acceptable[0]
+
+    def roll_back(self, logical: str, resource: Resource, old: dict[str, Any], new: dict[str, Any], faults: Faults, before: dict[str, Any]) -> None:
         """CloudFormation's rollback Update; afterwards the number is where and as it was before the rolled-back Update."""
+        during = self.world.held().get(resource.physical_id)
+        # A move the rolled-back Update made (or left IN_PROGRESS, to settle) dropped the number's flow association.
+        moved = during is not None and (
+            during["target_arn"] != before["target_arn"]
+            or (during["status"] == "IN_PROGRESS" and during["settle_status"] == "CLAIMED" and during["settle_target"] not in ("", before["target_arn"]))
+        )
+        routed = (during or {}).get("contact_flow") or None
+        redeclared = old.get("ContactFlowArn") and not new.get("ContactFlowArn") and not refused(new) and routed not in (None, old.get("ContactFlowArn"))
+        if redeclared and "a rollback of a removed flow records the drift it repairs" in KNOWN_DEFECTS:
+            resource.recorded = (*resource.recorded, routed)
         back = self.until_done(
             f"rollback Update of {logical}",
             lambda f: self.send("Update", logical, old, f, old=new, physical_id=resource.physical_id, role="rollback "),
@@ -759,22 +622,119 @@ class Lifecycle(RuleBasedStateMachine):
         )
         assert back is not None
         assert back.physical_id == resource.physical_id, f"the rollback of {logical} answered {back.physical_id}, not its old id {resource.physical_id}"
+        restoring = [
+            what
+            for what, key in (("target", "TargetArn"), ("description", "Description"), ("tags", "Tags"), ("flow", "ContactFlowArn"))
+            if old.get(key) != new.get(key)
+        ]
+        event(f"a rollback restoring the {' and '.join(restoring) or 'selection or wait limit'}{' (refused)' if refused(new) else ''}")
         after = self.world.held().get(resource.physical_id)
-        if before is None or after is None:
-            return
+        assert after is not None, f"the rollback of {logical} left its number {resource.number} not held"
         # A key the rolled-back Update declared, and the stack did not before, is the stack's: the rollback removes it.
-        taken = set(declared_tags(new)) - set(declared_tags(old))
-        restored = {k: v for k, v in user_tags(before).items() if k not in taken}
-        was = (before["target_arn"], before["description"], restored)
-        now = (after["target_arn"], after["description"], user_tags(after))
-        assert now == was, f"after the rollback of {logical}, its number is {now}, not as before the Update: {was}"
+        # Unless the handler refused those properties: then it changed nothing, and takes no key.
+        taken = set() if refused(new) else set(declared_tags(new)) - set(declared_tags(old))
+        tags = {**{k: v for k, v in user_tags(before).items() if k not in taken and k not in declared_tags(old)}, **declared_tags(old)}
+        flows = self.routing_after_rollback(old, new, before["contact_flow"] or None, resource.recorded, moved=moved)
+        if not old.get("ContactFlowArn"):
+            flows = [*flows, *self.adopted_slack(resource)]
+        was = (before["target_arn"], before["description"], tags, flows[0])
+        now = (after["target_arn"], after["description"], user_tags(after), after["contact_flow"] or None)
+        assert now[:3] == was[:3] and self.routes_as(now[3], flows), f"after the rollback of {logical}, its number is {now}, not as before the Update: {was}"
+        resource.foreign = {k: v for k, v in resource.foreign.items() if k not in taken}
+        resource.drift = {}
+        self.expect_flow(resource, flows)
+        if not old.get("ContactFlowArn"):
+            self.spend_left(resource, after["target_arn"])
 
-    def no_number_for(self, props: dict[str, Any], resource: Resource) -> str:
-        """Why a replacement may fairly fail: the exact number is not to be had, or the inventory ran out."""
-        current = self.world.held().get(resource.physical_id)
-        if current is not None and matches(current, props):
-            return ""
-        return "a replacement claim (the number may be taken, cooling down, or out of stock)"
+    def routing_after_rollback(
+        self, old: dict[str, Any], new: dict[str, Any], routed: str | None, recorded: tuple[str | None, ...], *, moved: bool
+    ) -> list[str | None]:
+        """The flow a rollback from ``new`` back to ``old`` leaves, for a number that routed to ``routed`` before ``new``.
+
+        The declared flow; otherwise the routing of before (the hand-set routing comes back, docs/rollbacks.md),
+        except where the rules the model states let it go: documented ("Left out": a move combined with a first
+        declared flow). Then, after the rule's, what a known defect leaves instead.
+        """
+        if old.get("ContactFlowArn"):
+            return [str(old["ContactFlowArn"])]
+        first = bool(new.get("ContactFlowArn")) and not refused(new)  # the rolled-back Update declared a flow for the first time
+        if moved and routed:
+            event(f"a rollback after a move over a hand-set flow{' and a first declared flow' if first else ''}")
+            if first and MOVE_WITH_FIRST_FLOW_LOSES_HAND_ROUTING:
+                return [None]
+            if ":instance/" not in old["TargetArn"] and "a group's number's routing is not read before a move" in KNOWN_DEFECTS:
+                return [routed, None]
+            if "a move drops a hand-set flow for good" in KNOWN_DEFECTS:
+                return [routed, None]
+        if first and routed and not moved:
+            event(f"a rollback of a first declared flow over {'the same' if routed == new['ContactFlowArn'] else 'another'} hand-set flow")
+        if first and routed == new["ContactFlowArn"] and "a hand-set flow equal to the first declared one is taken for the stack's" in KNOWN_DEFECTS:
+            # No record was written: the rollback disassociates it, or restores what an earlier first declaration recorded.
+            event("a rollback of a first declared flow equal to the hand-set one")
+            return [routed, None, *(r for r in recorded if r in FLOWS_OF[old["TargetArn"]])]
+        return [routed]
+
+    def replaced(
+        self,
+        logical: str,
+        resource: Resource,
+        new: dict[str, Any],
+        answer: Answer,
+        kept: dict[str, Any] | None,
+        rollback: Faults,
+        *,
+        another_fails: bool,
+        before: dict[str, Any],
+    ) -> None:
+        """A successful replacement: the stack then completes (the old number's cleanup), or rolls back (the new one's)."""
+        event("a number replaced")
+        adopted = kept is not None and answer.physical_id == kept["arn"]
+        if adopted:
+            assert kept is not None
+            event("a replacement adopted a number kept by RETAIN")
+            self.retained.discard(kept["arn"])
+            self.unmarked.discard(kept["arn"])
+        if another_fails:
+            # CloudFormation deletes the replacement this operation made (unless its DeletionPolicy keeps it), then
+            # sends the old properties to the old number, with the rolled-back ones as the old (local/deploy does the same).
+            event("a successful replacement rolled back")
+            if resource.deletion_policy == "Retain":
+                self.keep(answer.physical_id, logical)
+            else:
+                props = {**new, **({"RetainAdoptedNumber": "true"} if adopted and resource.deletion_policy != "Delete" else {})}
+                self.until_done(
+                    f"rollback Delete of {logical}'s replacement",
+                    lambda f: self.send("Delete", logical, props, f, physical_id=answer.physical_id, role="rollback "),
+                    replace(rollback, budget=900.0, workflow="fast", target_full=False),
+                    new,
+                )
+                if adopted and resource.deletion_policy != "Delete":
+                    assert kept is not None
+                    self.retained.add(kept["arn"])  # given back: the account's again, unmarked
+                    self.unmarked.add(kept["arn"])
+            self.roll_back(logical, resource, resource.props, new, rollback, before)
+            return
+        self.cleanup(logical, resource, rollback)
+        resource.props, resource.physical_id = new, answer.physical_id
+        resource.number = answer.data.get("PhoneNumber", resource.number)
+        resource.drift, resource.recorded, resource.foreign, resource.left, resource.adopted = {}, (None,), {}, None, False
+        resource.flow = new.get("ContactFlowArn")
+        if adopted:
+            assert kept is not None
+            self.adopted(resource, kept)
+
+    def adopted(self, resource: Resource, number: dict[str, Any]) -> None:
+        """What an adopted number is (``number``: as it was): its own tags stay unless now declared (README: tags you added
+        by hand stay); its routing stays unless moved or a flow is declared, and is recorded when a flow is declared."""
+        props = resource.props
+        resource.adopted = True
+        resource.foreign = {k: v for k, v in user_tags(number).items() if k not in declared_tags(props)}
+        moved = number["target_arn"] != props["TargetArn"]
+        routed = number["contact_flow"] or None
+        self.expect_flow(resource, [props.get("ContactFlowArn") or (None if moved else routed)])
+        # The handler reads a group's number's routing on the declared flow's instance only (it cannot tell the group's).
+        unread = number["target_arn"] == GROUP and props.get("ContactFlowArn") not in FLOWS_OF[GROUP]
+        resource.recorded = (routed, None) if unread and "a group's number's routing is not read before a move" in KNOWN_DEFECTS else (routed,)
 
     @rule(logical=consumes(resources), faults=faults())
     def delete(self, logical: str, faults: Faults) -> None:
@@ -789,12 +749,73 @@ class Lifecycle(RuleBasedStateMachine):
             resource.props,
         )
 
+    @precondition(lambda self: self.world.busy_beyond(0))
     @rule()
     def an_hour_passes(self) -> None:
         """Every workflow still running settles: a late move or claim shows up in the invariants."""
         self.world.clock.advance(3600)
 
-    def replaced(self, logical: str, resource: Resource, faults: Faults) -> None:
+    # --- changes made by hand, between requests ---
+
+    @precondition(lambda self: self.stack)
+    @rule(
+        logical=resources,
+        hands=st.lists(st.tuples(st.sampled_from(HAND_ACTIONS), st.integers(0, 5)), min_size=1, max_size=2),
+        # After a change by hand, most often a change of flow: where the hand-set routing and the stack's flow meet.
+        change=st.integers(0, 1).map(lambda i: (Change("flow", i),)) | st.integers(0, 1).map(lambda i: (Change("flow", i),)) | changes(),
+        faults=faults(),
+        rollback=faults(),
+        another_fails=st.sampled_from([False, True, True]),
+    )
+    def drift_then_update(
+        self, logical: str, hands: list[tuple[str, int]], change: tuple[Change, ...], faults: Faults, rollback: Faults, another_fails: bool
+    ) -> None:
+        """Someone changes the number by hand (drift, or routing before the stack declares a flow), then the stack is updated."""
+        for action, choice in hands:
+            self.by_hand(logical, action, choice)
+        self.update(logical, change, faults, rollback, another_fails)
+
+    def by_hand(self, logical: str, action: str, choice: int) -> None:
+        """Route, unroute or tag the stack's number outside the stack, or delete a flow no resource of the stack declares."""
+        resource = self.stack[logical]
+        number = self.world.held()[resource.physical_id]
+        target = number["target_arn"]
+        if action == "delete a flow":
+            # (choice) Not a flow the stack declares, nor one a number of the stack routes to now: the stack could then
+            # declare a deleted flow its number still routes to, which no request (no rollback) can route to again.
+            declared = {r.props.get("ContactFlowArn") for r in self.stack.values()}
+            held = self.world.held()
+            routed = {held[r.physical_id]["contact_flow"] for r in self.stack.values() if r.physical_id in held}
+            flows = [f for f in FLOWS if f not in declared and f not in routed and f not in self.world.deleted_flows]
+            if flows:
+                self.world.deleted_flows.add(flows[choice % len(flows)])
+                event("by hand: a flow deleted")
+            return
+        if action == "route":
+            # From the last: a change of flow drawn next starts from the first, so the two differ more often than not.
+            flows = [f for f in reversed(FLOWS_OF[target]) if f not in self.world.deleted_flows]
+            if not flows:
+                return
+            flow = flows[choice % len(flows)]
+            instance = flow.split("/contact-flow/")[0].rsplit("/", 1)[-1]
+            routing = {"PhoneNumberId": number["arn"], "InstanceId": instance, "ContactFlowId": flow.rsplit("/", 1)[-1]}
+            self.world.by_hand("AssociatePhoneNumberContactFlow", routing)
+            resource.flow = flow
+        elif action == "unroute":
+            if not number["contact_flow"]:
+                return
+            instance = number["contact_flow"].split("/contact-flow/")[0].rsplit("/", 1)[-1]
+            self.world.by_hand("DisassociatePhoneNumberContactFlow", {"PhoneNumberId": number["arn"], "InstanceId": instance})
+            resource.flow = None
+        else:
+            key = HAND_KEYS[choice % len(HAND_KEYS)]
+            self.world.by_hand("TagResource", {"resourceArn": number["arn"], "tags": {key: HAND_VALUE}})
+            (resource.drift if key in declared_tags(resource.props) else resource.foreign)[key] = HAND_VALUE
+        event(f"by hand: {action}{' over a declared flow' if action != 'tag' and resource.props.get('ContactFlowArn') else ''}")
+
+    # --- what CloudFormation and the operator do around the requests ---
+
+    def cleanup(self, logical: str, resource: Resource, faults: Faults) -> None:
         """After a successful replacement, CloudFormation deletes the old number unless UpdateReplacePolicy keeps it."""
         if resource.replace_policy != "Delete":
             self.keep(resource.physical_id, logical)
@@ -828,9 +849,7 @@ class Lifecycle(RuleBasedStateMachine):
         and the operator then retries (ContinueUpdateRollback, or deleting again) once the faults are gone.
         """
         for _ in range(OPERATOR_RETRIES + 1):
-            # The handler stops at the wait limit, or earlier when the Lambda run is shorter.
-            busy = self.world.busy_beyond(min(wait_of(props), faults.budget - RESPONSE_RESERVE_SECONDS) - 3)
-            excuse = faults.excuse() or (f"{', '.join(busy)} still IN_PROGRESS beyond the wait limit" if busy else "")
+            excuse = faults.excuse() or self.busy_excuse(props, faults)
             answer = send(faults)
             if answer.status == "SUCCESS":
                 return answer
@@ -842,6 +861,51 @@ class Lifecycle(RuleBasedStateMachine):
             self.world.clock.advance(OPERATOR_PAUSE_SECONDS)
             faults = NO_FAULTS
         raise AssertionError(f"{what} still FAILED after {OPERATOR_RETRIES} retries without faults")
+
+    def routes_as(self, flow: str | None, acceptable: list[str | None]) -> bool:
+        """Whether a number routed to ``flow`` routes as expected: a deleted flow cannot be associated again, so its routing may be gone."""
+        return flow in acceptable or (flow is None and any(f in self.world.deleted_flows for f in acceptable))
+
+    # --- why a request may fairly fail ---
+
+    def busy_excuse(self, props: dict[str, Any], faults: Faults) -> str:
+        """A number still IN_PROGRESS past this request's wait limit (or its Lambda run): the handler stops there."""
+        busy = self.world.busy_beyond(min(wait_of(props), faults.budget - RESPONSE_RESERVE_SECONDS) - 3)
+        return f"{', '.join(busy)} still IN_PROGRESS beyond the wait limit" if busy else ""
+
+    def quota_excuse(self, target: str, excluding: str = "") -> str:
+        """The instance's quota is reached (numbers on it, or moving to it, as the emulator counts them)."""
+        if ":instance/" not in target:
+            return ""
+        heading = [
+            (n["target_arn"], n["settle_target"] if n["status"] == "IN_PROGRESS" else n["target_arn"])
+            for n in self.world.service.holding()
+            if n["arn"] != excluding
+        ]
+        return "the target's quota is reached" if sum(target in pair for pair in heading) >= NUMBERS_PER_INSTANCE else ""
+
+    def claim_excuse(self, props: dict[str, Any]) -> str:
+        """Why a claim (or an import) for ``props`` may fairly fail: the number is not to be had, or the target is full."""
+        full = self.quota_excuse(props["TargetArn"])
+        if full:
+            return full
+        if "SourcePhoneNumberArn" in props:
+            # A record still releasing counts too: ImportPhoneNumber refuses a source whose number it still knows.
+            records = self.world.service.held()
+            held = any(n["source_arn"] == props["SourcePhoneNumberArn"] and not (n["status"] == "FAILED" and not n["settle_target"]) for n in records)
+            return "the source's number is held already (ImportPhoneNumber refuses it)" if held else ""
+        if "PhoneNumber" in props:
+            number = props["PhoneNumber"]
+            country, kind = self.world.service.inventory[number]
+            return "" if number in self.world.service.available(country, kind) else f"{number} is held, or cooling down after its release"
+        offered = [n for n in self.world.service.available(props["CountryCode"], props["Type"]) if n.startswith(props.get("Prefix", ""))]
+        return "" if offered else "no number left to search"
+
+    def flow_excuse(self, props: dict[str, Any]) -> str:
+        flow = props.get("ContactFlowArn")
+        return f"its flow {flow} was deleted" if flow in self.world.deleted_flows else ""
+
+    # --- one request ---
 
     def send(
         self,
@@ -860,6 +924,7 @@ class Lifecycle(RuleBasedStateMachine):
         sent = cfn_event(kind, logical, props, self.world.recorder.url_for(request_id), request_id, old=old, physical_id=physical_id)
         dispatched = self.world.clock.now
         self.world.logs = []
+        self.world.role = role
         self.world.arm(request_id, faults, wait_of(props))
         errors: list[str] = []
         late: list[str] = []
@@ -876,10 +941,8 @@ class Lifecycle(RuleBasedStateMachine):
             self.world.disarm()
         answer = self.check_answers(f"{kind} {logical}", request_id, dispatched, service_timeout_of(props), errors)
         event(f"{role}{kind} {answer.status}")
-        if errors:
-            event(f"a request redelivered {len(errors)} time(s)")
         note(
-            f"{kind} {logical} ({physical_id or 'new'}) with {faults}: {answer.status} {answer.physical_id} "
+            f"{role}{kind} {logical} ({physical_id or 'new'}) with {faults}: {answer.status} {answer.physical_id} "
             f"after {self.world.clock.now - dispatched:.1f} s{': ' + answer.reason[:300] if answer.status != 'SUCCESS' else ''}"
         )
         note("\n".join([*self.world.logs[-40:], *(f"      (run ended by {e})" for e in errors)]))
@@ -921,6 +984,11 @@ class Lifecycle(RuleBasedStateMachine):
 
     @invariant()
     def numbers_kept_by_a_removal_policy_stay_held(self) -> None:
+        # A claim (or import) the handler reported as still IN_PROGRESS may end FAILED after: it never held its number.
+        never = {n["arn"] for n in self.world.service.held() if n["status"] == "FAILED" and not n["settle_target"]}
+        if self.retained & never:
+            event("a number kept by a removal policy whose claim ended FAILED")
+            self.retained -= never
         held = self.world.held() | self.world.unmarked()
         released = sorted(arn for arn in self.retained if arn not in held)
         assert not released, f"kept by a removal policy, but released: {released}"
@@ -947,10 +1015,12 @@ class Lifecycle(RuleBasedStateMachine):
             assert number["status"] != "IN_PROGRESS", f"{logical}'s number {number['number']} is IN_PROGRESS (towards {towards}) after its last answer"
             assert number["target_arn"] == props["TargetArn"], f"{logical}'s number {number['number']} is on {number['target_arn']}, not {props['TargetArn']}"
             assert number["description"] == props.get("Description", ""), f"{logical}'s description is {number['description']!r}"
-            declared, users = declared_tags(props), user_tags(number)
-            expected = {**resource.foreign, **declared}
-            # An adopted number's own tags may go once a failed Update declared their key (its rollback removes it).
-            assert declared.items() <= users.items() <= expected.items(), f"{logical}'s tags are {users}, not {declared} (and {resource.foreign})"
+            expected = {**resource.foreign, **declared_tags(props), **resource.drift}
+            assert user_tags(number) == expected, f"{logical}'s tags are {user_tags(number)}, not {expected} (declared {declared_tags(props)})"
+            flow = number["contact_flow"] or None
+            assert flow == resource.flow, (
+                f"{logical}'s number {number['number']} routes to {flow}, not {resource.flow} (declared {props.get('ContactFlowArn')})"
+            )
             assert matches(number, props), f"{logical}'s number {number['number']} does not match {props}"
             assert number["number"] == resource.number, f"{logical}'s PhoneNumber attribute is {resource.number}, the number is {number['number']}"
 
@@ -968,69 +1038,15 @@ def matches(number: dict[str, Any], props: dict[str, Any]) -> bool:
     """Whether a held number is one the properties ask for."""
     if "PhoneNumber" in props:
         return bool(number["number"] == props["PhoneNumber"])
+    if "SourcePhoneNumberArn" in props:
+        return bool(number["source_arn"] == props["SourcePhoneNumberArn"])
     prefix = props.get("Prefix", "")
-    return bool(number["country"] == props["CountryCode"] and number["type"] == props["Type"] and number["number"].startswith(prefix))
+    return bool(
+        not number["source_arn"] and number["country"] == props["CountryCode"] and number["type"] == props["Type"] and number["number"].startswith(prefix)
+    )
 
 
 # --- running it ----------------------------------------------------------------------------------
-
-
-def lambda_modules() -> Iterator[types.ModuleType]:
-    """The handler's modules, as Lambda loaded them from the asset."""
-    import sys
-
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and Path(path).resolve().parent == LAMBDA_DIR:
-            yield module
-
-
-@pytest.fixture
-def world(emulator: ConnectEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    """The emulator behind a Lambda on virtual time: the handler's time, threading.Timer, random and
-    Connect client are swapped, wherever its modules hold them."""
-    # Headers and body go out in two writes: with Nagle's algorithm on, each call then waits 40 ms
-    # for a delayed ACK (48 ms a call instead of 5).
-    monkeypatch.setattr(emulator_server._Handler, "disable_nagle_algorithm", True)
-    world = World(emulator)
-    real_make_client = connect_api.make_client
-    virtual_time = types.SimpleNamespace(**{**vars(time), "monotonic": world.clock.monotonic, "time": world.clock.monotonic, "sleep": world.clock.sleep})
-    virtual_threading = types.SimpleNamespace(**{**vars(threading), "Timer": lambda *a, **k: VirtualTimer(world.clock, *a, **k)})
-    seeded = {name: getattr(world.rng, name) for name, value in vars(random).items() if getattr(value, "__self__", None) is getattr(random, "_inst", None)}
-    virtual_random = types.SimpleNamespace(**{**vars(random), **seeded, "SystemRandom": lambda *_: world.rng})
-    swaps: dict[int, Any] = {
-        id(time): virtual_time,
-        id(threading): virtual_threading,
-        id(threading.Timer): virtual_threading.Timer,
-        id(random): virtual_random,
-        id(time.monotonic): world.clock.monotonic,
-        id(time.sleep): world.clock.sleep,
-        id(real_make_client): lambda: DyingClient(real_make_client(), world),
-    }
-    swapped = set()
-    for module in lambda_modules():
-        for name, value in list(vars(module).items()):
-            if id(value) in swaps and not name.startswith("__"):
-                monkeypatch.setattr(module, name, swaps[id(value)])
-                swapped.add(id(value))
-    # If the handler stops reaching time, threading or its client this way, the model must say so.
-    assert {id(time), id(threading), id(real_make_client)} <= swapped, "the handler's time, threading or make_client was not found to swap"
-    # One warm boto3 session: a fresh one per run reloads Connect's model (0.15 s), the client costs 13 ms.
-    shared = boto3.session.Session()
-    monkeypatch.setattr(boto3.session, "Session", lambda *a, **k: shared)
-    # The handler's decisions go to the failing example's notes, not to pytest's log capture
-    # (thousands of lines): each module's logger is swapped for one outside logging's tree.
-    buffer = LogBuffer(world)
-    for module in lambda_modules():
-        for name, value in list(vars(module).items()):
-            if isinstance(value, logging.Logger):
-                detached = logging.Logger(value.name, logging.INFO)
-                detached.addHandler(buffer)
-                monkeypatch.setattr(module, name, detached)
-    try:
-        yield world
-    finally:
-        world.recorder.close()
 
 
 def run_model(world: World, monkeypatch: pytest.MonkeyPatch, examples: int, chosen: int, *, shrink: bool) -> None:
@@ -1060,53 +1076,11 @@ def test_every_number_is_accounted_for_through_random_lifecycles_under_compound_
     wanted = os.environ.get("LIFECYCLE_SEED") or str(DEFAULT_SEED)
     chosen = random.SystemRandom().randrange(2**32) if wanted == "random" else int(wanted)
     print(f"lifecycle model: {EXAMPLES} examples of up to {STEPS} steps, LIFECYCLE_SEED={chosen}")
+    EVENTS.clear()
     try:
         run_model(world, monkeypatch, EXAMPLES, chosen, shrink=SHRINK)
     except BaseException as error:
         error.add_note(f"Reproduce with LIFECYCLE_SEED={chosen} LIFECYCLE_EXAMPLES={EXAMPLES} LIFECYCLE_STEPS={STEPS} (or the blob above).")
         raise
-
-
-# --- the model can fail: each planted bug is found ------------------------------------------------
-
-
-def every_move_fails(original: Callable[..., Any]) -> Callable[..., Any]:
-    def planted(run: Any, deadline: Any, physical_id: str, current: Any, new: Any, *args: Any, **kwargs: Any) -> Any:
-        if current.get("TargetArn") != new.target_arn:
-            raise handler.Failure("planted: every move fails")
-        return original(run, deadline, physical_id, current, new, *args, **kwargs)
-
-    return planted
-
-
-def rollback_releases_kept_numbers(original: Callable[..., Any]) -> Callable[..., Any]:
-    def planted(run: Any, failed: Any, deadline: Any) -> None:
-        # The clean-up releases every number this resource's marker is on, answered or kept, not only the pending ones.
-        for summary in handler._marked_numbers(run, failed, deadline, lambda marker: marker.resource in run.own):
-            if summary["PhoneNumberArn"] != run.event["PhysicalResourceId"]:
-                handler._release_settled(run, deadline, summary, "planted")
-
-    return planted
-
-
-def tags_declared_before_stay(original: Callable[..., Any]) -> Callable[..., Any]:
-    def planted(current: Any, declared: Any, declared_before: Any) -> Any:
-        return original(current, declared, None)  # as if what was declared before were never known: nothing removed
-
-    return planted
-
-
-@pytest.mark.parametrize(
-    ("target", "bug"),
-    [
-        ("_converge", every_move_fails),
-        ("_release_abandoned_replacements", rollback_releases_kept_numbers),
-        ("plan_tags", tags_declared_before_stay),
-    ],
-    ids=["a move that always fails", "a rollback that releases a number kept by RETAIN", "a rollback that leaves the rolled-back tags"],
-)
-def test_the_model_finds_a_planted_bug(world: World, monkeypatch: pytest.MonkeyPatch, target: str, bug: Callable[..., Any]) -> None:
-    module = plan if target == "plan_tags" else handler
-    monkeypatch.setattr(module, target, bug(getattr(module, target)))
-    with pytest.raises(AssertionError):
-        run_model(world, monkeypatch, PLANTED_EXAMPLES, DEFAULT_SEED, shrink=False)
+    finally:
+        print("\n".join(f"{count:6d}  {what}" for what, count in sorted(EVENTS.items())))

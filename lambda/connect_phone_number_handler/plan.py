@@ -220,7 +220,8 @@ def converge(
         steps.append(Untag(tuple(tags.to_remove)))
     if tags.to_set:
         steps.append(Tag(tags.to_set))
-    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow))
+    moved = any(isinstance(step, Move) for step in steps)
+    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow, moved=moved))
     return Plan(tuple(steps), number=number, refusal=tags.refusal)
 
 
@@ -460,29 +461,39 @@ def flow_to_read(declared: str | None, declared_before: str | None, on_instance:
 
 
 def plan_flow(
-    declared: str | None, declared_before: str | None, associated: str | None, recorded: str | None = None, on_instance: str | None = None
+    declared: str | None,
+    declared_before: str | None,
+    associated: str | None,
+    recorded: str | None = None,
+    on_instance: str | None = None,
+    *,
+    moved: bool = False,
 ) -> FlowPlan | None:
     """The flow step, from the association read now (after any move: a move drops Connect's association).
 
     ``recorded`` is the routing the marker keeps from before the stack's first flow: a flow, NOWHERE, or None (no
     record). ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number).
     ``associated`` is None when nothing routes the number on the instance read, or when no read could tell
-    (flow_to_read: the number was moved off the stack's flow's instance).
+    (flow_to_read: the number was moved off the stack's flow's instance). ``moved``: this request moved the number
+    first, so a record there is this request's own (its RecordRouting, read before the move).
     """
     if declared is not None:
         instance = arns.flow_instance_arn(declared)
-        if declared_before is not None or recorded is not None:
-            # Declared before; or declared first by this Update, whose earlier delivery (or its own move) kept the record.
+        if declared_before is not None or (recorded is not None and (moved or associated == declared)):
+            # Declared before; or declared first by this Update, whose own move, or earlier delivery, kept the record.
             return None if associated == declared else FlowPlan(instance, declared)
-        # The stack declares a flow for the first time: record the routing it replaces, before the association.
+        # The stack declares a flow for the first time: record the routing it replaces, before the association. A
+        # record an earlier move left (for a move back) is replaced: what a rollback restores is the routing of now.
         return FlowPlan(instance, declared, associated or NOWHERE, change=associated != declared)
     if declared_before is None:
-        # No flow declared, before or now: a routing the stack's own move dropped comes back once the number is back.
-        if recorded not in (None, NOWHERE) and associated is None and on_instance is not None:
-            return FlowPlan(on_instance, recorded, record="")
+        # No flow declared, before or now: a routing the stack's own move dropped comes back once the number is back
+        # on its instance (unless routed by hand again there). Either way the record is spent there.
+        if recorded not in (None, NOWHERE) and on_instance is not None and arns.flow_instance_arn(str(recorded)) == on_instance:
+            return FlowPlan(on_instance, recorded, record="", change=associated is None)
         return None
     if associated is not None and associated != declared_before:
-        return None  # changed by hand since: left alone
+        # Changed by hand since: left alone, and the record is spent (the routing of now wins over the one of before).
+        return FlowPlan(arns.flow_instance_arn(declared_before), None, record="", change=False) if recorded is not None else None
     # The stack's flow routes the number, or nothing does (a move dropped it): the routing from before the stack's
     # first flow comes back, if the number can route to it where it is; else the stack's flow goes.
     stacks = arns.flow_instance_arn(declared_before)

@@ -63,8 +63,11 @@ def test_the_tag_plan_refuses_more_than_connects_limit_counting_hand_added_tags_
         (FLOW, None, HAND_FLOW, None, plan.FlowPlan(INSTANCE, FLOW, record=HAND_FLOW)),
         # the hand-set flow is the one first declared: only the record
         (FLOW, None, FLOW, None, plan.FlowPlan(INSTANCE, FLOW, record=FLOW, change=False)),
-        # first declared, with a record there (this Update's earlier delivery, or its move): kept
-        (FLOW, None, None, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW)),
+        # first declared, with a record an earlier move left (for a move back): replaced by the routing of now
+        (FLOW, None, None, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW, record=NOWHERE)),
+        (FLOW, None, OTHER_FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW, record=OTHER_FLOW)),
+        # first declared, with a record an earlier delivery of this Update kept, and the flow associated since: kept
+        (FLOW, None, FLOW, HAND_FLOW, None),
         (FLOW, FLOW, FLOW, None, None),
         # drift (changed by hand while declared): set back, the record kept
         (FLOW, FLOW, OTHER_FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, FLOW)),
@@ -77,8 +80,9 @@ def test_the_tag_plan_refuses_more_than_connects_limit_counting_hand_added_tags_
         (None, FLOW, None, HAND_FLOW, plan.FlowPlan(INSTANCE, HAND_FLOW, record="")),
         (None, FLOW, None, NOWHERE, plan.FlowPlan(INSTANCE, None, record="", change=False)),
         (None, FLOW, None, None, None),
-        # changed by hand since it was declared, or never declared: left alone
-        (None, FLOW, OTHER_FLOW, HAND_FLOW, None),
+        # changed by hand since it was declared, or never declared: left alone (a record is spent: the routing of now wins)
+        (None, FLOW, OTHER_FLOW, HAND_FLOW, plan.FlowPlan(INSTANCE, None, record="", change=False)),
+        (None, FLOW, OTHER_FLOW, None, None),
         (None, None, OTHER_FLOW, None, None),
     ],
 )
@@ -93,6 +97,14 @@ def test_a_routing_set_by_hand_that_the_stacks_move_dropped_comes_back_when_the_
 
     assert plan.flow_to_read(None, None, INSTANCE, HAND_FLOW) == INSTANCE
     assert plan.plan_flow(None, None, None, HAND_FLOW, INSTANCE) == plan.FlowPlan(INSTANCE, HAND_FLOW, record="")
-    # still away, or routed by hand again where it is: left alone
+    # still away: the record waits; routed by hand again where it is: left alone, and the record is spent
     assert plan.flow_to_read(None, None, other, HAND_FLOW) is None
-    assert plan.plan_flow(None, None, OTHER_FLOW, HAND_FLOW, INSTANCE) is None
+    assert plan.plan_flow(None, None, None, HAND_FLOW, other) is None
+    assert plan.plan_flow(None, None, OTHER_FLOW, HAND_FLOW, INSTANCE) == plan.FlowPlan(INSTANCE, HAND_FLOW, record="", change=False)
+
+
+def test_a_first_declared_flow_keeps_the_record_its_own_move_wrote() -> None:
+    # The Update moved the number first (RecordRouting read the hand-set routing before the move dropped it).
+    assert plan.plan_flow(FLOW, None, None, HAND_FLOW, INSTANCE, moved=True) == plan.FlowPlan(INSTANCE, FLOW)
+    # Without the move, that record is an earlier move's: the rollback must restore the routing of now.
+    assert plan.plan_flow(FLOW, None, None, HAND_FLOW, INSTANCE) == plan.FlowPlan(INSTANCE, FLOW, record=NOWHERE)

@@ -39,19 +39,13 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     def _serve(self) -> None:
-        raw_path, _, query = self.path.partition("?")
+        raw_path = self.path.partition("?")[0]
         try:
             body = self._body()
-            if raw_path.startswith(ADMIN_PREFIX):
-                self._admin(raw_path[len(ADMIN_PREFIX) :], body)
+            if not raw_path.startswith(ADMIN_PREFIX):
+                self._reply(*respond(self.server.service, self.command, self.path, self.headers.get("Authorization", ""), body))
                 return
-            operation, labels = wire.match(self.command, raw_path)
-            params = wire.parse_input(operation, labels, query, body)
-            found = _CREDENTIAL.search(self.headers.get("Authorization", ""))
-            key, region = (found.group(1), found.group(2)) if found else (None, None)
-            result = self.server.service.handle(operation, params, region, key)
-            output = wire.output_body(operation, result)
-            self._reply(200, {"Content-Type": "application/json"} if output else {}, output)
+            self._admin(raw_path[len(ADMIN_PREFIX) :], body)
         except wire.WireError as error:
             self._reply(*wire.error_body(error))
         except Exception:
@@ -98,6 +92,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def respond(service: ConnectService, method: str, path: str, authorization: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One Connect API request on the wire: its status, headers and body, as the HTTP front sends them.
+
+    The HTTP front serves every request through here; a test may call it in-process (a botocore
+    ``before-send`` hook, say) to skip the socket while keeping both ends of the wire format.
+    """
+    raw_path, _, query = path.partition("?")
+    try:
+        operation, labels = wire.match(method, raw_path)
+        params = wire.parse_input(operation, labels, query, body)
+        found = _CREDENTIAL.search(authorization)
+        key, region = (found.group(1), found.group(2)) if found else (None, None)
+        output = wire.output_body(operation, service.handle(operation, params, region, key))
+        return 200, {"Content-Type": "application/json"} if output else {}, output
+    except wire.WireError as error:
+        return wire.error_body(error)
+    except Exception:
+        log.exception("emulator fault on %s %s", method, raw_path)
+        return wire.error_body(wire.WireError(500, "InternalServiceException", "Emulator fault"))
 
 
 class _Server(ThreadingHTTPServer):
