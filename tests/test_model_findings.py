@@ -254,7 +254,7 @@ def test_the_rollback_of_a_first_flow_on_an_adopted_number_gives_back_the_hand_s
     first = create(machine, "RETAIN", CountryCode="US", Type="DID")
     number = machine.stack[first].number
     machine.delete(logical=first, faults=NO_FAULTS)
-    adopting = with_wait({"TargetArn": model.INSTANCE, "CountryCode": "US", "Type": "DID"}, "60")
+    adopting = with_wait({"TargetArn": INSTANCE, "CountryCode": "US", "Type": "DID"}, "60")
     logical = machine.adopt(data=Chosen(number), props=adopting, policy="DESTROY", faults=NO_FAULTS, rollback=NO_FAULTS)
     assert isinstance(logical, str), "the adoption failed"
     machine.by_hand(logical, "route", 0)
