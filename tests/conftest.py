@@ -1,24 +1,75 @@
-"""Fixtures: a fresh Connect emulator and a ResponseURL receiver per test."""
+"""Fixtures: the tests' clock, a fresh Connect emulator and a ResponseURL receiver per test.
+
+Every test runs on a VirtualClock (virtual_clock.py), which moves only when the handler, the test
+or a hung call waits: the handler's polls and backoffs, the emulator's workflows and the wait limits
+take no real time. Mark a test ``real_clock`` where the test is about real time, or where a process of
+its own reads the real clock (the local deploy's Lambda runs): it keeps the real clock throughout.
+The lifecycle model's tests (the ``world`` fixture) bring a virtual time of their own.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
+import botocore.loaders
+import botocore.session
 import pytest
 
+from connect_phone_number_handler import clock as handler_clock
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
+from virtual_clock import RealClock, TestClock, VirtualClock
 
 pytest_plugins = ["connect_phone_number_local.testing"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_clock: run on the real clock, not the tests' VirtualClock (see conftest.py)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "world" in getattr(item, "fixturenames", ()):  # the lifecycle model swaps the handler's time itself
+            item.add_marker(pytest.mark.real_clock)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def shared_botocore_data() -> Iterator[None]:
+    """One botocore data loader for every session in the test process.
+
+    The handler makes a session and a client per run, as in Lambda; each would parse botocore's JSON models
+    again (a quarter of a CPU second). Its sessions share one loader here, as the clients of one session do.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", functools.cache(botocore.loaders.create_loader))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def clock(request: pytest.FixtureRequest) -> Iterator[TestClock]:
+    """The clock this test's handler, Lambda context, emulator and ResponseURL read (and its sleeps use)."""
+    if request.node.get_closest_marker("real_clock") is not None:
+        yield RealClock()
+        return
+    virtual = VirtualClock()
+    previous = handler_clock.use(virtual)
+    try:
+        yield virtual
+    finally:
+        virtual.close()
+        handler_clock.use(previous)
+
+
 @pytest.fixture
-def emulator(connect_emulator: ConnectEmulator) -> ConnectEmulator:
-    """A fresh emulator, with boto3 pointed at it: the fixture the package ships for its users."""
+def emulator(connect_emulator: ConnectEmulator, clock: TestClock) -> ConnectEmulator:
+    """A fresh emulator, with boto3 pointed at it: the fixture the package ships for its users, on the test's clock."""
+    connect_emulator.service.clock = clock.time
     return connect_emulator
 
 
 @pytest.fixture
-def responses() -> Iterator[ResponseServer]:
-    with ResponseServer() as server:
+def responses(clock: TestClock) -> Iterator[ResponseServer]:
+    """A ResponseURL receiver whose URLs are signed on the test's clock."""
+    with ResponseServer(clock=clock.time) as server:
         yield server

@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig, wire
-from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, fast_config
+from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, elapse, fast_config
 
 THIRD_INSTANCE = INSTANCE.replace("aaaaaaaa", "cccccccc")
 
@@ -59,7 +59,7 @@ def wait_settled(api: Any, number_id: str) -> dict[str, Any]:
         summary = api.describe_phone_number(PhoneNumberId=number_id)["ClaimedPhoneNumberSummary"]
         if summary["PhoneNumberStatus"]["Status"] != "IN_PROGRESS":
             return dict(summary)
-        time.sleep(0.05)
+        elapse(0.05)
     raise AssertionError("never settled")
 
 
@@ -244,7 +244,7 @@ def test_a_released_number_passes_through_in_progress_then_is_not_found_and_cool
     api.release_phone_number(PhoneNumberId=claimed["PhoneNumberId"])
 
     assert api.describe_phone_number(PhoneNumberId=claimed["PhoneNumberId"])["ClaimedPhoneNumberSummary"]["PhoneNumberStatus"]["Status"] == "IN_PROGRESS"
-    time.sleep(0.1)
+    elapse(0.1)
     gone = error_of(api.describe_phone_number, PhoneNumberId=claimed["PhoneNumberId"])
     assert gone.response["Error"]["Code"] == "ResourceNotFoundException"
     assert gone.response["ResponseMetadata"]["HTTPStatusCode"] == 404

@@ -12,6 +12,9 @@ import pytest
 from connect_phone_number_local.deploy.engine import LAMBDA_ASYNC_ATTEMPTS, LocalCloudFormation, ResourceState
 from connect_phone_number_local.deploy.responses import ResponseServer
 
+# The local deploy runs each Lambda invocation in a process of its own, on the real clock (see conftest.py).
+pytestmark = pytest.mark.real_clock
+
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:flaky"
 
 # A handler that crashes on its first CRASHES runs (before answering), then answers SUCCESS.

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -112,8 +113,8 @@ class ConnectEmulator:
     ...     os.environ.update(emulator.client_environment())
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, *, port: int = 0, state_file: Path | None = None) -> None:
-        self.service = ConnectService(config, state_file=state_file)
+    def __init__(self, config: EmulatorConfig | None = None, *, port: int = 0, state_file: Path | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.service = ConnectService(config, clock=clock, state_file=state_file)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.service = self.service
         self._thread: threading.Thread | None = None
