@@ -15,12 +15,23 @@ SYNTH_VARIANTS := build/synth-secondary build/synth-existing-instance
 
 .PHONY: setup lint synth test unit bench demo clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(VENV)/.compiled
+
+# pip would byte-compile every module it installs: a minute, most of it aws-cdk-lib's ~700 service modules, which
+# nothing here imports. Instead Python writes the bytecode of each module the first time one is imported (the
+# environment may turn that off: PYTHONDONTWRITEBYTECODE), and set-up imports the ones every test process needs
+# once, so that parallel processes do not each compile them.
+unexport PYTHONDONTWRITEBYTECODE
 
 $(VENV)/.installed: requirements.lock pyproject.toml local/pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --requirement requirements.lock
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable . --editable ./local
+	$(PY) -m pip install --quiet --no-compile --requirement requirements.lock
+	$(PY) -m pip install --quiet --no-compile --no-deps --no-build-isolation --editable . --editable ./local
+	touch $@
+
+# Collecting the tests imports what every test process imports (aws-cdk-lib, boto3, pytest's rewritten test modules).
+$(VENV)/.compiled: $(VENV)/.installed node_modules/.installed
+	pytest --collect-only -qq -n0 -p no:cacheprovider > /dev/null
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -45,7 +56,22 @@ synth: setup
 unit: setup
 	pytest
 
-test: lint synth unit
+# Set-up first (the venv and node_modules side by side), then lint and synth beside pytest: the suite waits on
+# real time more than it computes. Their output is kept in build/logs and shown once pytest is done, then the
+# whole run's time. `make lint synth unit` runs the same stages one after another.
+test:
+	@started=$$(date +%s); failed=""; \
+	$(MAKE) --no-print-directory -j2 setup; \
+	mkdir -p build/logs; \
+	$(MAKE) --no-print-directory lint > build/logs/lint.log 2>&1 & lint=$$!; \
+	$(MAKE) --no-print-directory synth > build/logs/synth.log 2>&1 & synth=$$!; \
+	$(MAKE) --no-print-directory unit || failed=" unit"; \
+	for stage in lint synth; do \
+	  if wait "$${!stage}"; then result=passed; else result=FAILED; failed="$$failed $$stage"; fi; \
+	  echo "--- make $$stage (beside pytest): $$result"; cat build/logs/$$stage.log; \
+	done; \
+	echo "make test: $$(( $$(date +%s) - started )) s$${failed:+ (failed:$$failed)}"; \
+	[ -z "$$failed" ]
 
 bench: setup
 	python benchmarks/bench.py

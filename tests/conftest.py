@@ -10,6 +10,7 @@ The lifecycle model's tests (the ``world`` fixture) bring a virtual time of thei
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 
 import botocore.loaders
@@ -23,15 +24,28 @@ from virtual_clock import RealClock, TestClock, VirtualClock
 
 pytest_plugins = ["connect_phone_number_local.testing"]
 
+# aws-cdk-lib validates every synthesized template against CloudFormation's rules (a WebAssembly engine:
+# about 3 CPU seconds to start in each process, and 1 per synth). Unless an app opts in, as cdk.json does,
+# it only warns, and no test reads those warnings: off for the tests' synths. `make synth` and
+# tests/test_demo.py run the CDK CLI with cdk.json, and keep it.
+os.environ["CDK_VALIDATION"] = "false"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "real_clock: run on the real clock, not the tests' VirtualClock (see conftest.py)")
+
+
+# Run first: the longest test, on the real clock (the demo), so that it is not the last one still running.
+FIRST = ("tests/test_demo.py",)
+# Run last: mypy runs that reuse .mypy_cache, which `make test`'s lint stage fills meanwhile.
+LAST = ("tests/lambda/test_typed_client.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "world" in getattr(item, "fixturenames", ()):  # the lifecycle model swaps the handler's time itself
             item.add_marker(pytest.mark.real_clock)
+    items.sort(key=lambda item: 0 if item.nodeid.startswith(FIRST) else 2 if item.nodeid.startswith(LAST) else 1)
 
 
 @pytest.fixture(autouse=True, scope="session")
