@@ -18,9 +18,9 @@ SYNTH_VARIANTS := build/synth-secondary build/synth-existing-instance
 setup: $(VENV)/.installed node_modules/.installed $(VENV)/.compiled
 
 # pip would byte-compile every module it installs: a minute, most of it aws-cdk-lib's ~700 service modules, which
-# nothing here imports. Instead Python writes the bytecode of each module the first time one is imported (the
-# environment may turn that off: PYTHONDONTWRITEBYTECODE), and set-up imports the ones every test process needs
-# once, so that parallel processes do not each compile them.
+# nothing here imports. Instead Python writes the bytecode of each module the first time it is imported (an
+# environment may turn that off: PYTHONDONTWRITEBYTECODE), and set-up imports what every test process imports
+# once ($(VENV)/.compiled), so that the parallel test processes do not each compile it.
 unexport PYTHONDONTWRITEBYTECODE
 
 $(VENV)/.installed: requirements.lock pyproject.toml local/pyproject.toml
@@ -29,7 +29,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml local/pyproject.toml
 	$(PY) -m pip install --quiet --no-compile --no-deps --no-build-isolation --editable . --editable ./local
 	touch $@
 
-# Collecting the tests imports what every test process imports (aws-cdk-lib, boto3, pytest's rewritten test modules).
+# Collecting the tests imports it all: aws-cdk-lib, boto3, pytest and the test modules (as pytest rewrites them).
 $(VENV)/.compiled: $(VENV)/.installed node_modules/.installed
 	pytest --collect-only -qq -n0 -p no:cacheprovider > /dev/null
 	touch $@
