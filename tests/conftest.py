@@ -18,6 +18,7 @@ import botocore.session
 import pytest
 
 from connect_phone_number_handler import clock as handler_clock
+from connect_phone_number_local.deploy import warm
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
 from virtual_clock import RealClock, TestClock, VirtualClock
@@ -58,6 +59,16 @@ def shared_botocore_data() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.session, "create_loader", functools.cache(botocore.loaders.create_loader))
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def warm_lambda_runs() -> Iterator[None]:
+    """The local deploy's Lambda runs fork from one warm runtime (deploy/warm.py): each is still a process of its own,
+    but does not import boto3 and parse botocore's models again. Its users' runs, `make demo`'s among them, stay
+    cold, and tests/local_deploy/test_lambda_retries.py runs both ways."""
+    warm.enable()
+    yield
+    warm.disable()
 
 
 @pytest.fixture(autouse=True)
