@@ -6,9 +6,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
-# This machine's global pip configuration points at mirrors that may not exist; ignore it.
+# This machine's global pip configuration points at mirrors that may not exist; ignore it (and any of uv's).
 export PIP_CONFIG_FILE := /dev/null
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export UV_NO_CONFIG := 1
+UV := $(VENV)/bin/uv
 export CDK_DISABLE_CLI_TELEMETRY := true
 
 SYNTH_VARIANTS := build/synth-secondary build/synth-existing-instance
@@ -17,16 +19,18 @@ SYNTH_VARIANTS := build/synth-secondary build/synth-existing-instance
 
 setup: $(VENV)/.installed node_modules/.installed $(VENV)/.compiled
 
-# pip would byte-compile every module it installs: a minute, most of it aws-cdk-lib's ~700 service modules, which
-# nothing here imports. Instead Python writes the bytecode of each module the first time it is imported (an
-# environment may turn that off: PYTHONDONTWRITEBYTECODE), and set-up imports what every test process imports
-# once ($(VENV)/.compiled), so that the parallel test processes do not each compile it.
+# uv (pinned in the lock) installs the lock in seconds; pip took two minutes, most of them byte-compiling
+# aws-cdk-lib's ~700 service modules, which nothing here imports. Instead Python writes the bytecode of each
+# module the first time it is imported (an environment may turn that off: PYTHONDONTWRITEBYTECODE), and set-up
+# imports what every test process imports once ($(VENV)/.compiled), so that parallel processes do not each
+# compile it.
 unexport PYTHONDONTWRITEBYTECODE
 
 $(VENV)/.installed: requirements.lock pyproject.toml local/pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --no-compile --requirement requirements.lock
-	$(PY) -m pip install --quiet --no-compile --no-deps --no-build-isolation --editable . --editable ./local
+	$(PY) -m pip install --quiet --no-compile $$(grep '^uv==' requirements.lock)
+	$(UV) pip install --quiet --python $(PY) --requirement requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation --editable . --editable ./local
 	touch $@
 
 # Collecting the tests imports it all: aws-cdk-lib, boto3, pytest and the test modules (as pytest rewrites them).
