@@ -17,7 +17,9 @@ SYNTH_VARIANTS := build/synth-secondary build/synth-existing-instance
 
 .PHONY: setup lint synth test unit bench demo clean
 
-setup: $(VENV)/.installed node_modules/.installed $(VENV)/.compiled
+TOOLS := $(VENV)/.installed node_modules/.installed
+
+setup: $(TOOLS) $(VENV)/.compiled
 
 # uv (pinned in the lock) installs the lock in seconds; pip took two minutes, most of them byte-compiling
 # aws-cdk-lib's ~700 service modules, which nothing here imports. Instead Python writes the bytecode of each
@@ -34,7 +36,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml local/pyproject.toml
 	touch $@
 
 # Collecting the tests imports it all: aws-cdk-lib, boto3, pytest and the test modules (as pytest rewrites them).
-$(VENV)/.compiled: $(VENV)/.installed node_modules/.installed
+$(VENV)/.compiled: $(TOOLS)
 	pytest --collect-only -qq -n0 -p no:cacheprovider > /dev/null
 	touch $@
 
@@ -42,13 +44,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error > /dev/null
 	touch $@
 
-lint: setup
+lint: $(TOOLS)
 	ruff check .
 	ruff format --check .
 	mypy
 
 # cdk-nag's AwsSolutions pack runs inside app.py: a finding without an acknowledgement fails synth.
-synth: setup
+synth: $(TOOLS)
 	rm -rf cdk.out build/synth-*
 	cdk synth --quiet
 	cdk synth --quiet --output build/synth-secondary --context target=secondary
@@ -60,12 +62,13 @@ synth: setup
 unit: setup
 	pytest
 
-# Set-up first (the venv and node_modules side by side), then lint and synth beside pytest: the suite waits on
-# real time more than it computes. Their output is kept in build/logs and shown once pytest is done, then the
-# whole run's time. `make lint synth unit` runs the same stages one after another.
+# The venv and node_modules side by side, then lint and synth beside the tests (whose set-up compiles what they
+# import meanwhile): a stage waiting on a process or a real clock leaves the cores to the others. Lint's and
+# synth's output is kept in build/logs and shown once pytest is done, then the whole run's time.
+# `make lint synth unit` runs the same stages one after another.
 test:
 	@started=$$(date +%s); failed=""; \
-	$(MAKE) --no-print-directory -j2 setup; \
+	$(MAKE) --no-print-directory -j2 $(TOOLS); \
 	mkdir -p build/logs; \
 	$(MAKE) --no-print-directory lint > build/logs/lint.log 2>&1 & lint=$$!; \
 	$(MAKE) --no-print-directory synth > build/logs/synth.log 2>&1 & synth=$$!; \
