@@ -36,17 +36,35 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "real_clock: run on the real clock, not the tests' VirtualClock (see conftest.py)")
 
 
-# Run first: the longest test, on the real clock (the demo), so that it is not the last one still running.
-FIRST = ("tests/test_demo.py",)
+# The longest tests, which wait on the real clock: each starts a worker's share of the tests, so that none of
+# them is left running alone at the end (the demo first).
+LONGEST = (
+    "tests/test_demo.py::test_the_demo_runs_the_whole_lifecycle_and_exits_zero",
+    "tests/test_hostile_faults.py::test_a_response_url_that_never_answers_ends_the_run_before_the_lambda_deadline_having_claimed_one_number",
+)
 # Run last: mypy runs that reuse .mypy_cache, which `make test`'s lint stage fills meanwhile.
 LAST = ("tests/lambda/test_typed_client.py",)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after -k and --deselect have taken their tests out
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "world" in getattr(item, "fixturenames", ()):  # the lifecycle model swaps the handler's time itself
             item.add_marker(pytest.mark.real_clock)
-    items.sort(key=lambda item: 0 if item.nodeid.startswith(FIRST) else 2 if item.nodeid.startswith(LAST) else 1)
+    longest = [item for name in LONGEST for item in items if item.nodeid == name]
+    rest = sorted((item for item in items if item not in longest), key=lambda item: item.nodeid.startswith(LAST))
+    # pytest-xdist's worksteal gives each of N workers a consecutive share (each of the remaining tests divided by
+    # the workers left), and idle workers steal from the ends of the others' shares.
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    starts, start, left = [], 0, len(items)
+    for worker in range(workers):
+        starts.append(start)
+        share = left // (workers - worker)
+        start, left = start + share, left - share
+    items[:] = rest
+    for start, item in zip(starts, longest, strict=False):  # ascending: each lands where its share starts
+        items.insert(start, item)
+    items[:0] = longest[len(starts) :]  # more of them than workers: first
 
 
 @pytest.fixture(autouse=True, scope="session")
