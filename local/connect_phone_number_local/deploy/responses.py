@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any
 
 # serve_forever looks for a shutdown this often: stop() returns within it (http.server's default is 0.5 s).
-SHUTDOWN_POLL_SECONDS = 0.05
+SHUTDOWN_POLL_SECONDS = 0.01
 
 
 class ResponseTimeout(Exception):

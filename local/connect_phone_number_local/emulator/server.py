@@ -24,7 +24,7 @@ _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/connect/")
 
 
 # serve_forever looks for a shutdown this often: stop() returns within it (http.server's default is 0.5 s).
-SHUTDOWN_POLL_SECONDS = 0.05
+SHUTDOWN_POLL_SECONDS = 0.01
 
 
 class _Handler(BaseHTTPRequestHandler):
