@@ -7,7 +7,6 @@ reproduction, the rule it breaks, and why it matters. The fixed findings are in 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from test_adoption_hostile10 import OTHER_FLOW, SERVICE_TIMEOUT, redelivered_late, then_crash  # the same helpers
 
+from connect_phone_number_handler import clock as handler_clock
 from connect_phone_number_handler import contract, handler
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
 from connect_phone_number_local.deploy.responses import ResponseServer
@@ -142,7 +142,7 @@ def test_the_answered_marker_of_a_replacement_is_never_written_after_cloudformat
         def tag(*a: Any, **k: Any) -> Any:
             value = k.get("tags", {}).get(CLAIM_MARKER_TAG, "")
             if value and not value.endswith("/pending"):
-                listening_left.append(stops_listening - time.time())
+                listening_left.append(stops_listening - handler_clock.now())
                 error = {"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 429}}
                 raise ClientError(error, "TagResource")
             return op(*a, **k)
