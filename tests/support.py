@@ -6,7 +6,6 @@ pytest ``pythonpath``), so ``import handler`` loads ``lambda/handler.py``.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,14 +14,14 @@ from typing import Any
 import boto3
 import pytest
 
-from connect_phone_number_handler import arns, connect_api, handler
+from connect_phone_number_handler import arns, clock, connect_api, handler
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
-from connect_phone_number_local.deploy.lambda_runner import Context as FakeContext
+from connect_phone_number_local.deploy.lambda_runner import Context
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
 from connect_phone_number_local.testing import fast_config
 
-__all__ = ["FakeContext", "fast_config"]  # re-exported for the tests
+__all__ = ["fast_config"]  # re-exported for the tests
 
 ACCOUNT = "123456789012"
 INSTANCE = f"arn:aws:connect:us-east-1:{ACCOUNT}:instance/aaaaaaaa-1111-2222-3333-444444444444"
@@ -36,6 +35,13 @@ SERVICE_TOKEN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:handler"
 def search_props(**extra: Any) -> dict[str, Any]:
     """ResourceProperties for a searched US DID number on INSTANCE."""
     return {"TargetArn": INSTANCE, "CountryCode": "US", "Type": "DID", **extra}
+
+
+class FakeContext(Context):
+    """Lambda's context object for a run of ``timeout`` seconds, on the handler's clock (the test's, see conftest.py)."""
+
+    def __init__(self, timeout: float, function_name: str = "local") -> None:
+        super().__init__(timeout, function_name, monotonic=clock.monotonic)
 
 
 @dataclass
@@ -80,10 +86,10 @@ def invoke(event: dict[str, Any], responses: ResponseServer, *, seconds: float =
     """Run the handler on ``event`` with a ``seconds`` Lambda budget; return what CloudFormation got."""
     from connect_phone_number_handler import handler
 
-    started = time.monotonic()
+    started = clock.monotonic()
     handler.on_event(event, FakeContext(seconds))
     response = responses.wait(event["RequestId"], timeout=5)
-    return Invocation(event, response, time.monotonic() - started)
+    return Invocation(event, response, clock.monotonic() - started)
 
 
 def run(request_type: str, responses: ResponseServer, props: dict[str, Any], **kwargs: Any) -> Invocation:
@@ -99,10 +105,18 @@ class Crash(BaseException):
     """Lambda dying mid-run (out of memory, a lost sandbox): nothing is answered."""
 
 
+def elapse(seconds: float) -> None:
+    """Let ``seconds`` pass on the test's clock: a call that hangs, or a pause between CloudFormation's steps.
+
+    The virtual clock (conftest.py) skips them at once, running the handler's watchdog if they pass its time.
+    """
+    clock.sleep(seconds)
+
+
 def settle(emulator: ConnectEmulator) -> None:
     """Let every workflow in progress finish (CloudFormation and Lambda take their time between steps)."""
-    while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
-        time.sleep(0.05)
+    while pending := [n["settle_at"] for n in emulator.service.held() if n["status"] == "IN_PROGRESS"]:
+        elapse(max(0.01, min(pending) - emulator.service.clock()))
 
 
 def marked_holdings(emulator: ConnectEmulator) -> set[str]:

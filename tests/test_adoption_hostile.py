@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +35,7 @@ from support import (
     INSTANCE,
     OTHER_INSTANCE,
     crash_after_the_claim,
+    elapse,
     invoke,
     live_number_by_hand,
     make_event,
@@ -126,7 +126,7 @@ def test_an_adopt_existing_create_that_claims_and_loses_the_claims_response_is_r
         if name == "list_phone_numbers_v2":
 
             def slow(*a: Any, **k: Any) -> Any:
-                time.sleep(4.7)
+                elapse(4.7)
                 return op(*a, **k)
 
             return slow
@@ -134,7 +134,7 @@ def test_an_adopt_existing_create_that_claims_and_loses_the_claims_response_is_r
 
             def applied_then_lost(*a: Any, **k: Any) -> Any:
                 op(*a, **k)
-                time.sleep(0.8)
+                elapse(0.8)
                 raise ReadTimeoutError(endpoint_url="http://connect")
 
             return applied_then_lost
@@ -215,6 +215,7 @@ def test_a_redelivered_failed_claim_states_a_reservation_end_no_later_than_conne
 # --- 5. The rollback of a failed first deploy releases a number the account held before the stack ------
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_the_rollback_of_a_failed_first_deploy_keeps_an_adopted_number_under_retain_on_update_or_delete(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """Repro (local deploy, IAM enforced): a live number X on INSTANCE, claimed by hand, routed to FLOW. Stack
     "Adopter": Number0 adopts X (adopt_existing=True, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, the policy one picks

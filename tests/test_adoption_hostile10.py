@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from connect_phone_number_handler import apply, arns, contract, handler, observe, waiting
+from connect_phone_number_handler import clock as handler_clock
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
@@ -51,7 +52,7 @@ def then_crash(op: Callable[..., Any]) -> Callable[..., Any]:
 
 def redelivered_late(event: dict[str, Any], seconds_left: float) -> dict[str, Any]:
     """The same event, delivered again by Lambda when CloudFormation listens ``seconds_left`` more (its URL signed that long ago)."""
-    signed = (datetime.now(UTC) - timedelta(seconds=SERVICE_TIMEOUT - seconds_left)).strftime("%Y%m%dT%H%M%SZ")
+    signed = (datetime.fromtimestamp(handler_clock.now(), UTC) - timedelta(seconds=SERVICE_TIMEOUT - seconds_left)).strftime("%Y%m%dT%H%M%SZ")
     url = event["ResponseURL"]
     start = url.index("X-Amz-Date=") + len("X-Amz-Date=")
     return {**event, "ResponseURL": url[:start] + signed + url[start + len(signed) :]}

@@ -10,8 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from connect_phone_number import ClaimedPhoneNumber
 from connect_phone_number_handler import arns, connect_api, contract, handler
-from connect_phone_number_handler import clock as handler_clock
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG, ClaimMarker
 from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFormation
 from connect_phone_number_local.deploy.responses import ResponseServer
@@ -37,6 +35,7 @@ from support import (
     OTHER_INSTANCE,
     Crash,
     FakeContext,
+    elapse,
     invoke,
     live_number_by_hand,
     make_event,
@@ -45,6 +44,7 @@ from support import (
     run,
     settle,
 )
+from virtual_clock import VirtualClock
 
 OTHER_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000002"
 GROUP = INSTANCE.replace("instance/aaaaaaaa", "traffic-distribution-group/cccccccc")
@@ -189,6 +189,7 @@ def test_an_undone_adoption_on_a_traffic_distribution_group_keeps_the_flow_the_n
     assert record_of(emulator, number)["contact_flow"] == FLOW, answer["Reason"]
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_an_adoption_on_a_group_refused_by_a_tag_guardrail_leaves_the_group_numbers_flow_local_deploy(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """The same finding through the local deploy, IAM enforced: the stack's role carries the account's tag guardrail
     (a managed policy denying connect:TagResource for tag keys outside an approved list, so the marker's key is
@@ -295,7 +296,7 @@ def test_an_undone_adoption_leaves_no_marker_even_when_the_markers_reply_was_los
         def tag(*a: Any, **k: Any) -> Any:
             result = op(*a, **k)
             if sets_the_marker(k):
-                time.sleep(10.5)  # the read timeout, past the wait limit
+                elapse(10.5)  # the read timeout, past the wait limit
                 raise ReadTimeoutError(endpoint_url="http://connect")
             return result
 
@@ -314,45 +315,7 @@ def test_an_undone_adoption_leaves_no_marker_even_when_the_markers_reply_was_los
     assert elsewhere["Status"] == "SUCCESS", elsewhere["Reason"]
 
 
-# --- E. The undo racing the deadline (on a virtual clock: no test waits minutes, and nothing here is timed) -----
-
-
-class VirtualClock:
-    """The handler's and the Lambda context's clock, run fast: a sleep passes at once (nearly), a slow call is ``advance``.
-
-    Only the handler's modules and the fake Lambda context read it; the emulator keeps real time, so Connect's
-    workflows settle in their usual fraction of a real second.
-    """
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.offset
-
-    def time(self) -> float:
-        return time.time() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(min(max(seconds, 0.0), 0.005))
-        self.offset += max(seconds, 0.0)
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-    def timer(self, seconds: float, function: Callable[[], None]) -> handler_clock.Timer:
-        return handler_clock.SystemClock().timer(seconds, function)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualClock]:
-    virtual = VirtualClock()
-    monkeypatch.setattr("connect_phone_number_local.deploy.lambda_runner.time", virtual)
-    previous = handler_clock.use(virtual)
-    try:
-        yield virtual
-    finally:
-        handler_clock.use(previous)
+# --- E. The undo racing the deadline (on the tests' virtual clock: no test waits minutes) --------------------
 
 
 def test_a_failed_adoption_whose_calls_hang_still_answers_inside_service_timeout(
@@ -370,7 +333,6 @@ def test_a_failed_adoption_whose_calls_hang_still_answers_inside_service_timeout
     deadlines can be overrun by one call in flight (up to 13 s). CloudFormation then shows a bare timeout, not the
     Reason ("Undoing the adoption failed too ... check NUMBER; it was on INSTANCE"), and rolls back while the
     handler may still be undoing."""
-    emulator.service.clock = clock.time
     monkeypatch.setattr("connect_phone_number_handler.connect_api.backoff_delay", lambda attempt, rng=None: connect_api.BACKOFF_CAP_SECONDS)
     number = live_number_by_hand(emulator)
     props = {
@@ -411,7 +373,6 @@ def test_the_undo_of_an_adoption_with_the_longest_wait_limit_still_gets_its_own_
     runs out while it is IN_PROGRESS. The number ends on INSTANCE still described "Sales" (and any tags the stack
     declared would stay), and the Reason says the undo failed. Any wait limit over 785 s can lose the undo this way:
     the main deadline must keep the undo's 45 s inside the Lambda run, not only inside ServiceTimeout."""
-    emulator.service.clock = clock.time
     monkeypatch.setattr("connect_phone_number_handler.connect_api.backoff_delay", lambda attempt, rng=None: connect_api.BACKOFF_CAP_SECONDS)
     client = boto3.client("connect", region_name="us-east-1")
     number = emulator.service.available("US", "DID")[0]
@@ -509,7 +470,6 @@ def test_a_redelivery_of_an_adoption_that_completed_before_its_crash_answers_suc
     whose Create failed, and the Reason says "The adoption was undone ... as before". Fixed: the redelivery finds its
     own request's adopted marker, so it resumes instead of writing it again; the adoption had completed, so it
     answers SUCCESS with the number, routed as declared."""
-    emulator.service.clock = clock.time  # Connect's workflows on the same clock as the handler's waits
     number = live_number_by_hand(emulator)
     props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "ContactFlowArn": FLOW_ON_OTHER, "WaitTimeoutSeconds": "10"}
     event = make_event("Create", responses, props)

@@ -17,7 +17,7 @@ import pytest
 from connect_phone_number_handler import connect_api, handler
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
-from support import OTHER_INSTANCE, Crash, FakeContext, invoke, make_event, marked_holdings, patch_call, run, search_props, settle
+from support import OTHER_INSTANCE, Crash, FakeContext, elapse, invoke, make_event, marked_holdings, patch_call, run, search_props, settle
 
 
 def create(responses: ResponseServer, props: dict[str, Any]) -> str:
@@ -36,7 +36,7 @@ def slow_responses(monkeypatch: pytest.MonkeyPatch, **seconds: float) -> None:
 
         def applied_then_slow(*a: Any, **k: Any) -> Any:
             result = op(*a, **k)
-            time.sleep(seconds[name])
+            elapse(seconds[name])
             return result
 
         return applied_then_slow
@@ -63,7 +63,7 @@ def test_a_replacement_decides_its_success_before_it_marks_the_number_answered(
         slow_responses(patch, tag_resource=7.0)  # started at ~2.5 s, returns at ~9.5 s
         # A 14 s budget: the work deadline is at 4 s, the watchdog's time at 9 s.
         update = invoke(make_event("Update", responses, new, old=old, physical_id=held), responses, seconds=14)
-    time.sleep(1.0)  # the main path finishes its (already answered) run
+    elapse(1.0)  # the main path finishes its (already answered) run
 
     assert update.response["Status"] == "SUCCESS", update.response
     replacement = update.response["PhysicalResourceId"]
@@ -198,7 +198,7 @@ def test_a_create_whose_claim_response_comes_after_the_watchdogs_failed_is_relea
         slow_responses(patch, search_available_phone_numbers=3.5, claim_phone_number=7.0)
         answer = invoke(event, responses, seconds=14).response
     assert answer["Status"] == "FAILED", answer
-    time.sleep(1.0)
+    elapse(1.0)
 
     rollback = run("Delete", responses, props, physical_id=answer["PhysicalResourceId"])
 
@@ -247,7 +247,7 @@ def test_a_create_whose_accepted_claim_lost_its_response_at_the_deadline_is_rele
         if name == "search_available_phone_numbers":
 
             def slow_search(*a: Any, **k: Any) -> Any:
-                time.sleep(9.5)
+                elapse(9.5)
                 return op(*a, **k)
 
             return slow_search
@@ -256,7 +256,7 @@ def test_a_create_whose_accepted_claim_lost_its_response_at_the_deadline_is_rele
 
         def applied_then_lost(*a: Any, **k: Any) -> Any:
             op(*a, **k)
-            time.sleep(0.8)
+            elapse(0.8)
             raise ReadTimeoutError(endpoint_url="http://connect")
 
         return applied_then_lost
@@ -371,6 +371,7 @@ def test_a_replacement_denied_tag_resource_leaves_only_the_old_number_after_the_
 # --- 8. A ResponseURL that never answers ----------------------------------------------------------
 
 
+@pytest.mark.real_clock  # a real black-holed connection: its socket timeouts pass on the real clock
 def test_a_response_url_that_never_answers_ends_the_run_before_the_lambda_deadline_having_claimed_one_number(
     emulator: ConnectEmulator,
 ) -> None:

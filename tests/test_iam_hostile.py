@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.deploy.template import load
 from connect_phone_number_local.emulator import ConnectEmulator
 from connect_phone_number_local.emulator import iam as emulator_iam
-from support import ACCOUNT, INSTANCE, run, search_props
+from support import ACCOUNT, INSTANCE, elapse, run, search_props
 
 REGION = "us-east-1"
 KEY = "ASIAHOSTILE000000001"
@@ -60,7 +59,7 @@ def claimed_number(emulator: ConnectEmulator) -> dict[str, str]:
     wanted = emulator.service.available("US", "DID")[0]
     claimed = admin.claim_phone_number(TargetArn=INSTANCE, PhoneNumber=wanted)
     while admin.describe_phone_number(PhoneNumberId=claimed["PhoneNumberId"])["ClaimedPhoneNumberSummary"]["PhoneNumberStatus"]["Status"] != "CLAIMED":
-        time.sleep(0.05)
+        elapse(0.05)
     return {"PhoneNumberId": claimed["PhoneNumberId"], "PhoneNumberArn": claimed["PhoneNumberArn"]}
 
 
@@ -223,6 +222,7 @@ def guardrail_attached_by_managed_policy_arns(stack: cdk.Stack, numbers: list[Cl
     role.add_managed_policy(guardrail)
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_a_deny_in_a_managed_policy_attached_by_the_roles_managed_policy_arns_is_enforced(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """``role.add_managed_policy(ManagedPolicy(...))`` renders the role's ManagedPolicyArns: [Ref]; only Roles is read."""
     assembly = synthesize(tmp_path / "a", guardrail_attached_by_managed_policy_arns)
@@ -240,6 +240,7 @@ def boundary_without_connect(stack: cdk.Stack, numbers: list[ClaimedPhoneNumber]
     iam.PermissionsBoundary.of(stack).apply(boundary)
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_a_permissions_boundary_that_leaves_out_connect_denies_the_handler(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """AWS allows a call only if the identity policy and the boundary both allow it; the boundary is not read."""
     assembly = synthesize(tmp_path / "a", boundary_without_connect)
@@ -250,6 +251,7 @@ def test_a_permissions_boundary_that_leaves_out_connect_denies_the_handler(emula
     assert held(emulator) == []
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_a_release_refused_in_a_rollback_leaves_the_number_known_to_the_stack(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """A failed create rolls back; IAM refuses the release; the deploy still says ROLLBACK_COMPLETE and forgets it.
 
@@ -274,6 +276,7 @@ def test_a_release_refused_in_a_rollback_leaves_the_number_known_to_the_stack(em
     assert "ROLLBACK_COMPLETE" not in out.getvalue()
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_a_destroy_after_a_deploy_without_iam_enforces_the_role_or_says_it_does_not(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """The state of a --no-iam deploy (or of a local deploy older than IAM) has no roles.
 
@@ -294,6 +297,7 @@ def test_a_destroy_after_a_deploy_without_iam_enforces_the_role_or_says_it_does_
         assert "IAM not enforced" in out.getvalue(), out.getvalue()
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_no_iam_deploys_a_stack_whose_role_policy_names_a_parameter(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """The roles are resolved even with enforcement off, and a Ref to a CfnParameter raises KeyError.
 
@@ -313,6 +317,7 @@ def test_no_iam_deploys_a_stack_whose_role_policy_names_a_parameter(emulator: Co
     assert len(held(emulator)) == 1
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_a_stack_with_an_explicit_env_is_not_refused_as_if_its_role_were_wrong(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """The role's ARNs carry the stack's own env (111122223333, eu-west-2); the local deploy plays another one.
 
@@ -332,6 +337,7 @@ def test_a_stack_with_an_explicit_env_is_not_refused_as_if_its_role_were_wrong(e
         assert "AccessDeniedException" not in str(failure)
 
 
+@pytest.mark.real_clock  # a local deploy: its Lambda runs are processes on the real clock
 def test_a_number_removed_from_the_template_is_released_under_a_role_not_without_iam(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """Removing the stack's last number removes its handler too: the new template has no role for the old function.
 

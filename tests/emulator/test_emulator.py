@@ -21,7 +21,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator, EmulatorConfig, wire
-from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, fast_config
+from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, elapse, fast_config
+from virtual_clock import TestClock
 
 THIRD_INSTANCE = INSTANCE.replace("aaaaaaaa", "cccccccc")
 
@@ -59,7 +60,7 @@ def wait_settled(api: Any, number_id: str) -> dict[str, Any]:
         summary = api.describe_phone_number(PhoneNumberId=number_id)["ClaimedPhoneNumberSummary"]
         if summary["PhoneNumberStatus"]["Status"] != "IN_PROGRESS":
             return dict(summary)
-        time.sleep(0.05)
+        elapse(0.05)
     raise AssertionError("never settled")
 
 
@@ -144,9 +145,9 @@ def test_the_instance_quota_fails_the_claim_asynchronously_with_the_limit_messag
 
 
 @pytest.fixture
-def one_per_instance() -> Iterator[tuple[Any, ConnectEmulator]]:
+def one_per_instance(clock: TestClock) -> Iterator[tuple[Any, ConnectEmulator]]:
     """An emulator whose instances hold one number each, and a client for it."""
-    with ConnectEmulator(fast_config(numbers_per_instance=1)) as small:
+    with ConnectEmulator(fast_config(numbers_per_instance=1), clock=clock.time) as small:
         yield connect_client(small), small
 
 
@@ -244,7 +245,7 @@ def test_a_released_number_passes_through_in_progress_then_is_not_found_and_cool
     api.release_phone_number(PhoneNumberId=claimed["PhoneNumberId"])
 
     assert api.describe_phone_number(PhoneNumberId=claimed["PhoneNumberId"])["ClaimedPhoneNumberSummary"]["PhoneNumberStatus"]["Status"] == "IN_PROGRESS"
-    time.sleep(0.1)
+    elapse(0.1)
     gone = error_of(api.describe_phone_number, PhoneNumberId=claimed["PhoneNumberId"])
     assert gone.response["Error"]["Code"] == "ResourceNotFoundException"
     assert gone.response["ResponseMetadata"]["HTTPStatusCode"] == 404
@@ -650,11 +651,11 @@ def test_importing_the_emulator_and_the_fixture_does_not_start_node() -> None:
 # --- running it -----------------------------------------------------------------------------
 
 
-def test_state_persists_to_a_file_across_runs(tmp_path: Path) -> None:
+def test_state_persists_to_a_file_across_runs(tmp_path: Path, clock: TestClock) -> None:
     state = tmp_path / "connect.json"
-    with ConnectEmulator(fast_config(), state_file=state) as first:
+    with ConnectEmulator(fast_config(), state_file=state, clock=clock.time) as first:
         claimed = claim(connect_client(first), first)
-    with ConnectEmulator(fast_config(), state_file=state) as second:
+    with ConnectEmulator(fast_config(), state_file=state, clock=clock.time) as second:
         summary = wait_settled(connect_client(second), claimed["PhoneNumberId"])
     assert summary["PhoneNumberArn"] == claimed["PhoneNumberArn"]
 
@@ -674,12 +675,15 @@ def emulator_process() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+    started_by = time.monotonic() + 60  # a loaded machine may take a while to start Python
     try:
-        for _ in range(100):
+        while True:
             try:
                 urllib.request.urlopen(f"{url}/_emulator/state")
                 break
             except urllib.error.URLError:
+                if time.monotonic() > started_by:
+                    raise
                 time.sleep(0.05)
         yield url
     finally:

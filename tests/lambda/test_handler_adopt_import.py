@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import boto3
 
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
-from support import INSTANCE, OTHER_INSTANCE, run
+from support import INSTANCE, OTHER_INSTANCE, elapse, run
 
 SOURCE = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789abcdef"
 MARKER = "cdk-connect-phone-number:claim-request"
@@ -20,7 +19,7 @@ def held_by_hand(emulator: ConnectEmulator, target: str = INSTANCE) -> dict[str,
     number = emulator.service.available("US", "DID")[0]
     boto3.client("connect", region_name="us-east-1").claim_phone_number(TargetArn=target, PhoneNumber=number, Tags={"byhand": "yes"})
     while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
-        time.sleep(0.05)
+        elapse(0.05)
     [record] = [n for n in emulator.service.held() if n["number"] == number]
     return record
 

@@ -13,7 +13,7 @@ from connect_phone_number_handler import handler, protocol
 from connect_phone_number_handler.connect_api import RESPONSE_RESERVE_SECONDS
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
-from support import INSTANCE, FakeContext, crash_after_the_claim, invoke, make_event, run, search_props
+from support import INSTANCE, FakeContext, crash_after_the_claim, elapse, invoke, make_event, run, search_props
 
 UUID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
 
@@ -274,7 +274,7 @@ def test_a_redelivery_after_the_earlier_claim_failed_answers_at_once_with_connec
     event = make_event("Create", responses, search_props(WaitTimeoutSeconds="60"))
     crash_after_the_claim(event, monkeypatch)
     while any(n["status"] == "IN_PROGRESS" for n in emulator.service.held()):
-        time.sleep(0.05)  # Lambda retries a crashed run after a while: the claim has ended FAILED by then
+        elapse(0.05)  # Lambda retries a crashed run after a while: the claim has ended FAILED by then
 
     repeat = invoke(event, responses, seconds=120)
 

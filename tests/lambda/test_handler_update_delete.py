@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from connect_phone_number_handler.connect_api import RESPONSE_RESERVE_SECONDS
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
-from support import INSTANCE, OTHER_INSTANCE, run, search_props
+from support import INSTANCE, OTHER_INSTANCE, elapse, run, search_props
 
 # A Lambda run with a few seconds of work before its deadline (enough to search and claim on a loaded machine),
 # and a workflow that takes longer than that.
@@ -296,7 +295,7 @@ def test_the_rollback_of_a_timed_out_move_waits_for_it_and_moves_the_number_back
     assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
     assert record(emulator, arn)["target_arn"] == INSTANCE
     assert record(emulator, arn)["status"] == "CLAIMED"
-    time.sleep(2.5)  # long after the first move would have finished
+    elapse(2.5)  # long after the first move would have finished
     assert record(emulator, arn)["target_arn"] == INSTANCE
 
 

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 from connect_phone_number_handler import cfn_response, connect_api
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
-from support import FakeContext, make_event, run, search_props
+from support import FakeContext, elapse, make_event, run, search_props
+from virtual_clock import TestClock
 
 
 def client_error(code: str, status: int, message: str = "") -> ClientError:
@@ -74,10 +75,10 @@ def test_throttles_past_the_deadline_fail_in_time(emulator: ConnectEmulator, res
     assert result.seconds < budget - 1
 
 
-def test_a_claim_under_connects_real_quota_completes(monkeypatch: pytest.MonkeyPatch, responses: ResponseServer) -> None:
+def test_a_claim_under_connects_real_quota_completes(monkeypatch: pytest.MonkeyPatch, responses: ResponseServer, clock: TestClock) -> None:
     from support import fast_config
 
-    with ConnectEmulator(fast_config(rate_per_second=2.0, burst=5)) as limited:
+    with ConnectEmulator(fast_config(rate_per_second=2.0, burst=5), clock=clock.time) as limited:
         for key, value in limited.client_environment().items():
             monkeypatch.setenv(key, value)
         limited.service.config.claim_seconds = 3.0
@@ -160,6 +161,7 @@ def test_the_response_url_and_the_event_are_never_logged(emulator: ConnectEmulat
     assert event["ResponseURL"].split("?")[0] not in caplog.text
 
 
+@pytest.mark.real_clock  # a call that really hangs, and the real Timer that answers for it
 def test_the_watchdog_answers_if_a_call_hangs(emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> None:
     from connect_phone_number_handler import handler, reconcile
 
@@ -282,7 +284,7 @@ def test_a_call_that_returns_after_the_watchdog_answered_starts_nothing_more(
     budget = connect_api.RESPONSE_RESERVE_SECONDS + 2  # the watchdog answers after 7 s
 
     def slow_search(params: dict[str, Any], region: str, now: float) -> dict[str, Any]:
-        time.sleep(8)  # less than the client's read timeout
+        elapse(8)  # less than the client's read timeout
         return search(params, region, now)
 
     monkeypatch.setattr(service, "_search_available_phone_numbers", slow_search)

@@ -18,6 +18,9 @@ from connect_phone_number_local.deploy.template import StackTemplate, load
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE
 
+# The local deploy runs each Lambda invocation in a process of its own, on the real clock (see conftest.py).
+pytestmark = pytest.mark.real_clock
+
 STACK = "LocalTest"
 
 
@@ -67,14 +70,17 @@ def test_deploy_claims_and_shows_progress_and_outputs(emulator: ConnectEmulator,
 
 
 def test_independent_numbers_are_claimed_concurrently(emulator: ConnectEmulator, local: Any, tmp_path: Path) -> None:
-    emulator.service.config.claim_seconds = 1.0
+    # Claims that take longer than three Lambda runs take to start, even on a loaded machine: run one after
+    # another, each claim would have settled before the next one started.
+    claim_seconds = 4.0
+    emulator.service.config.claim_seconds = claim_seconds
     cloudformation, _ = local
 
     outputs = cloudformation.deploy(synthesize(tmp_path / "a", numbers({}, {}, {})))
 
     records = held(emulator)
     assert len({outputs[f"PhoneNumber{i}"] for i in range(3)}) == 3
-    claim_started = [r["settle_at"] - 1.0 for r in records]
+    claim_started = [r["settle_at"] - claim_seconds for r in records]
     assert max(claim_started) < min(r["settle_at"] for r in records), "all three claims were in flight at once"
 
 

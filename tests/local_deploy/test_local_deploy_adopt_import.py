@@ -18,6 +18,9 @@ from connect_phone_number_local.deploy.template import StackTemplate, load
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE
 
+# The local deploy runs each Lambda invocation in a process of its own, on the real clock (see conftest.py).
+pytestmark = pytest.mark.real_clock
+
 MARKER = "cdk-connect-phone-number:claim-request"
 SOURCE = f"arn:aws:sms-voice:us-east-1:{ACCOUNT}:phone-number/phone-0123456789abcdef"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import pytest
 
 from connect_phone_number import ClaimedPhoneNumber
 from connect_phone_number_local.deploy import iam as local_iam
@@ -16,6 +17,9 @@ from connect_phone_number_local.deploy.engine import DeployFailed, LocalCloudFor
 from connect_phone_number_local.deploy.template import load
 from connect_phone_number_local.emulator import ConnectEmulator
 from support import ACCOUNT, INSTANCE
+
+# The local deploy runs each Lambda invocation in a process of its own, on the real clock (see conftest.py).
+pytestmark = pytest.mark.real_clock
 
 STACK = "IamLocal"
 

@@ -19,6 +19,9 @@ from connect_phone_number_local.deploy.template import load
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import ACCOUNT, INSTANCE, OTHER_INSTANCE
 
+# The local deploy runs each Lambda invocation in a process of its own, on the real clock (see conftest.py).
+pytestmark = pytest.mark.real_clock
+
 STACK = "Teams"
 DESTROY, RETAIN = cdk.RemovalPolicy.DESTROY, cdk.RemovalPolicy.RETAIN
 US_DID: dict[str, Any] = {"country_code": "US", "phone_number_type": "DID"}

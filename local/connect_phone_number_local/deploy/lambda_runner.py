@@ -12,19 +12,24 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 
 class Context:
-    """The parts of Lambda's context object a handler may use; its remaining time really runs down."""
+    """The parts of Lambda's context object a handler may use; its remaining time really runs down.
 
-    def __init__(self, timeout: float, function_name: str = "local") -> None:
-        self._end = time.monotonic() + timeout
+    ``monotonic`` is the clock it runs down on: the real one here; tests give the clock their handler reads.
+    """
+
+    def __init__(self, timeout: float, function_name: str = "local", *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._end = monotonic() + timeout
         self.function_name = function_name
         self.memory_limit_in_mb = 256
         self.aws_request_id = "local"
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._end - time.monotonic()) * 1000))
+        return max(0, int((self._end - self._monotonic()) * 1000))
 
 
 def main() -> None:

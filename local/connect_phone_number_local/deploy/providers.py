@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import connect_resources, iam
+from . import connect_resources, iam, warm
 from .responses import ResponseServer, ResponseTimeout
 from .state import DeployFailed, Ledger, ResourceState
 from .template import NESTED_STACK_TYPE, PHONE_NUMBER_TYPE, StackTemplate, read
@@ -138,22 +138,24 @@ class Provisioning(Ledger):
         self, function: Mapping[str, Any], event: Mapping[str, Any], environment: dict[str, str], logical: str, responses: ResponseServer, deadline: float
     ) -> tuple[dict[str, Any] | None, int | None]:
         """One Lambda run: the answer it delivered (or None), and its exit code (None if it outlived the deadline)."""
-        process = subprocess.Popen(  # noqa: S603 - our runner and the synthesized asset; no shell
-            [sys.executable, "-I", str(RUNNER), function["asset_dir"], function["handler"], str(function["timeout"])],
-            stdin=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            env=environment,
-            text=True,
-        )
+        argv = [str(RUNNER), function["asset_dir"], function["handler"], str(function["timeout"])]
+        runtime = warm.runtime()
+        process: subprocess.Popen[str] | warm.WarmRun
+        if runtime is not None:  # forked from the warm runtime (tests): the event goes with the request
+            process = runtime.run(argv, environment, json.dumps(event))
+        else:
+            process = subprocess.Popen(  # noqa: S603 - our runner and the synthesized asset; no shell
+                [sys.executable, "-I", *argv], stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=environment, text=True
+            )
         logs = threading.Thread(target=self._relay_logs, args=(process.stderr, logical), daemon=True)
         logs.start()
         killed_at = time.monotonic() + float(function["timeout"]) + 1  # Lambda stops a run at its timeout
         try:
-            assert process.stdin is not None
-            with contextlib.suppress(BrokenPipeError):  # a handler that died at once answers nothing
-                process.stdin.write(json.dumps(event))
-                process.stdin.close()
+            if isinstance(process, subprocess.Popen):
+                assert process.stdin is not None
+                with contextlib.suppress(BrokenPipeError):  # a handler that died at once answers nothing
+                    process.stdin.write(json.dumps(event))
+                    process.stdin.close()
             while True:
                 with contextlib.suppress(ResponseTimeout):
                     return responses.wait(event["RequestId"], timeout=max(0.01, min(0.25, deadline - time.monotonic()))), None

@@ -6,13 +6,14 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 # serve_forever looks for a shutdown this often: stop() returns within it (http.server's default is 0.5 s).
-SHUTDOWN_POLL_SECONDS = 0.05
+SHUTDOWN_POLL_SECONDS = 0.01
 
 
 class ResponseTimeout(Exception):
@@ -33,7 +34,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status = 200
                 self.server.received[key] = {
-                    "received_at": time.time(),
+                    "received_at": self.server.clock(),
                     "body": json.loads(body),
                     "size": len(body),
                     "content_type": self.headers.get("Content-Type"),
@@ -52,13 +53,18 @@ class _Server(ThreadingHTTPServer):
     received: dict[str, dict[str, Any]]
     condition: threading.Condition
     failures_to_inject: int
+    clock: Callable[[], float]
 
 
 class ResponseServer:
-    """Receives custom-resource responses on loopback, one URL per request."""
+    """Receives custom-resource responses on loopback, one URL per request.
 
-    def __init__(self) -> None:
+    ``clock`` (seconds since the epoch) signs the URLs and stamps what arrives: the real clock, or a test's.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.clock = clock
         self._server.received = {}
         self._server.condition = threading.Condition()
         self._server.failures_to_inject = 0
@@ -67,7 +73,7 @@ class ResponseServer:
     def url_for(self, key: str) -> str:
         """A ResponseURL for one request. The query mimics a SigV4-presigned URL: signed now, valid two hours."""
         host, port = self._server.server_address[:2]
-        signed = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        signed = datetime.fromtimestamp(self._server.clock(), UTC).strftime("%Y%m%dT%H%M%SZ")
         return f"http://{host!s}:{port}/responses/{key}?X-Amz-Date={signed}&X-Amz-Expires=7200&X-Amz-Signature={secrets.token_hex(16)}"
 
     def fail_next(self, count: int) -> None:

@@ -99,7 +99,7 @@ class TokenBucket:
 
     def take(self) -> bool:
         now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.stamp) * self.rate)  # a wall clock may step back
         self.stamp = now
         if self.tokens >= 1:
             self.tokens -= 1

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +24,7 @@ _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/connect/")
 
 
 # serve_forever looks for a shutdown this often: stop() returns within it (http.server's default is 0.5 s).
-SHUTDOWN_POLL_SECONDS = 0.05
+SHUTDOWN_POLL_SECONDS = 0.01
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -127,8 +128,8 @@ class ConnectEmulator:
     ...     os.environ.update(emulator.client_environment())
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, *, port: int = 0, state_file: Path | None = None) -> None:
-        self.service = ConnectService(config, state_file=state_file)
+    def __init__(self, config: EmulatorConfig | None = None, *, port: int = 0, state_file: Path | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.service = ConnectService(config, clock=clock, state_file=state_file)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.service = self.service
         self._thread: threading.Thread | None = None

@@ -120,7 +120,8 @@ class ConnectService(PhoneNumberOperations):
             self.calls[operation] = self.calls.get(operation, 0) + 1
             self._authorize(operation, params, region, access_key_id)
             # Connect throttles per account, Region and API.
-            bucket = self.buckets.setdefault(f"{region}/{operation}", TokenBucket(self.config.rate_per_second, self.config.burst, time.monotonic))
+            # On the service's clock, as its workflows are: a test's virtual clock refills the bucket too.
+            bucket = self.buckets.setdefault(f"{region}/{operation}", TokenBucket(self.config.rate_per_second, self.config.burst, self.clock))
             if not bucket.take():
                 self.throttled[operation] = self.throttled.get(operation, 0) + 1
                 raise WireError(429, self.config.throttle_code, "Rate exceeded")
