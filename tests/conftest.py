@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # them is left running alone at the end (the demo first).
 LONGEST = (
     "tests/test_demo.py::test_the_demo_runs_the_whole_lifecycle_and_exits_zero",
-    "tests/test_hostile_faults.py::test_a_response_url_that_never_answers_ends_the_run_before_the_lambda_deadline_having_claimed_one_number",
+    "tests/lifecycle/test_crashes_redeliveries_and_lost_answers.py::test_a_response_url_that_never_answers_ends_the_run_before_the_lambda_deadline_having_claimed_one_number",
 )
 # Run last: mypy runs that reuse .mypy_cache, which `make test`'s lint stage fills meanwhile.
 LAST = ("tests/lambda/test_typed_client.py",)

@@ -22,7 +22,7 @@ What it checks, after every request and every step:
 - after every rollback, the number's target, flow, description and tags are what they were before the
   rolled-back Update, by the rules docs/rollbacks.md states (a tag key the Update first declared is the
   stack's, so a value set by hand on it goes; a move combined with a first declared flow loses the hand-set
-  routing). KNOWN_DEFECTS lists what the handler does not do yet, each reproduced in tests/test_model_findings.py.
+  routing). KNOWN_DEFECTS lists what the handler does not do yet, each reproduced in tests/test_lifecycle_model_replays.py.
 
 ``make test`` uses a fixed seed; ``LIFECYCLE_SEED=random`` explores new examples, and a failure prints the
 seed that found it. More: ``LIFECYCLE_EXAMPLES=300 LIFECYCLE_STEPS=15``. Reproduce a failure with its
@@ -86,22 +86,24 @@ SOURCES = tuple(f"arn:aws:sms-voice:us-east-1:{ACCOUNT}:phone-number/phone-{i:03
 HAND_VALUE = "by-hand"
 
 # What the handler does not do yet, by the rules the model states: each is tolerated here, narrowly, and
-# reproduced as a strict xfail in tests/test_model_findings.py, which fails once the handler is fixed (then
+# reproduced as a strict xfail in tests/test_lifecycle_model_replays.py, which fails once the handler is fixed (then
 # remove the entry here, and the model checks the rule again).
 ADOPTED_RECORD = "an adopted number's first declared flow does not record a hand-set routing"
 KNOWN_DEFECTS = frozenset(
     {
         # The handler reads a number's routing on its instance, and a traffic distribution group's number has none it
         # knows of unless a flow is declared: a move (an adoption's included) drops a group's number's hand-set routing,
-        # and the rollback, or a failed adoption's undo, gives it back unrouted (tests/test_model_findings.py: ..._gives_a_groups_number_back_routed_as_it_was).
+        # and the rollback, or a failed adoption's undo, gives it back unrouted
+        # (tests/test_lifecycle_model_replays.py: ..._gives_a_groups_number_back_routed_as_it_was).
         "a group's number's routing is not read before a move",
         # The rollback of an Update that removed the flow declares it again as if for the first time: it records the flow
         # set by hand that it repairs as the routing from before the stack's flow, and a later removal restores that
-        # (tests/test_model_findings.py: ..._restores_the_routing_from_before_the_stacks_first_flow).
+        # (tests/test_lifecycle_model_replays.py: ..._restores_the_routing_from_before_the_stacks_first_flow).
         "a rollback of a removed flow records the drift it repairs",
         # An adopted number's marker keeps where it routed before the adoption, and is never rewritten: a flow set by hand
         # after the adoption is not recorded when the stack first declares a flow, or moves the number, so the rollback of
-        # that Update (or a move back) restores the adoption's routing (tests/test_model_findings.py: ..._adopted_number_...).
+        # that Update (or a move back) restores the adoption's routing
+        # (tests/test_lifecycle_model_replays.py: ..._first_flow_on_an_adopted_number_...).
         ADOPTED_RECORD,
     }
 )

@@ -19,7 +19,8 @@ The rules, each once:
 - The flow: a declared flow is associated unless it is the one associated now. Removing the prop
   disassociates the flow it declared, or, if the number routed elsewhere before the stack first
   declared a flow (recorded in the marker), restores that routing. A flow set by hand while none was
-  declared is left alone.
+  declared is left alone, except that a routing the stack's own move dropped comes back when the number
+  is back on its instance. One record at a time (plan_flow says when it is written, kept and spent).
 - An adoption stakes its marker first (where the number was, and its flow), then converges; a failure after
   that undoes it, from the marker. A Delete gives an adopted number back to where it was instead of
   releasing it when the removal policy keeps it, and keeps a number another resource has taken since.

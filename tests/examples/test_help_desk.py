@@ -23,6 +23,8 @@ from connect_phone_number_local.deploy.template import load
 from connect_phone_number_local.emulator import ConnectEmulator
 from support import ACCOUNT
 
+pytestmark = pytest.mark.real_clock  # the local deploy's Lambda runs are processes of their own, on the real clock
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "help_desk"
 NAG2 = ROOT / ".venv" / "cdk-nag-2"

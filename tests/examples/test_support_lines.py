@@ -17,6 +17,8 @@ from connect_phone_number_local.deploy.template import load
 from connect_phone_number_local.emulator import ConnectEmulator
 from support import ACCOUNT
 
+pytestmark = pytest.mark.real_clock  # the local deploy's Lambda runs are processes of their own, on the real clock
+
 STACKS = ("ContactCentre", "SupportLines", "SupportLinesEurope")
 
 

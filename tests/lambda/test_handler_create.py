@@ -89,7 +89,7 @@ def test_still_in_progress_at_the_deadline_fails_in_time_naming_the_number(emula
 
 def test_wait_limit_property_bounds_the_wait(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     """An exact number still IN_PROGRESS at the wait limit is answered at once, under its ARN (a searched one is
-    waited out and released: tests/test_reconcile_findings.py)."""
+    waited out and released: tests/lifecycle/test_rollbacks_restore_and_complete.py)."""
     emulator.service.config.claim_seconds = 120
     exact = emulator.service.available("US", "DID")[0]
 

@@ -23,6 +23,8 @@ from connect_phone_number_local.deploy.template import load
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
 from support import ACCOUNT, INSTANCE
 
+pytestmark = pytest.mark.real_clock  # the local deploy's Lambda runs are processes of their own, on the real clock
+
 STACK = "Desk"
 Build = Callable[[cdk.Stack], None]
 

@@ -1,7 +1,7 @@
-"""The second hostile pass (hostile10) on the adoption rework and CloudFormation's deadline: its findings, fixed.
+"""Adoption and replacement markers through crashes, redeliveries that come too late, and answers that never land.
 
-Each docstring gives the exact reproduction, the rule it broke, and why it matters. The findings still open are kept,
-failing, in tests/open_findings/hostile10_findings.py (not collected by ``make test``; README, Left out).
+Each docstring gives the exact reproduction, the rule, and why it matters (first found by a hostile review, issue 8).
+The findings still open are strict xfails; docs/rollbacks.md lists them under "Left out".
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Compound-fault scenarios from a hostile review (issue 7): each was an attack on the invariant; the findings are fixed.
+"""Crashes after any Connect call, Lambda's redeliveries, and lost or late answers: every number stays accounted for.
 
 The test plays CloudFormation: it sends the requests CloudFormation would send (including its
-rollbacks), with the handler run as Lambda runs it (support.invoke, a FakeContext whose time
-really runs down), against the emulator. The invariant: once every request is answered, the
-numbers held that carry this library's marker are exactly those the stack's physical ids name.
+rollbacks), with the handler run as Lambda runs it (support.invoke), against the emulator. The
+invariant: once every request is answered, the numbers held that carry this library's marker are
+exactly those the stack's physical ids name.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Regressions from a hostile review of the IAM change (issue 6): each test was one finding, fixed since.
+"""IAM as the emulator enforces it: resource-scoped grants, wildcards, boundaries, managed policies, and deploys without IAM.
 
 The last section holds a guard instead: it fails under the mutation its docstring names.
 

@@ -121,7 +121,7 @@ def test_an_update_that_adopts_a_number_another_resource_manages_is_refused(emul
     """The handler's side of the seed, through the emulator: Number2 (AdoptExisting) changes its PhoneNumber to the
     number Number3 manages. The replacement goes through _claim, so it adopts: it rewrites Number3's marker and
     Number3's number is now named by two resources (and released by whichever DESTROY resource is deleted first).
-    The same finding as tests/test_adoption_hostile.py's Create, by the Update path; fixed by rules.adoption_refusal:
+    The same finding as tests/lifecycle/test_adoption_undo_and_give_back.py's Create, by the Update path; fixed by rules.adoption_refusal:
     FAILED naming the number, Number3's marker unchanged."""
     held = run("Create", responses, {"TargetArn": INSTANCE, "PhoneNumber": OTHER, "Tags": CARE}, logical_id="Number3").response
     assert held["Status"] == "SUCCESS", held["Reason"]

@@ -1,8 +1,8 @@
-"""A hostile review of adoption and the retry window (issue 8): each test was a failing reproduction, now fixed.
+"""Adoption: refusals, the undo of a failed adoption, and the give-back of an adopted number when the stack lets go.
 
 The test plays CloudFormation: it sends the requests CloudFormation would send (including its rollbacks), with the
-handler run as Lambda runs it (support.invoke, a FakeContext whose time really runs down), against the emulator.
-Each docstring gives the reproduction, the invariant and why it matters; the fix is named at the end.
+handler run as Lambda runs it (support.invoke), against the emulator. Each docstring gives the reproduction, the
+invariant and why it matters.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def test_an_adopt_existing_create_that_claims_and_loses_the_claims_response_is_r
     deadline. The handler answers FAILED under ``unclaimed-REQUEST``. The rollback Delete
     (_release_unreported_create) returns at once for any AdoptExisting resource ("an adoption is never
     released this way"), although this request *claimed* the number and marked it with its own request: the
-    number stays held, billed, in no stack. The same path without AdoptExisting is released (test_hostile_faults 6).
+    number stays held, billed, in no stack. The same path without AdoptExisting is released (test_crashes_redeliveries_and_lost_answers 6).
     Fixed by the ``adopted`` state of the marker: the clean-up releases this request's claims, never an adoption."""
     number = emulator.service.available("US", "DID")[0]
     props = {"TargetArn": INSTANCE, "PhoneNumber": number, "AdoptExisting": "true", "WaitTimeoutSeconds": "10"}

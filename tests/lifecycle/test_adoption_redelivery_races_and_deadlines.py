@@ -1,8 +1,8 @@
-"""A hostile review of the adoption rework (issue 8's last part): each finding was a failing reproduction, now fixed.
+"""Adoption under redelivery, races between adoptions, and deadlines: the undo always gets its time, one marker wins.
 
 Each test plays CloudFormation and Lambda against the emulator: the requests CloudFormation sends (its rollbacks too),
 Lambda's redelivery of a crashed run (the same event again), and faults injected into the handler's Connect calls.
-The docstring gives the exact reproduction, the rule of the brief it breaks, and why it matters; the fix ends it.
+The docstring gives the exact reproduction, the rule it guards, and why it matters (first found by a hostile review).
 """
 
 from __future__ import annotations

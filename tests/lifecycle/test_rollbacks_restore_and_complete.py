@@ -1,10 +1,9 @@
-"""Findings of a hostile pass (hostile13) on the one reconcile path (issue 13): each test is a reproduction.
+"""Rollbacks complete and restore: after timeouts, refused and successful Updates, hand changes, and lost answers.
 
 Every test plays CloudFormation through its protocol against the emulator (tests/support.py): the requests it sends,
-Lambda's redeliveries of the same event, and its rollbacks (an Update with old and new swapped, or a Delete). A finding
+Lambda's redeliveries of the same event, and its rollbacks (an Update with old and new swapped, or a Delete). A case
 still open is marked ``xfail(strict=True)``: once fixed, the test passes and strict xfail fails the suite, so the mark
-goes with the fix. The fixed ones say so and stay as regression tests. Each docstring gives the schedule, what
-happened, and what should.
+goes with the fix. Each docstring gives the schedule, what happened, and what should (docs/rollbacks.md).
 """
 
 from __future__ import annotations
@@ -257,6 +256,7 @@ def test_a_searched_create_whose_claim_outlives_its_wait_limit_under_retain_leav
 # --- an adoption rolled back under the default RETAIN ------------------------------------------------------------------
 
 
+@pytest.mark.real_clock
 def test_a_successful_adoption_rolled_back_under_the_default_retain_is_given_back_where_it_was_local_deploy(emulator: ConnectEmulator, tmp_path: Path) -> None:
     """Schedule (local deploy, CloudFormation's DeletionPolicy rules): a live number X on INSTANCE, routed by hand to
     HAND_FLOW. Stack "Adopter", first deploy: Number0 adopts X onto OTHER_INSTANCE with FLOW_ON_OTHER, under the default
@@ -539,7 +539,7 @@ def test_a_crash_mid_adoption_in_an_update_then_a_too_late_redelivery_leaves_the
     same end follows an Update whose adoption's undo failed too.
     What should: the rollback gives X back from its marker (the failed attempt's exact number is in
     OldResourceProperties), so X is on INSTANCE, routed to FLOW, unmarked."""
-    from test_adoption_hostile10 import redelivered_late, then_crash
+    from test_adoption_crashes_and_late_redeliveries import redelivered_late, then_crash
 
     old = {"TargetArn": OTHER_INSTANCE, "CountryCode": "US", "Type": "DID"}
     held = create(responses, old)
