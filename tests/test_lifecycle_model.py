@@ -565,9 +565,15 @@ class Lifecycle(RuleBasedStateMachine):
         if declared:
             if not declared_before:
                 event(f"a first declared flow over {'a hand-set flow' if routed else 'no flow'}{' with a move' if moved else ''}")
-                # The routing it replaces, as the handler records it: read before the move (which drops it), or an older
-                # move's record the move keeps; without a move, the routing of now replaces any older record.
-                resource.recorded = ((resource.left or hand_before) if moved else routed,)
+                # The routing it replaces, as the handler records it: read before the move (which drops it), unless an
+                # older move's record is there (kept if it is of the instance the number moves from, else replaced by
+                # "routed nowhere"); without a move, the routing of now replaces any older record.
+                left = resource.left
+                if moved:
+                    own = left if left is not None and arns.flow_instance_arn(left) == before["target_arn"] else None
+                    resource.recorded = ((hand_before if left is None else own),)
+                else:
+                    resource.recorded = (routed,)
                 resource.left = None
                 if resource.adopted and routed and ADOPTED_RECORD in KNOWN_DEFECTS:
                     resource.recorded = (*resource.recorded, None)  # the adoption's record stays: where it routed before adoption

@@ -88,8 +88,8 @@ def rollback_skips(call: str) -> Callable[[World], Intercept]:
 def ignore_the_recorded_flow(original: Callable[..., Any]) -> Callable[..., Any]:
     """plan_flow without the marker's record: removing a first declared flow (or rolling it back) leaves the number unrouted."""
 
-    def planted(declared: Any, declared_before: Any, associated: Any, recorded: Any = None) -> Any:
-        return original(declared, declared_before, associated, None)
+    def planted(declared: Any, declared_before: Any, associated: Any, recorded: Any = None, *rest: Any, **named: Any) -> Any:
+        return original(declared, declared_before, associated, None, *rest, **named)
 
     return planted
 

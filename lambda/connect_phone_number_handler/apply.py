@@ -115,7 +115,7 @@ def route_flow(work: Work, step: Step) -> None:
             # and failing would leave the stack in UPDATE_ROLLBACK_FAILED. A Create fails on it (its number is new).
             log.warning("the flow's instance %s is gone (%s): %s is left as it is", instance_arn, error_code(error), number)
             return
-    flow = plan.plan_flow(step.declared, step.before, associated, recorded, on_instance, moved=step.moved)
+    flow = plan.plan_flow(step.declared, step.before, associated, recorded, on_instance, moved_from=step.moved_from)
     if flow is None:
         return
     instance_id = flow.instance_arn.rsplit("/", 1)[-1]

@@ -131,7 +131,10 @@ def _hold(desired: Desired, seen: Seen) -> Plan:
             note="take the replacement an earlier Update left",
         )
     if number is not None and not rules.needs_replacement(number, desired.old, spec):
-        converging = converge(number, spec, desired.before, record_flow=True, routing=(seen.routing,) if seen.routing_read else None)
+        # The Update moves the number (this delivery, or an earlier one of it that died after the move): a record of a
+        # routing on the instance it moves from is this Update's own, read before its move.
+        moved_from = desired.old.target_arn if desired.old is not None and desired.old.target_arn != spec.target_arn else None
+        converging = converge(number, spec, desired.before, record_flow=True, routing=(seen.routing,) if seen.routing_read else None, moved_from=moved_from)
         given_back: tuple[Step, ...] = ()
         if seen.abandoned is not None and desired.old is not None:
             given_back = (give_back(seen.abandoned, desired, "adopted by an Update that failed", declared_flow=desired.old.contact_flow_arn),)
@@ -200,7 +203,14 @@ def looks_for_holder(desired: Desired, number: Summary | None) -> bool:
 
 
 def converge(
-    number: Summary, spec: ClaimSpec, before: Baseline, *, record_flow: bool = False, purpose: str = "", routing: tuple[str | None] | None = None
+    number: Summary,
+    spec: ClaimSpec,
+    before: Baseline,
+    *,
+    record_flow: bool = False,
+    purpose: str = "",
+    routing: tuple[str | None] | None = None,
+    moved_from: str | None = None,
 ) -> Plan:
     """The steps that bring a held, settled number to ``spec``: move, description, tags, flow (in that order).
 
@@ -208,6 +218,7 @@ def converge(
     nothing). ``purpose`` sets the ClientTokens of an undo or a give-back apart from the request's own.
     ``record_flow`` (an Update) keeps in the marker the routing a first declared flow replaces, so that a
     rollback restores it; ``routing`` is that routing, read before a move that drops it (reads_routing).
+    ``moved_from``: the target the request moves the number from, though an earlier delivery of it may have moved it.
     """
     tags = plan_tags(number, spec.tags, before.tags)
     steps: list[Step] = []
@@ -221,8 +232,9 @@ def converge(
         steps.append(Untag(tuple(tags.to_remove)))
     if tags.to_set:
         steps.append(Tag(tags.to_set))
-    moved = any(isinstance(step, Move) for step in steps)
-    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow, moved=moved))
+    if moved_from is None and number.get("TargetArn") != spec.target_arn:
+        moved_from = str(number.get("TargetArn", ""))
+    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow, moved_from=moved_from))
     return Plan(tuple(steps), number=number, refusal=tags.refusal)
 
 
@@ -468,19 +480,20 @@ def plan_flow(
     recorded: str | None = None,
     on_instance: str | None = None,
     *,
-    moved: bool = False,
+    moved_from: str | None = None,
 ) -> FlowPlan | None:
     """The flow step, from the association read now (after any move: a move drops Connect's association).
 
     ``recorded`` is the routing the marker keeps from before the stack's first flow: a flow, NOWHERE, or None (no
     record). ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number).
     ``associated`` is None when nothing routes the number on the instance read, or when no read could tell
-    (flow_to_read: the number was moved off the stack's flow's instance). ``moved``: this request moved the number
-    first, so a record there is this request's own (its RecordRouting, read before the move).
+    (flow_to_read: the number was moved off the stack's flow's instance). ``moved_from``: the target this request
+    moved the number from; a record of a routing there is this request's own (its RecordRouting, read before the move).
     """
     if declared is not None:
         instance = arns.flow_instance_arn(declared)
-        if declared_before is not None or (recorded is not None and (moved or associated == declared)):
+        own = recorded not in (None, NOWHERE) and moved_from is not None and arns.flow_instance_arn(str(recorded)) == moved_from
+        if declared_before is not None or (recorded is not None and (own or associated == declared)):
             # Declared before; or declared first by this Update, whose own move, or earlier delivery, kept the record.
             return None if associated == declared else FlowPlan(instance, declared)
         # The stack declares a flow for the first time: record the routing it replaces, before the association. A

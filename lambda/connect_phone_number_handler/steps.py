@@ -74,14 +74,14 @@ class RouteFlow:
 
     ``record``: keep the routing a first declared flow replaces in this resource's marker (an Update).
     ``updating``: a flow whose instance is gone is left as it is rather than failing (see steps.route_flow).
-    ``moved``: the plan moves the number first (a record on it then is this request's own).
+    ``moved_from``: the target the request moves the number from (a record of a routing there is this request's own).
     """
 
     declared: str | None
     before: str | None
     record: bool = False
     updating: bool = True
-    moved: bool = False
+    moved_from: str | None = None
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,9 @@ def test_a_routing_set_by_hand_that_the_stacks_move_dropped_comes_back_when_the_
 
 
 def test_a_first_declared_flow_keeps_the_record_its_own_move_wrote() -> None:
-    # The Update moved the number first (RecordRouting read the hand-set routing before the move dropped it).
-    assert plan.plan_flow(FLOW, None, None, HAND_FLOW, INSTANCE, moved=True) == plan.FlowPlan(INSTANCE, FLOW)
-    # Without the move, that record is an earlier move's: the rollback must restore the routing of now.
+    group = "arn:aws:connect:us-east-1:123456789012:traffic-distribution-group/cccccccc-1111-2222-3333-444444444444"
+    # The Update moved the number from INSTANCE onto a group (RecordRouting read the hand-set routing before the move).
+    assert plan.plan_flow(FLOW, None, None, HAND_FLOW, None, moved_from=INSTANCE) == plan.FlowPlan(INSTANCE, FLOW)
+    # Without the move, or moved from elsewhere, that record is an earlier move's: the rollback restores the routing of now.
     assert plan.plan_flow(FLOW, None, None, HAND_FLOW, INSTANCE) == plan.FlowPlan(INSTANCE, FLOW, record=NOWHERE)
+    assert plan.plan_flow(FLOW, None, None, HAND_FLOW, INSTANCE, moved_from=group) == plan.FlowPlan(INSTANCE, FLOW, record=NOWHERE)
