@@ -2,7 +2,7 @@
 
 One bug per class of issue 13's "The model must catch these classes", each planted through a seam that
 survives the handler's restructuring: the Connect client the handler makes (the world's ``intercept``), the
-pure plan functions (``plan.plan_tags``, ``plan.plan_flow``), the marker codec (``marker.ClaimMarker.parse``).
+pure plan functions (``tag_plan.plan_tags``, ``flow_plan.plan_flow``), the marker codec (``marker.ClaimMarker.parse``).
 Each run stops at the first failure, unshrunk, and the failure must be the class's own message: a planted bug
 found only through some other check would not show that the class's check works.
 """
@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from model_world import World
 from model_world import world as world  # noqa: PLC0414 - the world fixture, made visible to pytest here
 
-from connect_phone_number_handler import marker, plan
+from connect_phone_number_handler import flow_plan, marker, tag_plan
 from support import INSTANCE, OTHER_INSTANCE
 
 # Examples each planted-bug test may take to find its bug (it stops at the first); each finds it in far fewer.
@@ -108,7 +108,7 @@ def refuse_two_tags(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def planted(current: Any, declared: Any, declared_before: Any) -> Any:
         found = original(current, declared, declared_before)
-        return plan.TagPlan(found.to_set, found.to_remove, "planted: too many tags") if len(declared) >= 2 else found
+        return tag_plan.TagPlan(found.to_set, found.to_remove, "planted: too many tags") if len(declared) >= 2 else found
 
     return planted
 
@@ -161,16 +161,16 @@ def test_the_model_finds_a_bug_planted_in_the_connect_calls(world: World, plante
 
 
 PLAN_BUGS = {
-    "a rollback that does not restore the hand-set flow": ("plan_flow", ignore_the_recorded_flow, "routes to None, not|after the rollback of"),
-    "a rollback that leaves the tags the rolled-back Update declared": ("plan_tags", tags_declared_before_stay, "tags are|after the rollback of"),
-    "a fault-free request answered FAILED": ("plan_tags", refuse_two_tags, "answered FAILED although nothing kept it from succeeding"),
+    "a rollback that does not restore the hand-set flow": (flow_plan, "plan_flow", ignore_the_recorded_flow, "routes to None, not|after the rollback of"),
+    "a rollback that leaves the tags the rolled-back Update declared": (tag_plan, "plan_tags", tags_declared_before_stay, "tags are|after the rollback of"),
+    "a fault-free request answered FAILED": (tag_plan, "plan_tags", refuse_two_tags, "answered FAILED although nothing kept it from succeeding"),
 }
 
 
 @pytest.mark.parametrize("bug", sorted(PLAN_BUGS))
 def test_the_model_finds_a_bug_planted_in_the_plan(monkeypatch: pytest.MonkeyPatch, planted: Callable[..., None], bug: str) -> None:
-    target, make, expected = PLAN_BUGS[bug]
-    monkeypatch.setattr(plan, target, make(getattr(plan, target)))
+    module, target, make, expected = PLAN_BUGS[bug]
+    monkeypatch.setattr(module, target, make(getattr(module, target)))
     planted(expected, SEEDS.get(bug, model.DEFAULT_SEED))
 
 

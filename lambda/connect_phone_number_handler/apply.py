@@ -1,6 +1,6 @@
 """Applying a plan's steps (steps.py) to Connect, one at a time: each safe to repeat, each waiting where Connect is asynchronous.
 
-A step decides nothing the plan did not (the flow's step asks plan.plan_flow, with the association read
+A step decides nothing the plan did not (the flow's step asks flow_plan.plan_flow, with the association read
 after any move). ClientTokens derive from the request and the step's purpose (goldens pin them), so a
 redelivery replays the same calls.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from . import acquire, arns, clock, observe, plan, steps
+from . import acquire, arns, clock, flow_plan, observe, steps
 from .connect_api import Deadline, call, error_code, is_already_gone, is_busy
 from .marker import CLAIM_MARKER_TAG, NOWHERE, ClaimMarker, Ownership, origin_flow_of
 from .protocol import Failure, reason
@@ -84,7 +84,7 @@ def tag(work: Work, step: Step) -> None:
 
 
 def route_flow(work: Work, step: Step) -> None:
-    """Bring the number's flow association to the declared flow: read it, plan the step (plan.plan_flow), apply it.
+    """Bring the number's flow association to the declared flow: read it, plan the step (flow_plan.plan_flow), apply it.
 
     The number is named by its full ARN: a traffic distribution group's number needs it (from the group's other
     Region a UUID answers ResourceNotFoundException), and an instance's number accepts it too.
@@ -101,9 +101,9 @@ def route_flow(work: Work, step: Step) -> None:
     # The routing from before the stack's first flow (read on an Update only), and the marker that may keep it.
     recorded = owner.routing_record(number_arn) if step.record else None
     keeper = owner.record_keeper(work.desired.marker.resource) if step.record else None
-    if plan.flow_instance(step.declared, step.before) is None and recorded in (None, NOWHERE):
+    if flow_plan.flow_instance(step.declared, step.before) is None and recorded in (None, NOWHERE):
         return
-    instance_arn = plan.flow_to_read(step.declared, step.before, on_instance, recorded)
+    instance_arn = flow_plan.flow_to_read(step.declared, step.before, on_instance, recorded)
     associated = None
     if instance_arn is not None:
         try:
@@ -115,7 +115,7 @@ def route_flow(work: Work, step: Step) -> None:
             # and failing would leave the stack in UPDATE_ROLLBACK_FAILED. A Create fails on it (its number is new).
             log.warning("the flow's instance %s is gone (%s): %s is left as it is", instance_arn, error_code(error), number)
             return
-    flow = plan.plan_flow(step.declared, step.before, associated, recorded, on_instance, moved_from=step.moved_from)
+    flow = flow_plan.plan_flow(step.declared, step.before, associated, recorded, on_instance, moved_from=step.moved_from)
     if flow is None:
         return
     instance_id = flow.instance_arn.rsplit("/", 1)[-1]

@@ -20,7 +20,7 @@ The rules, each once:
   disassociates the flow it declared, or, if the number routed elsewhere before the stack first
   declared a flow (recorded in the marker), restores that routing. A flow set by hand while none was
   declared is left alone, except that a routing the stack's own move dropped comes back when the number
-  is back on its instance. One record at a time (plan_flow says when it is written, kept and spent).
+  is back on its instance. One record at a time (flow_plan.py).
 - An adoption stakes its marker first (where the number was, and its flow), then converges; a failure after
   that undoes it, from the marker. A Delete gives an adopted number back to where it was instead of
   releasing it when the removal policy keeps it, and keeps a number another resource has taken since.
@@ -28,15 +28,13 @@ The rules, each once:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
-from . import arns, rules
+from . import arns, rules, tag_plan
 from .contract import ClaimSpec
 from .desired import NOTHING_DECLARED, Baseline, Desired, Seen
-from .marker import CLAIM_MARKER_TAG, NOWHERE, ClaimMarker, Ownership, origin_flow_of, origin_of
-from .rules import CONNECT_TAG_LIMIT, adoption_refusal
+from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of, origin_of
+from .rules import adoption_refusal
 from .steps import (
     Acquire,
     ClearFlow,
@@ -220,7 +218,7 @@ def converge(
     rollback restores it; ``routing`` is that routing, read before a move that drops it (reads_routing).
     ``moved_from``: the target the request moves the number from, though an earlier delivery of it may have moved it.
     """
-    tags = plan_tags(number, spec.tags, before.tags)
+    tags = tag_plan.plan_tags(number, spec.tags, before.tags)
     steps: list[Step] = []
     if record_flow and routing is not None and routing[0] is not None:
         steps.append(RecordRouting(routing[0]))  # before the move: the move drops the association
@@ -402,118 +400,3 @@ def give_back(number: Summary, desired: Desired, why: str, *, declared_flow: str
         if origin_flow is None and ":instance/" in origin:
             steps = (*steps, ClearFlow(origin))
     return GiveBack(number, steps, origin, unmark=True, why=why)
-
-
-# --- tags and flows -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TagPlan:
-    """Tags to set and keys to remove, and why the result would be refused (None: it fits)."""
-
-    to_set: dict[str, str]
-    to_remove: list[str]
-    refusal: str | None = None
-
-
-def plan_tags(current: Mapping[str, Any], declared: Mapping[str, str], declared_before: Mapping[str, str] | None) -> TagPlan:
-    """The tag steps for ``current`` (a ClaimedPhoneNumberSummary); ``declared_before`` None means unknown."""
-    actual: Mapping[str, str] = current.get("Tags", {})
-    to_set = {k: v for k, v in declared.items() if actual.get(k) != v}
-    before = declared_before or {}
-    to_remove = sorted(k for k in before if k not in declared and k in actual and k != CLAIM_MARKER_TAG)
-    after = (set(actual) - set(to_remove)) | set(to_set)
-    if len(after) <= CONNECT_TAG_LIMIT:
-        return TagPlan(to_set, to_remove)
-    undeclared = len(after - set(declared) - {CLAIM_MARKER_TAG})
-    marker = 1 if CLAIM_MARKER_TAG in after else 0
-    number, arn = current.get("PhoneNumber"), current.get("PhoneNumberArn")
-    refusal = (
-        f"{number} ({arn}) would carry {len(after)} tags ({undeclared} it has that the stack does not declare, "
-        f"{len(declared)} declared, and {marker} marker of this library), over Connect's limit of {CONNECT_TAG_LIMIT}. "
-        "Nothing was changed: remove some of its tags, or declare fewer."
-    )
-    return TagPlan(to_set, to_remove, refusal)
-
-
-@dataclass(frozen=True)
-class FlowPlan:
-    """One flow step on ``instance_arn``: associate ``flow_arn``, or disassociate when it is None.
-
-    ``record`` is what to write into the marker as the routing from before the stack's first flow (None leaves
-    the marker as it is): a flow, or NOWHERE, written before the step; or "" (the record is spent: the routing it
-    kept was restored), written after it. ``change`` is False when only the record is to be written.
-    """
-
-    instance_arn: str
-    flow_arn: str | None
-    record: str | None = None
-    change: bool = True
-
-
-def flow_instance(declared: str | None, declared_before: str | None) -> str | None:
-    """The instance of the flow the stack declares, else of the one it declared before; None when it declares none."""
-    flow = declared or declared_before
-    return arns.flow_instance_arn(flow) if flow else None
-
-
-def flow_to_read(declared: str | None, declared_before: str | None, on_instance: str | None, recorded: str | None = None) -> str | None:
-    """The instance whose flow associations to read before plan_flow; None when no read can change the step.
-
-    ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number). A
-    number moved off the instance of the flow the stack declared before has no association there to read. With
-    no flow declared, only a recorded routing on the number's instance (a move back, after the stack's own move
-    dropped it) is worth a read.
-    """
-    if declared is None and declared_before is None:
-        restorable = recorded not in (None, NOWHERE) and on_instance is not None and arns.flow_instance_arn(str(recorded)) == on_instance
-        return on_instance if restorable else None
-    if declared is None and declared_before is not None and on_instance is not None and on_instance != arns.flow_instance_arn(declared_before):
-        return None
-    return flow_instance(declared, declared_before)
-
-
-def plan_flow(
-    declared: str | None,
-    declared_before: str | None,
-    associated: str | None,
-    recorded: str | None = None,
-    on_instance: str | None = None,
-    *,
-    moved_from: str | None = None,
-) -> FlowPlan | None:
-    """The flow step, from the association read now (after any move: a move drops Connect's association).
-
-    ``recorded`` is the routing the marker keeps from before the stack's first flow: a flow, NOWHERE, or None (no
-    record). ``on_instance`` is the instance the number is on now (None for a traffic distribution group's number).
-    ``associated`` is None when nothing routes the number on the instance read, or when no read could tell
-    (flow_to_read: the number was moved off the stack's flow's instance). ``moved_from``: the target this request
-    moved the number from; a record of a routing there is this request's own (its RecordRouting, read before the move).
-    """
-    if declared is not None:
-        instance = arns.flow_instance_arn(declared)
-        own = recorded not in (None, NOWHERE) and moved_from is not None and arns.flow_instance_arn(str(recorded)) == moved_from
-        if declared_before is not None or (recorded is not None and (own or associated == declared)):
-            # Declared before; or declared first by this Update, whose own move, or earlier delivery, kept the record.
-            return None if associated == declared else FlowPlan(instance, declared)
-        # The stack declares a flow for the first time: record the routing it replaces, before the association. A
-        # record an earlier move left (for a move back) is replaced: what a rollback restores is the routing of now.
-        return FlowPlan(instance, declared, associated or NOWHERE, change=associated != declared)
-    if declared_before is None:
-        # No flow declared, before or now: a routing the stack's own move dropped comes back once the number is back
-        # on its instance (unless routed by hand again there). Either way the record is spent there.
-        if recorded not in (None, NOWHERE) and on_instance is not None and arns.flow_instance_arn(str(recorded)) == on_instance:
-            return FlowPlan(on_instance, recorded, record="", change=associated is None)
-        return None
-    if associated is not None and associated != declared_before:
-        # Changed by hand since: left alone, and the record is spent (the routing of now wins over the one of before).
-        return FlowPlan(arns.flow_instance_arn(declared_before), None, record="", change=False) if recorded is not None else None
-    # The stack's flow routes the number, or nothing does (a move dropped it): the routing from before the stack's
-    # first flow comes back, if the number can route to it where it is; else the stack's flow goes.
-    stacks = arns.flow_instance_arn(declared_before)
-    reachable = on_instance or stacks
-    if recorded not in (None, NOWHERE) and arns.flow_instance_arn(str(recorded)) == reachable:
-        return FlowPlan(reachable, recorded, record="", change=recorded != associated)
-    if associated == declared_before:
-        return FlowPlan(stacks, None, record="" if recorded is not None else None)
-    return FlowPlan(stacks, None, record="", change=False) if recorded is not None else None

@@ -106,7 +106,7 @@ def test_a_redelivered_move_that_declared_the_first_flow_keeps_the_record_of_the
     the number, and Lambda dies right after UpdatePhoneNumber. Lambda redelivers the same event; it succeeds. Another
     resource fails, and CloudFormation rolls the Update back (old and new swapped).
     What happened: the redelivery finds the number already on OTHER_INSTANCE, so it reads no routing before a move;
-    its RouteFlow finds no association there and plan.plan_flow, seeing a first declared flow and a record, writes
+    its RouteFlow finds no association there and flow_plan.plan_flow, seeing a first declared flow and a record, writes
     ``record = ""``: the record of HAND_FLOW is erased. The rollback moves the number back and leaves it unrouted.
     What should: per docs/rollbacks.md, "A flow declared for the first time over a flow set by hand: the hand-set
     routing comes back", also when a delivery of the Update was redelivered.
@@ -137,7 +137,7 @@ def test_the_rollback_of_a_move_onto_a_traffic_distribution_group_that_declared_
     succeeds; another resource fails; CloudFormation rolls the Update back (old and new swapped).
     What happened: the Update recorded HAND_FLOW before the move. The rollback moves the number back to INSTANCE
     (the move drops Connect's association), then RouteFlow reads INSTANCE's associations, finds none, and
-    plan.plan_flow's "associated != declared_before: changed by hand since, left alone" leaves the number unrouted:
+    flow_plan.plan_flow's "associated != declared_before: changed by hand since, left alone" leaves the number unrouted:
     the record is never used, because FLOW's instance is the one the number is on now.
     What should: the hand-set routing HAND_FLOW comes back (docs/rollbacks.md), as it does for a move between instances.
     Fixed on main in 0d192e5; kept as a regression test."""
@@ -573,7 +573,7 @@ def test_the_rollback_of_a_first_flow_declared_again_on_a_number_unrouted_by_han
     HAND_FLOW); a later Update removes the prop, and HAND_FLOW comes back (the record stays in the marker). Someone then
     disassociates the number by hand: no routing, on purpose. An Update declares FLOW again (a first declared flow
     again, no move); it succeeds; another resource fails; CloudFormation rolls it back.
-    What happened: since 0d192e5, plan.plan_flow records ``associated`` for a first declared flow, and None ("nothing
+    What happened: since 0d192e5, flow_plan.plan_flow records ``associated`` for a first declared flow, and None ("nothing
     routes it now") keeps the record there is, so the stale HAND_FLOW record survives. The rollback restores HAND_FLOW
     on a number its owner had left unrouted: calls go to a flow someone retired. (With a move the record is rewritten
     by RecordRouting, so only the in-place Update keeps it.)
