@@ -1,0 +1,148 @@
+"""Hostile tests of two changes: the routing record (plan.plan_flow, apply.route_flow) and the drop-in migration.
+
+Each test plays CloudFormation's requests (tests/support.py) against the emulator, or the local deploy. A real defect
+is ``xfail(strict=True)`` with its schedule, what happened and what should in the docstring; the rest are cheap
+regression tests of what held up. The invariant for routing: after any rollback the number routes as it did before the
+rolled-back Update (docs/rollbacks.md, "What a rollback restores"; its "Left out" list is not reported here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
+from connect_phone_number_local.deploy.responses import ResponseServer
+from connect_phone_number_local.emulator import ConnectEmulator
+from support import (
+    FLOW,
+    FLOW_ON_OTHER,
+    INSTANCE,
+    OTHER_INSTANCE,
+    crash_on,
+    invoke,
+    make_event,
+    patch_call,
+    run,
+    search_props,
+    settle,
+)
+
+HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000009"
+HAND_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000009"
+
+
+def connect() -> Any:
+    return boto3.client("connect", region_name="us-east-1")
+
+
+def state(emulator: ConnectEmulator, arn: str) -> tuple[str, str]:
+    """Where the number is and what routes it ("" for nothing)."""
+    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
+    return str(found["target_arn"]), str(found["contact_flow"])
+
+
+def marker(emulator: ConnectEmulator, arn: str) -> str:
+    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
+    return str(found["tags"].get(CLAIM_MARKER_TAG, ""))
+
+
+def route_by_hand(arn: str, flow: str) -> None:
+    """Someone routes the number in the console (AssociatePhoneNumberContactFlow)."""
+    instance_id = flow.split(":instance/", 1)[1].split("/", 1)[0]
+    connect().associate_phone_number_contact_flow(PhoneNumberId=arn, InstanceId=instance_id, ContactFlowId=flow.rsplit("/", 1)[1])
+
+
+def create(responses: ResponseServer, props: dict[str, Any]) -> str:
+    result = run("Create", responses, props)
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    return str(result.response["PhysicalResourceId"])
+
+
+def update(responses: ResponseServer, new: dict[str, Any], old: dict[str, Any], arn: str) -> None:
+    """An Update (or a rollback: old and new swapped) that must succeed."""
+    result = run("Update", responses, new, old=old, physical_id=arn)
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+
+
+# --- change B: findings -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="a move from an instance other than the record's does not record the hand-set routing it drops (one record kept)")
+def test_the_rollback_of_a_move_back_restores_the_routing_set_by_hand_on_the_instance_it_left(emulator: ConnectEmulator, responses: ResponseServer) -> None:
+    """Schedule: a searched number on INSTANCE, routed by hand to HAND_FLOW. Update 1 moves it to OTHER_INSTANCE (no flow
+    declared): it records HAND_FLOW before the move. On OTHER_INSTANCE someone routes it by hand to HAND_ON_OTHER.
+    Update 2 moves it back to INSTANCE: HAND_FLOW comes back and the record is spent. Another resource fails and
+    CloudFormation rolls Update 2 back (a move to OTHER_INSTANCE).
+    What happened: Update 2's plan.reads_routing skipped the read of OTHER_INSTANCE ("a record there is stays": the
+    record held HAND_FLOW), so HAND_ON_OTHER was never recorded; apply.route_flow then spent the record (record="")
+    instead of keeping what the move dropped. The rollback reads INSTANCE (HAND_FLOW) and moves the number to
+    OTHER_INSTANCE, where it is left unrouted.
+    What should: the number routes to HAND_ON_OTHER after the rollback, as before Update 2 (docs/rollbacks.md: "A move
+    of a number routed by hand, with no flow declared: the hand-set routing comes back once the number is back on its
+    instance"). One record suffices: when the move back spends HAND_FLOW, it can keep HAND_ON_OTHER in its place."""
+    on_instance, on_other = search_props(), search_props(TargetArn=OTHER_INSTANCE)
+    arn = create(responses, on_instance)
+    route_by_hand(arn, HAND_FLOW)
+    update(responses, on_other, on_instance, arn)
+    route_by_hand(arn, HAND_ON_OTHER)
+    update(responses, on_instance, on_other, arn)
+    assert state(emulator, arn) == (INSTANCE, HAND_FLOW)
+
+    update(responses, on_other, on_instance, arn)  # the rollback of Update 2
+
+    assert state(emulator, arn) == (OTHER_INSTANCE, HAND_ON_OTHER)
+
+
+@pytest.mark.xfail(strict=True, reason="a move back that declares the first flow keeps the older record, not the hand-set routing it drops")
+def test_the_rollback_of_a_move_back_that_declares_the_first_flow_restores_the_routing_set_by_hand_where_it_was(
+    emulator: ConnectEmulator, responses: ResponseServer
+) -> None:
+    """Schedule: a searched number on INSTANCE, routed by hand to HAND_FLOW. Update 1 moves it to OTHER_INSTANCE (no
+    flow): HAND_FLOW is recorded. By hand, it is routed to HAND_ON_OTHER there. Update 2 moves it back to INSTANCE and
+    declares its first flow, FLOW. CloudFormation rolls Update 2 back.
+    What happened: Update 2 read nothing before its move (plan.reads_routing: a record is there) and plan.plan_flow,
+    with ``moved`` and a record, took the older HAND_FLOW record as this Update's own. The rollback moves the number to
+    OTHER_INSTANCE, finds the record on INSTANCE, spends it, and leaves the number unrouted.
+    What should: after the rollback the number is on OTHER_INSTANCE routed to HAND_ON_OTHER, as before Update 2."""
+    on_instance, on_other = search_props(), search_props(TargetArn=OTHER_INSTANCE)
+    arn = create(responses, on_instance)
+    route_by_hand(arn, HAND_FLOW)
+    update(responses, on_other, on_instance, arn)
+    route_by_hand(arn, HAND_ON_OTHER)
+    back_with_flow = search_props(ContactFlowArn=FLOW)
+    update(responses, back_with_flow, on_other, arn)
+    assert state(emulator, arn) == (INSTANCE, FLOW)
+
+    update(responses, on_other, back_with_flow, arn)  # the rollback of Update 2
+
+    assert state(emulator, arn) == (OTHER_INSTANCE, HAND_ON_OTHER)
+
+
+@pytest.mark.xfail(strict=True, reason="plan_flow takes an earlier move's record as this Update's own when the hand-set flow is the declared one")
+def test_the_rollback_of_a_first_flow_equal_to_the_hand_set_one_keeps_it_when_an_earlier_move_left_a_record(
+    emulator: ConnectEmulator, responses: ResponseServer
+) -> None:
+    """Schedule: a searched number on INSTANCE, routed by hand to HAND_FLOW. Update 1 moves it to OTHER_INSTANCE (no
+    flow): HAND_FLOW is recorded. On OTHER_INSTANCE it is routed by hand to FLOW_ON_OTHER. Update 2 declares the flow
+    the number already routes to, FLOW_ON_OTHER (codifying the console's routing: no move). CloudFormation rolls
+    Update 2 back.
+    What happened: plan.plan_flow's first branch (``recorded is not None and associated == declared``) reads the
+    earlier move's HAND_FLOW record as an earlier delivery's of this Update, so nothing is recorded. The rollback
+    (flow removed) finds FLOW_ON_OTHER associated, the record on another instance, and disassociates: the number,
+    routed before Update 2, is left unrouted. A later removal of the prop does the same.
+    What should: the number still routes to FLOW_ON_OTHER after the rollback, as it did before Update 2."""
+    on_instance, on_other = search_props(), search_props(TargetArn=OTHER_INSTANCE)
+    arn = create(responses, on_instance)
+    route_by_hand(arn, HAND_FLOW)
+    update(responses, on_other, on_instance, arn)
+    route_by_hand(arn, FLOW_ON_OTHER)
+    declared = search_props(TargetArn=OTHER_INSTANCE, ContactFlowArn=FLOW_ON_OTHER)
+    update(responses, declared, on_other, arn)
+
+    update(responses, on_other, declared, arn)  # the rollback of Update 2
+
+    assert state(emulator, arn) == (OTHER_INSTANCE, FLOW_ON_OTHER)
