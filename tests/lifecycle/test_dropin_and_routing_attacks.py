@@ -286,7 +286,7 @@ def test_a_removal_whose_recorded_flow_was_deleted_disassociates_and_succeeds(
         def associate(**kwargs: Any) -> Any:
             if kwargs["ContactFlowId"] == HAND_FLOW.rsplit("/", 1)[1]:
                 error = {"Error": {"Code": "ResourceNotFoundException", "Message": "Contact flow not found"}, "ResponseMetadata": {"HTTPStatusCode": 404}}
-                raise ClientError(error, "AssociatePhoneNumberContactFlow")  # type: ignore[arg-type]
+                raise ClientError(error, "AssociatePhoneNumberContactFlow")
             return op(**kwargs)
 
         return associate
@@ -383,22 +383,6 @@ def claimed(address: str, target: str = INSTANCE, **props: Any) -> Build:
 
 
 @pytest.mark.real_clock
-def test_deploy_1_of_the_migration_run_twice_changes_nothing_and_deploy_2_keeps_the_number(
-    emulator: ConnectEmulator, local: LocalCloudFormation, tmp_path: Path
-) -> None:
-    """Schedule: the CfnPhoneNumber app; deploy 1; deploy 1 again (the same template); deploy 2; destroy. One ARN throughout."""
-    first = deploy(local, tmp_path, "0", the_app_as_it_was())
-    [original] = held(emulator)
-    deploy(local, tmp_path, "1", migrating())
-    deploy(local, tmp_path, "1-again", migrating())
-    deploy(local, tmp_path, "2", claimed(first["Address"]))
-    local.destroy(STACK)
-
-    assert [n["arn"] for n in held(emulator)] == [original["arn"]]
-    assert "ReleasePhoneNumber" not in emulator.service.calls
-
-
-@pytest.mark.real_clock
 def test_deploy_2_without_deploy_1_is_allowed_and_keeps_the_number_when_the_cfn_phone_number_was_already_retained(
     emulator: ConnectEmulator, local: LocalCloudFormation, tmp_path: Path
 ) -> None:
@@ -481,9 +465,7 @@ def test_a_cfn_phone_number_with_tags_and_a_parameter_target_migrates_keeping_it
 
     def step_one(stack: cdk.Stack) -> None:
         target = parameter(stack)
-        legacy = aws_connect.CfnPhoneNumber(
-            stack, "MainNumber", target_arn=target, country_code="US", type="DID", tags=[cdk.CfnTag(key="team", value="desk")]
-        )
+        legacy = aws_connect.CfnPhoneNumber(stack, "MainNumber", target_arn=target, country_code="US", type="DID", tags=[cdk.CfnTag(key="team", value="desk")])
         cdk.CfnOutput(stack, "Address", value=ClaimedPhoneNumber(stack, "Main", target_arn=target, migrate_from=legacy).phone_number)
 
     first = deploy(local, tmp_path, "0", before)
@@ -498,3 +480,35 @@ def test_a_cfn_phone_number_with_tags_and_a_parameter_target_migrates_keeping_it
 
     [after] = held(emulator)
     assert (after["arn"], after["target_arn"], after["tags"].get("team")) == (original["arn"], INSTANCE, "desk")
+
+
+@pytest.mark.real_clock
+@pytest.mark.parametrize("where", ["the new number in a nested stack", "the CfnPhoneNumber in a nested stack"])
+def test_a_naive_port_across_a_nested_stack_is_refused_before_it_releases_the_published_number(
+    emulator: ConnectEmulator, local: LocalCloudFormation, tmp_path: Path, where: str
+) -> None:
+    """Schedule: the app with a CfnPhoneNumber under the default Delete (in the stack, or in a NestedStack); a deploy
+    removes it and adds a ClaimedPhoneNumber adopting the same number (phone_number, adopt_existing) in a NestedStack
+    (or in the stack). The local deploy refuses it before anything runs, as it refuses the same port within one stack,
+    and the number stays held."""
+    nested_legacy = where == "the CfnPhoneNumber in a nested stack"
+
+    def before(stack: cdk.Stack) -> None:
+        scope = cdk.NestedStack(stack, "Legacy") if nested_legacy else stack
+        legacy = legacy_number(scope)
+        cdk.CfnOutput(stack, "Address", value=legacy.attr_address)
+
+    first = deploy(local, tmp_path, "0", before)
+    [original] = held(emulator)
+
+    def ported(stack: cdk.Stack) -> None:
+        scope = stack if nested_legacy else cdk.NestedStack(stack, "Numbers")
+        if nested_legacy:
+            cdk.NestedStack(stack, "Legacy")  # emptied
+        ClaimedPhoneNumber(scope, "Main", target_arn=INSTANCE, phone_number=first["Address"], adopt_existing=True, description="Main line")
+
+    with pytest.raises(DeployFailed, match="under DeletionPolicy Delete, which releases the number, while it adds Custom::ConnectPhoneNumber"):
+        deploy(local, tmp_path, "1", ported)
+
+    assert [n["arn"] for n in held(emulator)] == [original["arn"]]
+    assert "ReleasePhoneNumber" not in emulator.service.calls
