@@ -1,4 +1,4 @@
-"""Hostile tests of two changes: the routing record (plan.plan_flow, apply.route_flow) and the drop-in migration.
+"""The routing record through moves, redeliveries and rollbacks (flow_plan.plan_flow), and a migration's rollbacks.
 
 Each test plays CloudFormation's requests (tests/support.py) against the emulator, or the local deploy. A real defect
 is ``xfail(strict=True)`` with its schedule, what happened and what should in the docstring; the rest are cheap
