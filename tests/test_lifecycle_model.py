@@ -458,7 +458,8 @@ class Lifecycle(RuleBasedStateMachine):
                 return multiple()
             was, now = (number["target_arn"], number["contact_flow"] or None), (after["target_arn"], after["contact_flow"] or None)
             if after["status"] == "IN_PROGRESS" and after["settle_status"] == "CLAIMED" and after["settle_target"]:
-                now = (after["settle_target"], now[1])  # still settling (an earlier move; this adoption changed nothing): where it settles
+                # Still settling (an earlier move; this adoption changed nothing): where it settles, and a move drops the flow.
+                now = (after["settle_target"], None if after["settle_target"] != after["target_arn"] else now[1])
             if number["status"] == "IN_PROGRESS" and number["settle_status"] == "CLAIMED" and number["settle_target"] not in ("", number["target_arn"]):
                 was = (number["settle_target"], None)  # a move still settling when the adoption began: "as it was" is where it settled
             # The handler reads a group's number's routing on the declared flow's instance only (it cannot tell the group's).

@@ -261,7 +261,15 @@ def give_back(work: Work, step: Step) -> None:
     stack) gives it back then. An origin that no longer exists (the instance, or the flow) keeps it where it is.
     """
     assert isinstance(step, steps.GiveBack)
-    work.number = step.number
+    # The give-back works on its own number; an Update's steps that follow it work on the stack's number again.
+    stacks, work.number = work.number, step.number
+    try:
+        _give_back(work, step)
+    finally:
+        work.number = stacks if stacks is not None else work.number
+
+
+def _give_back(work: Work, step: steps.GiveBack) -> None:
     number, arn = step.number.get("PhoneNumber"), step.number["PhoneNumberArn"]
     try:
         for sub in step.steps:

@@ -70,7 +70,21 @@ def read(run: Run, desired: Desired) -> Seen:
     owner = Ownership.of(holder, desired.own, desired.request) if holder is not None else None
     if holder is None or owner is None or owner.claimed_here:
         return Seen(number, waited, strays=strays)  # nothing to adopt, or an earlier delivery's claim to replay
-    holder = settled(run, deadline, holder, doing="before its adoption")
+    # An adoption an earlier delivery of this request began (its marker staked, its move maybe still IN_PROGRESS) is
+    # that delivery's operation: waited out on the hard deadline, less the undo's time, so that it is resumed or undone
+    # rather than left staked for lack of patience (rules.UNDO_ADOPTION_SECONDS).
+    patience = run.deadline().keeping(rules.UNDO_ADOPTION_SECONDS) if owner.adopted_here else deadline
+    try:
+        holder = settled(run, patience, holder, doing="before its adoption")
+    except Failure as busy:  # settle's: still IN_PROGRESS at the deadline
+        if not owner.adopted_here or owner.marker is None:
+            raise
+        # No time left to resume it or to undo it (the number cannot be moved back while IN_PROGRESS): say what stays.
+        where = owner.marker.origin_arn(str(holder["PhoneNumberArn"])) or "its target"
+        raise Failure(
+            f"{busy} An earlier delivery of this request began adopting it. Undoing the adoption failed too (no time was left "
+            f"while it is IN_PROGRESS): check {holder.get('PhoneNumber')} ({holder['PhoneNumberArn']}); it was on {where}."
+        ) from busy
     origin_flow = None
     if not owner.adopted_here and rules.adoption_refusal(holder, spec, desired.own) is None:
         instance = plan.reads_origin_flow(holder, spec)

@@ -273,3 +273,21 @@ def test_the_rollback_of_a_move_that_declared_the_first_flow_restores_the_routin
 
     assert rollback.response["Status"] == "SUCCESS", rollback.response["Reason"]
     assert (record(emulator, arn)["target_arn"], record(emulator, arn)["contact_flow"]) == (INSTANCE, HAND_FLOW)
+
+
+def test_a_give_back_in_an_update_leaves_the_stacks_number_to_the_steps_that_follow_it() -> None:
+    """The rollback of an Update that adopted a number gives that number back, then converges the stack's own number:
+    the steps after the give-back (and the answer's attributes) must work on the stack's number, not the one given back
+    (found by the lifecycle model, LIFECYCLE_SEED=586864356: the answer named one number with another's attributes)."""
+    from typing import cast
+
+    from connect_phone_number_handler import apply, steps
+    from connect_phone_number_handler.work import Work
+
+    stacks = {"PhoneNumber": "+12065550100", "PhoneNumberArn": "arn:aws:connect:us-east-1:123456789012:phone-number/stacks"}
+    adopted = {"PhoneNumber": "+12065550101", "PhoneNumberArn": "arn:aws:connect:us-east-1:123456789012:phone-number/adopted"}
+    work = Work(cast(Any, None), cast(Any, None), cast(Any, None), number=stacks)
+
+    apply.apply(work, steps.GiveBack(adopted, (), None, unmark=False, why="adopted by an Update that failed"))
+
+    assert work.number is stacks
