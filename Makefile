@@ -34,6 +34,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml local/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-compile $$(grep '^uv==' requirements.lock)
 	$(UV) pip install --quiet --python $(PY) --requirement requirements.lock
+	# aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship aws_cdk/cloud_assembly_schema/__init__.py;
+	# uv installs in parallel, so either could win. aws-cdk-lib's must (pip installs it last): without it, reading a
+	# stack's annotations fails with "Unknown interface: aws-cdk-lib.cloud_assembly_schema.MetadataEntry".
+	$(UV) pip install --quiet --python $(PY) --no-deps --reinstall-package aws-cdk-lib $$(grep '^aws-cdk-lib==' requirements.lock)
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation --editable . --editable ./local
 	touch $@
 
