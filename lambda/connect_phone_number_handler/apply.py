@@ -286,7 +286,10 @@ def _give_back(work: Work, step: steps.GiveBack) -> None:
         log.info("%s cannot go back to %s (%s): kept where it is", number, step.origin, error_code(error))
     if step.unmark:
         try:
-            call(work.deadline, work.run.client.untag_resource, resourceArn=arn, tagKeys=[CLAIM_MARKER_TAG])
+            if step.remark is not None:
+                call(work.deadline, work.run.client.tag_resource, resourceArn=arn, tags={CLAIM_MARKER_TAG: step.remark.value})
+            else:
+                call(work.deadline, work.run.client.untag_resource, resourceArn=arn, tagKeys=[CLAIM_MARKER_TAG])
         except ClientError as error:
             if not is_already_gone(error):
                 raise

@@ -32,7 +32,8 @@ class ClaimMarker:
     clean-up of a failed claim ever releases it; ORIGIN (``instance=ID`` or
     ``traffic-distribution-group=ID``) and FLOW (``INSTANCE_ID:FLOW_ID``) are where it was and the flow
     it routed to before, written before the adoption's first change, so a redelivery can still undo it
-    (at most 224 characters). Numbers claimed by earlier releases of this library carry ``REQUEST`` alone and are
+    (at most 229 characters); ``/kept`` ends it when the number was this resource's own kept claim before.
+    Numbers claimed by earlier releases of this library carry ``REQUEST`` alone and are
     never pending. A claimed number whose routing an Update of the stack replaced carries
     ``RESOURCE/REQUEST/flow=FLOW``: the flow it routed to before the stack first declared one, which removing
     the prop (or rolling back that Update) restores. All of it fits in the one reserved tag, so users keep 49.
@@ -47,6 +48,9 @@ class ClaimMarker:
     origin_flow: str = ""
     # RESOURCE/REQUEST/... in a form this release does not know (a later release's, or edited by hand).
     unknown: bool = False
+    # adopted: the number carried this resource's own claim marker before (it kept it by RETAIN), so a give-back
+    # marks it as this resource's claim again rather than unmarked (``…/kept``).
+    kept: bool = False
 
     @property
     def value(self) -> str:
@@ -56,14 +60,14 @@ class ClaimMarker:
         if self.pending:
             parts.append("pending")
         elif self.adopted:
-            parts += ["adopted", *([self.origin] if self.origin else []), *flow]
+            parts += ["adopted", *([self.origin] if self.origin else []), *flow, *(["kept"] if self.kept else [])]
         elif self.resource:
             parts += flow
         return "/".join(parts)
 
     def answered(self) -> ClaimMarker:
         """The same marker once CloudFormation has been told about the number."""
-        return ClaimMarker(self.request, self.resource, adopted=self.adopted, origin=self.origin, origin_flow=self.origin_flow)
+        return ClaimMarker(self.request, self.resource, adopted=self.adopted, origin=self.origin, origin_flow=self.origin_flow, kept=self.kept)
 
     @classmethod
     def parse(cls, value: str) -> ClaimMarker:
@@ -71,10 +75,10 @@ class ClaimMarker:
         parts = value.split("/")
         if len(parts) == 3 and parts[2] == "pending":
             return cls(parts[1], parts[0], pending=True)
-        if 3 <= len(parts) <= 5 and parts[2] == "adopted":
-            origin = next((p for p in parts[3:] if not p.startswith("flow=")), "")
+        if 3 <= len(parts) <= 6 and parts[2] == "adopted":
+            origin = next((p for p in parts[3:] if not p.startswith("flow=") and p != "kept"), "")
             flow = next((p.removeprefix("flow=") for p in parts[3:] if p.startswith("flow=")), "")
-            return cls(parts[1], parts[0], adopted=True, origin=origin, origin_flow=flow)
+            return cls(parts[1], parts[0], adopted=True, origin=origin, origin_flow=flow, kept="kept" in parts[3:])
         if len(parts) == 3 and parts[2].startswith("flow="):
             return cls(parts[1], parts[0], origin_flow=parts[2].removeprefix("flow="))
         if len(parts) == 2:
@@ -82,6 +86,10 @@ class ClaimMarker:
         if len(parts) > 2:
             return cls(parts[1], parts[0], unknown=True)
         return cls(value)
+
+    def kept_claim(self) -> ClaimMarker:
+        """An adoption's marker turned back into the claim marker this resource kept the number under (``kept``)."""
+        return ClaimMarker(self.request, self.resource)
 
     def origin_arn(self, number_arn: str) -> str | None:
         """The ARN of the target the number was on before its adoption (same partition, Region and account)."""

@@ -269,7 +269,9 @@ def adopt(desired: Desired, holder: Summary, origin_flow: str | None) -> Plan:
         marker = owner.marker
         stake: tuple[Step, ...] = ()
     else:
-        marker = replace(desired.marker, adopted=True, origin=origin_of(holder["TargetArn"]), origin_flow=origin_flow_of(origin_flow))
+        # A number this resource kept (its own claim marker, answered) is marked back as its claim when given back.
+        kept = owner.ours_known and owner.marker is not None and not owner.marker.pending and (not owner.marker.adopted or owner.marker.kept)
+        marker = replace(desired.marker, adopted=True, origin=origin_of(holder["TargetArn"]), origin_flow=origin_flow_of(origin_flow), kept=kept)
         stake = (StakeMarker(marker),)
     converging = converge(holder, desired.spec, NOTHING_DECLARED)
     return Plan(
@@ -376,7 +378,8 @@ def abandoned_adoption(desired: Desired, number: Summary) -> str | None:
 
 
 def give_back(number: Summary, desired: Desired, why: str, *, declared_flow: str | None = None) -> GiveBack:
-    """Keep ``number``; if this resource adopted it, back to where it was (target and flow), its marker removed.
+    """Keep ``number``; if this resource adopted it, back to where it was (target and flow), its marker removed (or,
+    for a number this resource kept before it adopted it, its claim marker back).
 
     Its description and tags stay as the stack left them: the marker has no room for them.
     """
@@ -385,8 +388,9 @@ def give_back(number: Summary, desired: Desired, why: str, *, declared_flow: str
     if not owner.ours_known or owner.marker is None:
         return GiveBack(number, (), None, unmark=False, why=why)
     origin = owner.marker.origin_arn(arn) if owner.marker.adopted else None
+    remark = owner.marker.kept_claim() if owner.marker.adopted and owner.marker.kept else None
     if origin is None:
-        return GiveBack(number, (), None, unmark=True, why=why)
+        return GiveBack(number, (), None, unmark=True, why=why, remark=remark)
     tags = {k: v for k, v in number.get("Tags", {}).items() if k != CLAIM_MARKER_TAG}
     origin_flow = owner.marker.origin_flow_arn(arn)
     back = ClaimSpec(origin, description=number.get("PhoneNumberDescription") or None, tags=tags, contact_flow_arn=origin_flow)
@@ -399,4 +403,4 @@ def give_back(number: Summary, desired: Desired, why: str, *, declared_flow: str
         steps = converge(number, back, Baseline(tags, None), purpose=GIVE_BACK).steps
         if origin_flow is None and ":instance/" in origin:
             steps = (*steps, ClearFlow(origin))
-    return GiveBack(number, steps, origin, unmark=True, why=why)
+    return GiveBack(number, steps, origin, unmark=True, why=why, remark=remark)

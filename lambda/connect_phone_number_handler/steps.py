@@ -128,7 +128,8 @@ class GiveBack:
     """Keep a number a Delete must not release; an adopted one goes back where it was, then loses the marker.
 
     ``steps`` converge it on its origin (none when it was not adopted here, or its origin is unknown);
-    ``unmark`` removes this resource's marker.
+    ``unmark`` removes this resource's marker, or, with ``remark``, puts that one in its place (a number this
+    resource kept by RETAIN before it adopted it stays this resource's kept claim).
     """
 
     number: Summary
@@ -136,6 +137,7 @@ class GiveBack:
     origin: str | None
     unmark: bool
     why: str
+    remark: ClaimMarker | None = None
 
 
 @dataclass(frozen=True)

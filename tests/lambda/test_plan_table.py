@@ -263,3 +263,24 @@ def test_the_wait_limit_bounds_a_requests_own_work_but_not_after_an_earlier_oper
 
     assert plan.plan(wanted, desired_.Seen(number())).limit_seconds == 600
     assert plan.plan(wanted, desired_.Seen(number(), waited=True)).limit_seconds is None
+
+
+def test_a_number_this_resource_kept_stays_its_kept_claim_when_an_adoption_of_it_is_given_back() -> None:
+    """Found by the lifecycle model (LIFECYCLE_SEED=586864356, 150 examples): a number this resource kept by RETAIN is
+    adopted by a later Update of it that is rolled back; the give-back removed the marker, so the kept number was held
+    unmarked and any other stack could adopt it. The adoption's marker says ``kept``; the give-back marks it back."""
+    kept = number(marker=f"{OWN}/earlier")
+    wanted = desired("Update", replace(EXACT, adopt_existing=True), physical_id="unclaimed-" + REQUEST)
+
+    decided = plan.plan(wanted, desired_.Seen(holder=kept))
+
+    [staked] = [s for s in decided.steps if isinstance(s, steps.StakeMarker)]
+    assert staked.marker.value.endswith("/kept") and ClaimMarker.parse(staked.marker.value) == staked.marker
+    adopted = {**kept, "Tags": {**kept["Tags"], CLAIM_MARKER_TAG: staked.marker.value}}
+    back = plan.give_back(adopted, wanted, "adopted by an Update that failed")
+    assert back.unmark and back.remark is not None
+    assert back.remark.value == f"{staked.marker.resource}/{staked.marker.request}"
+    # A number that was nobody's before the adoption loses the marker, as before.
+    fresh = plan.plan(wanted, desired_.Seen(holder=number(marker=None)))
+    [first] = [s for s in fresh.steps if isinstance(s, steps.StakeMarker)]
+    assert not first.marker.kept
