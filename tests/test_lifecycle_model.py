@@ -89,6 +89,7 @@ HAND_VALUE = "by-hand"
 # reproduced as a strict xfail in tests/test_lifecycle_model_replays.py, which fails once the handler is fixed (then
 # remove the entry here, and the model checks the rule again).
 ADOPTED_RECORD = "an adopted number's first declared flow does not record a hand-set routing"
+EQUAL_FIRST_FLOW_UNRECORDED = "the rollback of a first flow equal to the hand-set one, failed before its record, unroutes it"
 KNOWN_DEFECTS = frozenset(
     {
         # The handler reads a number's routing on its instance, and a traffic distribution group's number has none it
@@ -105,6 +106,10 @@ KNOWN_DEFECTS = frozenset(
         # that Update (or a move back) restores the adoption's routing
         # (tests/test_lifecycle_model_replays.py: ..._first_flow_on_an_adopted_number_...).
         ADOPTED_RECORD,
+        # An Update that first declares the very flow set by hand, and fails before it writes its record (out of time at
+        # once, say): its rollback sees the flow it removes routing the number and no record, as after a Create that
+        # declared it, and disassociates it (tests/test_lifecycle_model_replays.py: ..._failed_before_its_record_...).
+        EQUAL_FIRST_FLOW_UNRECORDED,
     }
 )
 # Once a rule docs/rollbacks.md listed under "Left out"; the handler now reads the routing before the move drops it.
@@ -620,7 +625,8 @@ class Lifecycle(RuleBasedStateMachine):
             or (during["status"] == "IN_PROGRESS" and during["settle_status"] == "CLAIMED" and during["settle_target"] not in ("", before["target_arn"]))
         )
         routed = (during or {}).get("contact_flow") or None
-        redeclared = old.get("ContactFlowArn") and not new.get("ContactFlowArn") and not refused(new) and routed not in (None, old.get("ContactFlowArn"))
+        # (The stack's own flow included: a removal that failed before it changed anything leaves it routing the number.)
+        redeclared = old.get("ContactFlowArn") and not new.get("ContactFlowArn") and not refused(new) and routed is not None
         if redeclared and "a rollback of a removed flow records the drift it repairs" in KNOWN_DEFECTS:
             resource.recorded = (*resource.recorded, routed)
         back = self.until_done(
@@ -677,10 +683,10 @@ class Lifecycle(RuleBasedStateMachine):
                 return [routed, None]
         if first and routed and not moved:
             event(f"a rollback of a first declared flow over {'the same' if routed == new['ContactFlowArn'] else 'another'} hand-set flow")
-        if first and routed == new["ContactFlowArn"] and "a hand-set flow equal to the first declared one is taken for the stack's" in KNOWN_DEFECTS:
-            # No record was written: the rollback disassociates it, or restores what an earlier first declaration recorded.
+        if first and routed == new["ContactFlowArn"] and EQUAL_FIRST_FLOW_UNRECORDED in KNOWN_DEFECTS:
+            # An Update that failed before it wrote its record: the rollback takes the hand-set flow for the stack's.
             event("a rollback of a first declared flow equal to the hand-set one")
-            return [routed, None, *(r for r in recorded if r in FLOWS_OF[old["TargetArn"]])]
+            return [routed, None]
         return [routed]
 
     def replaced(

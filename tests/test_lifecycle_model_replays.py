@@ -9,6 +9,7 @@ reproduction through the emulator.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -261,5 +262,26 @@ def test_the_rollback_of_a_first_flow_on_an_adopted_number_gives_back_the_hand_s
     assert routed_to(machine, logical) == model.OTHER_FLOW
 
     machine.update(logical=logical, change=(Change("flow", 0),), faults=NO_FAULTS, rollback=NO_FAULTS, another_fails=True)
+
+    assert routed_to(machine, logical) == model.OTHER_FLOW
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="handler defect: the rollback of an Update that first declared the flow set by hand and failed before writing its "
+    "record sees that flow routing the number and no record, as after a Create that declared it, and disassociates it",
+)
+def test_the_rollback_of_a_first_flow_equal_to_the_hand_set_one_that_failed_before_its_record_keeps_the_routing(
+    machine: Lifecycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LIFECYCLE_SEED=2751886710 (150 examples), shrunk by hand: a number routed by hand to OTHER_FLOW, no flow declared;
+    an Update declares ContactFlowArn=OTHER_FLOW with a Lambda budget too small to read the number, and fails; its
+    rollback must leave the hand-set routing (nothing was changed); it disassociates it."""
+    monkeypatch.setattr(model, "KNOWN_DEFECTS", model.KNOWN_DEFECTS - {model.EQUAL_FIRST_FLOW_UNRECORDED})
+    logical = create(machine, "DESTROY", CountryCode="US", Type="DID")
+    machine.by_hand(logical, "route", 0)
+    assert routed_to(machine, logical) == model.OTHER_FLOW
+
+    machine.update(logical=logical, change=(Change("flow", 1),), faults=replace(NO_FAULTS, budget=8.0), rollback=NO_FAULTS, another_fails=False)
 
     assert routed_to(machine, logical) == model.OTHER_FLOW
