@@ -571,13 +571,13 @@ class Lifecycle(RuleBasedStateMachine):
         if declared:
             if not declared_before:
                 event(f"a first declared flow over {'a hand-set flow' if routed else 'no flow'}{' with a move' if moved else ''}")
-                # The routing it replaces, as the handler records it: read before the move (which drops it), unless an
-                # older move's record is there (kept if it is of the instance the number moves from, else replaced by
-                # "routed nowhere"); without a move, the routing of now replaces any older record.
+                # The routing it replaces, as the handler records it: read before the move (which drops it); a record of
+                # the instance it moves from is kept (this Update's own); one of elsewhere is replaced by what was read,
+                # or by "routed nowhere"; without a move, the routing of now replaces any older record.
                 left = resource.left
                 if moved:
-                    own = left if left is not None and arns.flow_instance_arn(left) == before["target_arn"] else None
-                    resource.recorded = ((hand_before if left is None else own),)
+                    own = left if left is not None and arns.flow_instance_arn(left) == before["target_arn"] else hand_before
+                    resource.recorded = (own,)
                 else:
                     resource.recorded = (routed,)
                 resource.left = None
@@ -592,19 +592,33 @@ class Lifecycle(RuleBasedStateMachine):
             event(f"a declared flow removed{', the hand-set one restored' if usable[0] else ''}")
             self.expect_flow(resource, usable)
         elif not declared_before:
-            if moved and hand_before and resource.left is None and not resource.adopted:
-                resource.left = hand_before  # recorded before the move, for a move back
-            back = moved and resource.left is not None and arns.flow_instance_arn(resource.left) == new["TargetArn"]
-            if back:
+            restored = self.track_left(resource, before["target_arn"], before["contact_flow"] or None, new["TargetArn"])
+            if restored:
                 event("a move back restores the hand-set routing the stack's move dropped")
-            self.expect_flow(resource, [resource.left if back else routed, *(self.adopted_slack(resource) if moved else [])])
-            self.spend_left(resource, new["TargetArn"])
+            self.expect_flow(resource, [restored or routed, *(self.adopted_slack(resource) if moved else [])])
         else:
             self.expect_flow(resource, [routed])
 
     def adopted_slack(self, resource: Resource) -> list[str | None]:
         """What ADOPTED_RECORD may leave instead: the adoption's record of where the number routed before it, or nothing."""
         return [None, *resource.recorded] if resource.adopted and ADOPTED_RECORD in KNOWN_DEFECTS else []
+
+    def track_left(self, resource: Resource, source: str, routed: str | None, target: str) -> str | None:
+        """The record of a routing the stack's move dropped, through a request that takes the number from ``source`` (where
+        it routed to ``routed``) to ``target`` with no flow declared: a move records the hand-set routing it drops (unless
+        the record is already of ``source``: this request's own), and a move back restores the older record first, which
+        is then spent unless replaced. Returns the routing restored, if any."""
+        left = resource.left
+        if source == target:
+            self.spend_left(resource, target)
+            return None
+        back = left if left is not None and arns.flow_instance_arn(left) == target else None
+        dropped = routed if ":instance/" in source and not resource.adopted else None
+        if dropped and (left is None or arns.flow_instance_arn(left) != source):
+            resource.left = dropped
+        elif back is not None:
+            resource.left = None
+        return back
 
     def spend_left(self, resource: Resource, target: str) -> None:
         """A record of a routing the stack's move dropped is spent once the number is on that routing's instance again."""
@@ -658,7 +672,9 @@ class Lifecycle(RuleBasedStateMachine):
         resource.foreign = {k: v for k, v in resource.foreign.items() if k not in taken}
         resource.drift = {}
         self.expect_flow(resource, flows)
-        if not old.get("ContactFlowArn"):
+        if not old.get("ContactFlowArn") and not new.get("ContactFlowArn") and during is not None:
+            self.track_left(resource, during["target_arn"], during["contact_flow"] or None, after["target_arn"])
+        elif not old.get("ContactFlowArn"):
             self.spend_left(resource, after["target_arn"])
 
     def routing_after_rollback(

@@ -101,9 +101,9 @@ def route_flow(work: Work, step: Step) -> None:
     # The routing from before the stack's first flow (read on an Update only), and the marker that may keep it.
     recorded = owner.routing_record(number_arn) if step.record else None
     keeper = owner.record_keeper(work.desired.marker.resource) if step.record else None
-    if flow_plan.flow_instance(step.declared, step.before) is None and recorded in (None, NOWHERE):
+    if flow_plan.flow_instance(step.declared, step.before) is None and recorded in (None, NOWHERE) and step.restore is None:
         return
-    instance_arn = flow_plan.flow_to_read(step.declared, step.before, on_instance, recorded)
+    instance_arn = flow_plan.flow_to_read(step.declared, step.before, on_instance, step.restore or recorded)
     associated = None
     if instance_arn is not None:
         try:
@@ -115,7 +115,7 @@ def route_flow(work: Work, step: Step) -> None:
             # and failing would leave the stack in UPDATE_ROLLBACK_FAILED. A Create fails on it (its number is new).
             log.warning("the flow's instance %s is gone (%s): %s is left as it is", instance_arn, error_code(error), number)
             return
-    flow = flow_plan.plan_flow(step.declared, step.before, associated, recorded, on_instance, moved_from=step.moved_from)
+    flow = flow_plan.plan_flow(step.declared, step.before, associated, recorded, on_instance, moved_from=step.moved_from, restore=step.restore)
     if flow is None:
         return
     instance_id = flow.instance_arn.rsplit("/", 1)[-1]
@@ -158,8 +158,9 @@ def record_routing(work: Work, step: Step) -> None:
     """Record in this resource's marker the routing set by hand that a move is about to drop (plan.reads_routing)."""
     assert isinstance(step, steps.RecordRouting)
     keeper = _recordable_marker(work)
-    if keeper is None or keeper.origin_flow:
-        return  # a record there is stays
+    leaving = str(work.number.get("TargetArn", "")).rsplit("/", 1)[-1] if work.number is not None else ""
+    if keeper is None or keeper.origin_flow.partition(":")[0] == leaving:
+        return  # a record of the instance it leaves stays (this Update's earlier delivery's); one of elsewhere is replaced
     _write_record(work, keeper, step.flow)
 
 

@@ -59,6 +59,7 @@ def plan_flow(
     on_instance: str | None = None,
     *,
     moved_from: str | None = None,
+    restore: str | None = None,
 ) -> FlowPlan | None:
     """The flow step, from the association read now (after any move: a move drops Connect's association).
 
@@ -67,6 +68,8 @@ def plan_flow(
     ``associated`` is None when nothing routes the number on the instance read, or when no read could tell
     (flow_to_read: the number was moved off the stack's flow's instance). ``moved_from``: the target this request
     moved the number from; a record of a routing there is this request's own (its RecordRouting, read before the move).
+    ``restore``: the routing the stack's earlier move dropped, read from the marker before this request's move recorded
+    another (a move back); restored where the number is now, and spent if the marker still holds it.
     """
     if declared is not None:
         instance = arns.flow_instance_arn(declared)
@@ -83,8 +86,9 @@ def plan_flow(
     if declared_before is None:
         # No flow declared, before or now: a routing the stack's own move dropped comes back once the number is back
         # on its instance (unless routed by hand again there). Either way the record is spent there.
-        if recorded not in (None, NOWHERE) and on_instance is not None and arns.flow_instance_arn(str(recorded)) == on_instance:
-            return FlowPlan(on_instance, recorded, record="", change=associated is None)
+        back = restore if restore is not None else recorded
+        if back not in (None, NOWHERE) and on_instance is not None and arns.flow_instance_arn(str(back)) == on_instance:
+            return FlowPlan(on_instance, back, record="" if recorded == back else None, change=associated is None)
         return None
     if associated is not None and associated != declared_before:
         # Changed by hand since: left alone, and the record is spent (the routing of now wins over the one of before).

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from . import arns, rules, tag_plan
 from .contract import ClaimSpec
 from .desired import NOTHING_DECLARED, Baseline, Desired, Seen
-from .marker import CLAIM_MARKER_TAG, ClaimMarker, Ownership, origin_flow_of, origin_of
+from .marker import CLAIM_MARKER_TAG, NOWHERE, ClaimMarker, Ownership, origin_flow_of, origin_of
 from .rules import adoption_refusal
 from .steps import (
     Acquire,
@@ -132,7 +132,15 @@ def _hold(desired: Desired, seen: Seen) -> Plan:
         # The Update moves the number (this delivery, or an earlier one of it that died after the move): a record of a
         # routing on the instance it moves from is this Update's own, read before its move.
         moved_from = desired.old.target_arn if desired.old is not None and desired.old.target_arn != spec.target_arn else None
-        converging = converge(number, spec, desired.before, record_flow=True, routing=(seen.routing,) if seen.routing_read else None, moved_from=moved_from)
+        converging = converge(
+            number,
+            spec,
+            desired.before,
+            record_flow=True,
+            routing=(seen.routing,) if seen.routing_read else None,
+            moved_from=moved_from,
+            restore=restores_routing(desired, number),
+        )
         given_back: tuple[Step, ...] = ()
         if seen.abandoned is not None and desired.old is not None:
             given_back = (give_back(seen.abandoned, desired, "adopted by an Update that failed", declared_flow=desired.old.contact_flow_arn),)
@@ -209,6 +217,7 @@ def converge(
     purpose: str = "",
     routing: tuple[str | None] | None = None,
     moved_from: str | None = None,
+    restore: str | None = None,
 ) -> Plan:
     """The steps that bring a held, settled number to ``spec``: move, description, tags, flow (in that order).
 
@@ -217,6 +226,7 @@ def converge(
     ``record_flow`` (an Update) keeps in the marker the routing a first declared flow replaces, so that a
     rollback restores it; ``routing`` is that routing, read before a move that drops it (reads_routing).
     ``moved_from``: the target the request moves the number from, though an earlier delivery of it may have moved it.
+    ``restore``: a routing the stack's earlier move dropped, to restore once the number is back (restores_routing).
     """
     tags = tag_plan.plan_tags(number, spec.tags, before.tags)
     steps: list[Step] = []
@@ -232,7 +242,7 @@ def converge(
         steps.append(Tag(tags.to_set))
     if moved_from is None and number.get("TargetArn") != spec.target_arn:
         moved_from = str(number.get("TargetArn", ""))
-    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow, moved_from=moved_from))
+    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow, moved_from=moved_from, restore=restore))
     return Plan(tuple(steps), number=number, refusal=tags.refusal)
 
 
@@ -240,8 +250,9 @@ def reads_routing(desired: Desired, number: Summary) -> str | None:
     """The instance whose flow an Update reads before it moves the number, when the stack declared no flow before.
 
     The move drops Connect's association, so a routing set by hand is read (and recorded in the marker) before the
-    move, for a rollback, or a later move back, to restore it. Read once: a record there is stays (it is older, or
-    this Update's earlier delivery's). A number on a traffic distribution group has no instance of its own to read.
+    move, for a rollback, or a later move back, to restore it. A record of a routing on the instance it moves from
+    stays (this Update's earlier delivery's); one of elsewhere is replaced (a move back restores it first:
+    restores_routing). A number on a traffic distribution group has no instance of its own to read.
     """
     spec = desired.spec
     if desired.request_type != "Update" or spec is None or desired.before.flow is not None:
@@ -252,7 +263,21 @@ def reads_routing(desired: Desired, number: Summary) -> str | None:
     if target == spec.target_arn or ":instance/" not in target:
         return None
     keeper = Ownership.of(number, desired.own, desired.request).record_keeper(desired.marker.resource)
-    return target if keeper is not None and not keeper.origin_flow else None
+    if keeper is None or keeper.origin_flow.partition(":")[0] == target.rsplit("/", 1)[-1]:
+        return None
+    return target
+
+
+def restores_routing(desired: Desired, number: Summary) -> str | None:
+    """The routing set by hand that the stack's own earlier move dropped, to restore when this Update moves the number
+    back to that instance with no flow declared: read from the marker now, before this Update's move records another."""
+    spec = desired.spec
+    if desired.request_type != "Update" or spec is None or spec.contact_flow_arn is not None or desired.before.flow is not None:
+        return None
+    if number.get("TargetArn") == spec.target_arn or ":instance/" not in spec.target_arn:
+        return None
+    recorded = Ownership.of(number, desired.own, desired.request).routing_record(str(number["PhoneNumberArn"]))
+    return recorded if recorded not in (None, NOWHERE) and arns.flow_instance_arn(str(recorded)) == spec.target_arn else None
 
 
 def adopt(desired: Desired, holder: Summary, origin_flow: str | None) -> Plan:

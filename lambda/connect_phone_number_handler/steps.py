@@ -75,6 +75,7 @@ class RouteFlow:
     ``record``: keep the routing a first declared flow replaces in this resource's marker (an Update).
     ``updating``: a flow whose instance is gone is left as it is rather than failing (see steps.route_flow).
     ``moved_from``: the target the request moves the number from (a record of a routing there is this request's own).
+    ``restore``: a routing set by hand that the stack's earlier move dropped, to restore on arrival (plan.restores_routing).
     """
 
     declared: str | None
@@ -82,6 +83,7 @@ class RouteFlow:
     record: bool = False
     updating: bool = True
     moved_from: str | None = None
+    restore: str | None = None
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,6 @@ def update(responses: ResponseServer, new: dict[str, Any], old: dict[str, Any], 
 # --- change B: findings -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a move from an instance other than the record's does not record the hand-set routing it drops (one record kept)")
 def test_the_rollback_of_a_move_back_restores_the_routing_set_by_hand_on_the_instance_it_left(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     """Schedule: a searched number on INSTANCE, routed by hand to HAND_FLOW. Update 1 moves it to OTHER_INSTANCE (no flow
     declared): it records HAND_FLOW before the move. On OTHER_INSTANCE someone routes it by hand to HAND_ON_OTHER.
@@ -107,7 +106,6 @@ def test_the_rollback_of_a_move_back_restores_the_routing_set_by_hand_on_the_ins
     assert state(emulator, arn) == (OTHER_INSTANCE, HAND_ON_OTHER)
 
 
-@pytest.mark.xfail(strict=True, reason="a move back that declares the first flow keeps the older record, not the hand-set routing it drops")
 def test_the_rollback_of_a_move_back_that_declares_the_first_flow_restores_the_routing_set_by_hand_where_it_was(
     emulator: ConnectEmulator, responses: ResponseServer
 ) -> None:
