@@ -117,3 +117,12 @@ def test_a_first_declared_flow_equal_to_the_hand_set_one_replaces_a_record_an_ea
     assert flow_plan.plan_flow(FLOW, None, FLOW, elsewhere, INSTANCE) == flow_plan.FlowPlan(INSTANCE, FLOW, record=FLOW, change=False)
     # This Update's earlier delivery recorded on the declared flow's instance, then associated it: kept
     assert flow_plan.plan_flow(FLOW, None, FLOW, HAND_FLOW, INSTANCE) is None
+
+
+def test_a_move_back_restores_the_record_read_before_its_move_and_keeps_the_one_its_move_wrote() -> None:
+    other_hand = HAND_FLOW.replace("aaaaaaaa", "bbbbbbbb")  # the hand-set routing on the instance the move back leaves
+    # The marker now holds the routing the move back dropped (other_hand); HAND_FLOW was read before the move: restored,
+    # and the new record stays for the move back's rollback.
+    assert flow_plan.plan_flow(None, None, None, other_hand, INSTANCE, restore=HAND_FLOW) == flow_plan.FlowPlan(INSTANCE, HAND_FLOW, record=None)
+    # Nothing was routed where it left: the marker still holds HAND_FLOW, restored and spent.
+    assert flow_plan.plan_flow(None, None, None, HAND_FLOW, INSTANCE, restore=HAND_FLOW) == flow_plan.FlowPlan(INSTANCE, HAND_FLOW, record="")
