@@ -77,7 +77,12 @@ def plan_flow(
         # of it that associated the flow since (a routing read on the declared flow's instance, or NOWHERE).
         own = recorded not in (None, NOWHERE) and moved_from is not None and arns.flow_instance_arn(str(recorded)) == moved_from
         earlier = associated == declared and (recorded == NOWHERE or (recorded is not None and arns.flow_instance_arn(recorded) == instance))
-        if declared_before is not None or (recorded is not None and (own or earlier)):
+        # Or a record of the instance this Update brings the number back to from another instance: the routing it had
+        # there before. (Not from a group: a group's number routes on that same instance, and a rollback onto the group
+        # would restore it there.)
+        back_from = moved_from is not None and ":instance/" in moved_from and moved_from != instance
+        arriving = back_from and recorded not in (None, NOWHERE) and arns.flow_instance_arn(str(recorded)) == instance
+        if declared_before is not None or (recorded is not None and (own or earlier or arriving)):
             # Declared before; or declared first by this Update, whose own move, or earlier delivery, kept the record.
             return None if associated == declared else FlowPlan(instance, declared)
         # The stack declares a flow for the first time: record the routing it replaces, before the association. A
@@ -90,15 +95,18 @@ def plan_flow(
         if back not in (None, NOWHERE) and on_instance is not None and arns.flow_instance_arn(str(back)) == on_instance:
             return FlowPlan(on_instance, back, record="" if recorded == back else None, change=associated is None)
         return None
-    if associated is not None and associated != declared_before:
-        # Changed by hand since: left alone, and the record is spent (the routing of now wins over the one of before).
-        return FlowPlan(arns.flow_instance_arn(declared_before), None, record="", change=False) if recorded is not None else None
-    # The stack's flow routes the number, or nothing does (a move dropped it): the routing from before the stack's
-    # first flow comes back, if the number can route to it where it is; else the stack's flow goes.
     stacks = arns.flow_instance_arn(declared_before)
     reachable = on_instance or stacks
-    if recorded not in (None, NOWHERE) and arns.flow_instance_arn(str(recorded)) == reachable:
+    # A record of another instance than the number's (the stack moved it since) is kept for when it is back there.
+    elsewhere = recorded not in (None, NOWHERE) and arns.flow_instance_arn(str(recorded)) != reachable
+    spend = None if recorded is None or elsewhere else ""
+    if associated is not None and associated != declared_before:
+        # Changed by hand since: left alone, and the record is spent (the routing of now wins over the one of before).
+        return FlowPlan(stacks, None, record=spend, change=False) if spend is not None else None
+    # The stack's flow routes the number, or nothing does (a move dropped it): the routing from before the stack's
+    # first flow comes back, if the number can route to it where it is; else the stack's flow goes.
+    if recorded not in (None, NOWHERE) and not elsewhere:
         return FlowPlan(reachable, recorded, record="", change=recorded != associated)
     if associated == declared_before:
-        return FlowPlan(stacks, None, record="" if recorded is not None else None)
-    return FlowPlan(stacks, None, record="", change=False) if recorded is not None else None
+        return FlowPlan(stacks, None, record=spend)
+    return FlowPlan(stacks, None, record=spend, change=False) if spend is not None else None

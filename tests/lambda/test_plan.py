@@ -126,3 +126,11 @@ def test_a_move_back_restores_the_record_read_before_its_move_and_keeps_the_one_
     assert flow_plan.plan_flow(None, None, None, other_hand, INSTANCE, restore=HAND_FLOW) == flow_plan.FlowPlan(INSTANCE, HAND_FLOW, record=None)
     # Nothing was routed where it left: the marker still holds HAND_FLOW, restored and spent.
     assert flow_plan.plan_flow(None, None, None, HAND_FLOW, INSTANCE, restore=HAND_FLOW) == flow_plan.FlowPlan(INSTANCE, HAND_FLOW, record="")
+
+
+def test_a_removal_away_from_the_records_instance_keeps_the_record_and_a_move_back_with_the_first_flow_keeps_it_too() -> None:
+    other = INSTANCE.replace("aaaaaaaa", "bbbbbbbb")
+    # The flow removed while the number is on another instance: HAND_FLOW cannot route it there; kept for later.
+    assert flow_plan.plan_flow(None, FLOW, None, HAND_FLOW, other) is None
+    # Declared again (a rollback) as the number comes back to INSTANCE from another instance: HAND_FLOW is its record.
+    assert flow_plan.plan_flow(FLOW, None, None, HAND_FLOW, INSTANCE, moved_from=other) == flow_plan.FlowPlan(INSTANCE, FLOW)

@@ -155,7 +155,6 @@ def test_the_rollback_of_a_first_flow_equal_to_the_hand_set_one_keeps_it_when_an
     assert state(emulator, arn) == (OTHER_INSTANCE, FLOW_ON_OTHER)
 
 
-@pytest.mark.xfail(strict=True, reason="the rollback of a move that removed the flow restores the routing but not the record the removal spent")
 def test_a_removal_after_the_rollback_of_a_move_that_removed_the_flow_restores_the_routing_set_by_hand_before_the_first_flow(
     emulator: ConnectEmulator, responses: ResponseServer
 ) -> None:
