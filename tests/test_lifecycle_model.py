@@ -452,10 +452,10 @@ class Lifecycle(RuleBasedStateMachine):
         if logical is None:
             if after is None and number["settle_status"] == "FAILED" and not number["settle_target"]:
                 return multiple()  # its claim (or import) ended FAILED: it held nothing (the invariant forgets it)
-            # README: "A failed adoption leaves the number as it was": moved back, routed as it was.
+            # docs/adoption.md: "A failed adoption leaves the number as it was": moved back, routed as it was.
             assert after is not None, f"a failed adoption released {number['number']}, kept by a removal policy"
             if "Undoing the adoption failed too" in self.last_answer.reason and POLICIES[policy][0] == "Retain":
-                # README: the Reason then says where the number was; under Retain no Delete follows to give it back.
+                # docs/adoption.md: the Reason then says where the number was; under Retain no Delete follows to give it back.
                 event("a failed adoption whose undo failed too, left as the Reason says")
                 if MARKER_TAG in after["tags"]:
                     self.unmarked.discard(number["arn"])
@@ -755,7 +755,7 @@ class Lifecycle(RuleBasedStateMachine):
             self.adopted(resource, kept)
 
     def adopted(self, resource: Resource, number: dict[str, Any]) -> None:
-        """What an adopted number is (``number``: as it was): its own tags stay unless now declared (README: tags you added
+        """What an adopted number is (``number``: as it was): its own tags stay unless now declared (docs/adoption.md: tags you added
         by hand stay); its routing stays unless moved or a flow is declared, and is recorded when a flow is declared."""
         props = resource.props
         resource.adopted = True

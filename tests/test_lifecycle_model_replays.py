@@ -200,7 +200,7 @@ def test_a_move_back_restores_the_hand_set_routing_the_stacks_move_dropped_and_n
 def test_a_failed_adoption_gives_a_groups_number_back_routed_as_it_was(machine: Lifecycle, monkeypatch: pytest.MonkeyPatch) -> None:
     """LIFECYCLE_SEED=1262074598, shrunk: a number on GROUP (INSTANCE's flows) routed by hand to OTHER_FLOW is kept by RETAIN;
     a new resource adopts it onto OTHER_INSTANCE with a flow of that instance, which was deleted, so the adoption fails after
-    its move and undoes itself. README: "A failed adoption leaves the number as it was ... re-associates the flow it had".
+    its move and undoes itself. docs/adoption.md: "A failed adoption leaves the number as it was ... re-associates the flow it had".
     It is back on GROUP, routed to nothing."""
     monkeypatch.setattr(model, "KNOWN_DEFECTS", model.KNOWN_DEFECTS - {"a group's number's routing is not read before a move"})
     first = create(machine, "RETAIN", TargetArn=model.GROUP, CountryCode="US", Type="DID")

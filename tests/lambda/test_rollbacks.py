@@ -150,7 +150,7 @@ def test_the_rollback_of_a_successful_update_that_set_the_first_flow_on_an_unrou
 def test_a_tag_key_the_stack_declares_is_the_stacks_so_the_rollback_of_its_update_removes_a_value_set_by_hand_before(
     emulator: ConnectEmulator, responses: ResponseServer
 ) -> None:
-    """The rule the README states: a declared key is the stack's. No record of a hand-set value is kept."""
+    """The rule docs/lifecycle.md states: a declared key is the stack's. No record of a hand-set value is kept."""
     props = search_props()
     arn = create(responses, props)
     connect().tag_resource(resourceArn=arn, tags={"team": "by-hand"})

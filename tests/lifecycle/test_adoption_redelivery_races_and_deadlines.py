@@ -227,7 +227,7 @@ def test_an_adoption_that_begins_while_another_is_under_way_is_refused(
     """A live number, in no stack. Resource A's adoption has written its marker (first, before any change) and is
     converging when resource B's adoption of the same number begins: B reads A's marker and is refused, changing
     nothing. (The finding's own schedule, B entirely between A's read and A's write, cannot be closed: Connect has
-    no conditional tag write. The README says so.)"""
+    no conditional tag write. docs/adoption.md says so.)"""
     number = live_number_by_hand(emulator)
     props = {"TargetArn": OTHER_INSTANCE, "PhoneNumber": number, "AdoptExisting": "true"}
     answers: dict[str, dict[str, Any]] = {}
@@ -408,7 +408,7 @@ def test_the_undo_of_an_adoption_with_the_longest_wait_limit_still_gets_its_own_
 
 def test_adopting_this_resources_own_pending_replacement_is_refused_and_the_rollback_releases_it(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     """Repro: resource Number holds X. An earlier replacement of it claimed Y and never answered SUCCESS, so Y still
-    carries Number's marker RESOURCE/REQUEST/pending (the state the README's "Left out" leaves when the rollback cannot
+    carries Number's marker RESOURCE/REQUEST/pending (the state docs/rollbacks.md's "Left out" leaves when the rollback cannot
     list a number still IN_PROGRESS, or after continue-update-rollback skipped the resource). An Update asks for
     PhoneNumber=Y with AdoptExisting=true (and RetainAdoptedNumber). It used to adopt Y, rewriting the marker to
     "adopted", so the rollback's Delete gave Y back: held, billed, unmarked, in no stack, though this stack claimed it.
@@ -441,7 +441,7 @@ def test_adopting_this_resources_own_pending_replacement_is_refused_and_the_roll
 def test_a_number_marked_by_stack_id_before_2026_11_is_refused_to_a_stack_created_again_with_the_untag_command(
     emulator: ConnectEmulator, responses: ResponseServer
 ) -> None:
-    """The finding, kept as the documented limit (README, Left out): stack "Test" claimed X with a release before
+    """The finding, kept as the documented limit (docs/limits.md): stack "Test" claimed X with a release before
     2026-11, whose marker names the resource by the stack's *id*; the stack is deleted under RETAIN and created again
     under the same name (a new StackId). The old-form marker cannot tell the stack's name, so its adoption is refused,
     naming the command that removes the marker; nothing changes."""

@@ -57,7 +57,7 @@ def test_an_adoption_that_fails_after_its_move_leaves_the_number_on_its_instance
     OTHER_INSTANCE with ContactFlowArn=FLOW_ON_OTHER; the move is applied, then AssociatePhoneNumberContactFlow is
     denied (AccessDeniedException: a missing permission, a flow deleted, a throttle past the deadline all end the
     same). The Create answers FAILED under ``unclaimed-...`` and CloudFormation's rollback Delete does nothing
-    (README: "A failed adoption reports a physical id that is no number's, so its rollback releases nothing").
+    (docs/adoption.md: "A failed adoption reports a physical id that is no number's, so its rollback releases nothing").
     The number stays on OTHER_INSTANCE with no flow at all: the failed deployment took a live line off its
     instance and its routing, and nothing (not the rollback, not a redeploy without adoption) puts it back.
     The issue promises for the refusal "Nothing changes"; a failed adoption should leave the number as it was.
@@ -111,7 +111,7 @@ def test_an_adoption_refused_by_connects_tag_limit_leaves_the_number_on_its_inst
 def test_an_adopt_existing_create_that_claims_and_loses_the_claims_response_is_released_by_the_rollback(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Repro: AdoptExisting=true with a PhoneNumber the account does not hold, so (README) "it is claimed as
+    """Repro: AdoptExisting=true with a PhoneNumber the account does not hold, so (docs/adoption.md) "it is claimed as
     usual"; WaitTimeoutSeconds=10. The two ListPhoneNumbersV2 of the adoption check answer after 4.7 s each;
     ClaimPhoneNumber is accepted by Connect but the connection drops 0.8 s later (ReadTimeoutError), past the
     deadline. The handler answers FAILED under ``unclaimed-REQUEST``. The rollback Delete
