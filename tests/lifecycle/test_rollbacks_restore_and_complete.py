@@ -321,7 +321,7 @@ def test_the_rollback_of_an_update_that_set_the_first_flow_on_a_number_marked_by
 # --- a ResponseURL outage after a failed Create released its number -------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: Lambda's retry of a failed Create whose number was released looks for it until its deadline")
+@pytest.mark.xfail(strict=True, reason="Lambda's retry of a failed Create whose number was released looks for it until its deadline")
 def test_lambdas_retry_of_a_failed_create_whose_answer_was_lost_answers_its_cause_and_that_nothing_is_held(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -356,7 +356,7 @@ def test_lambdas_retry_of_a_failed_create_whose_answer_was_lost_answers_its_caus
 # --- an answer CloudFormation received, though its PUT's reply was lost -----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: Lambda's retry of a run whose FAILED answer was received re-applies the Update after its rollback")
+@pytest.mark.xfail(strict=True, reason="Lambda's retry of a run whose FAILED answer was received re-applies the Update after its rollback")
 def test_lambdas_retry_of_an_update_whose_failed_answer_arrived_does_not_undo_the_rollback_that_followed(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -484,7 +484,7 @@ def test_an_update_of_an_exact_number_released_by_hand_says_it_was_released_outs
     assert marked_holdings(emulator) == set()
 
 
-@pytest.mark.xfail(strict=True, reason="hostile13: the rollback of an Update of an exact number released by hand claims it again and fails forever")
+@pytest.mark.xfail(strict=True, reason="the rollback of an Update of an exact number released by hand claims it again and fails forever")
 def test_the_rollback_of_an_update_of_an_exact_number_released_by_hand_completes_and_the_reason_says_it_was_released(
     emulator: ConnectEmulator, responses: ResponseServer, answers: dict[str, list[dict[str, Any]]]
 ) -> None:
