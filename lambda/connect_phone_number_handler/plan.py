@@ -242,7 +242,10 @@ def converge(
         steps.append(Tag(tags.to_set))
     if moved_from is None and number.get("TargetArn") != spec.target_arn:
         moved_from = str(number.get("TargetArn", ""))
-    steps.append(RouteFlow(spec.contact_flow_arn, before.flow, record=record_flow, moved_from=moved_from, restore=restore))
+    # Old properties that no longer parse (before.tags None) say nothing of the flow: the declared one is taken as the
+    # stack's before too, so that no first declaration is recorded, and no flow removed, on their account.
+    flow_before = spec.contact_flow_arn if before.tags is None else before.flow
+    steps.append(RouteFlow(spec.contact_flow_arn, flow_before, record=record_flow, moved_from=moved_from, restore=restore))
     return Plan(tuple(steps), number=number, refusal=tags.refusal)
 
 

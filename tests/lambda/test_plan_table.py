@@ -284,3 +284,15 @@ def test_a_number_this_resource_kept_stays_its_kept_claim_when_an_adoption_of_it
     fresh = plan.plan(wanted, desired_.Seen(holder=number(marker=None)))
     [first] = [s for s in fresh.steps if isinstance(s, steps.StakeMarker)]
     assert not first.marker.kept
+
+
+def test_old_properties_that_do_not_parse_are_never_a_first_declared_flow() -> None:
+    """Found by the lifecycle model (LIFECYCLE_SEED=1244963758, 150 examples): the rollback of an Update the handler refused
+    (its properties, now the old ones, do not parse) took the stack's flow for a first declaration and recorded the
+    flow set by hand as the routing from before it, which a later removal of the prop restored."""
+    with_flow = replace(EXACT, contact_flow_arn=FLOW)
+
+    decided = plan.converge(number(), with_flow, desired_.UNKNOWN_BEFORE, record_flow=True)
+
+    [route] = [s for s in decided.steps if isinstance(s, steps.RouteFlow)]
+    assert route.before == FLOW  # declared before as now: no record written, nothing removed
