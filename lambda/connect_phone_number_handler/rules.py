@@ -157,11 +157,17 @@ def adoption_refusal(summary: Mapping[str, Any], spec: ClaimSpec, own: frozenset
             "rollback of that update releases it. Nothing was changed; deploy again once the rollback is complete."
         )
     keys = {k for k in summary.get("Tags", {}) if k != CLAIM_MARKER_TAG} | set(spec.tags) | {CLAIM_MARKER_TAG}
-    if len(keys) > CONNECT_TAG_LIMIT:
-        kept = len(keys) - len(spec.tags) - 1
-        return (
-            f"{number} ({arn}) would carry {len(keys)} tags after its adoption ({kept} it has and the stack does not declare, "
-            f"{len(spec.tags)} declared, and this library's marker), over Connect's limit of {CONNECT_TAG_LIMIT}. Nothing was "
-            "changed: remove some of its tags, or declare fewer."
-        )
-    return None
+    return tag_limit_refusal(summary, keys, set(spec.tags), doing=" after its adoption")
+
+
+def tag_limit_refusal(summary: Mapping[str, Any], after: set[str], declared: set[str], *, doing: str = "") -> str | None:
+    """Why the number cannot carry the tag keys ``after`` (Connect's limit, the marker and hand-added ones counted); None if it can."""
+    if len(after) <= CONNECT_TAG_LIMIT:
+        return None
+    undeclared = len(after - declared - {CLAIM_MARKER_TAG})
+    marker = 1 if CLAIM_MARKER_TAG in after else 0
+    return (
+        f"{summary.get('PhoneNumber')} ({summary.get('PhoneNumberArn')}) would carry {len(after)} tags{doing} ({undeclared} it has "
+        f"that the stack does not declare, {len(declared)} declared, and {marker} marker of this library), over Connect's limit "
+        f"of {CONNECT_TAG_LIMIT}. Nothing was changed: remove some of its tags, or declare fewer."
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .marker import CLAIM_MARKER_TAG
-from .rules import CONNECT_TAG_LIMIT
+from .rules import tag_limit_refusal
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,4 @@ def plan_tags(current: Mapping[str, Any], declared: Mapping[str, str], declared_
     before = declared_before or {}
     to_remove = sorted(k for k in before if k not in declared and k in actual and k != CLAIM_MARKER_TAG)
     after = (set(actual) - set(to_remove)) | set(to_set)
-    if len(after) <= CONNECT_TAG_LIMIT:
-        return TagPlan(to_set, to_remove)
-    undeclared = len(after - set(declared) - {CLAIM_MARKER_TAG})
-    marker = 1 if CLAIM_MARKER_TAG in after else 0
-    number, arn = current.get("PhoneNumber"), current.get("PhoneNumberArn")
-    refusal = (
-        f"{number} ({arn}) would carry {len(after)} tags ({undeclared} it has that the stack does not declare, "
-        f"{len(declared)} declared, and {marker} marker of this library), over Connect's limit of {CONNECT_TAG_LIMIT}. "
-        "Nothing was changed: remove some of its tags, or declare fewer."
-    )
-    return TagPlan(to_set, to_remove, refusal)
+    return TagPlan(to_set, to_remove, tag_limit_refusal(current, after, set(declared)))
