@@ -574,15 +574,16 @@ class Lifecycle(RuleBasedStateMachine):
                 # The routing it replaces, as the handler records it: read before the move (which drops it); a record of
                 # the instance it moves from is kept (this Update's own); one of elsewhere is replaced by what was read,
                 # or by "routed nowhere"; without a move, the routing of now replaces any older record.
-                left = resource.left
+                left, previous = resource.left, resource.recorded
                 if moved:
                     own = left if left is not None and arns.flow_instance_arn(left) == before["target_arn"] else hand_before
                     resource.recorded = (own,)
                 else:
                     resource.recorded = (routed,)
                 resource.left = None
-                if resource.adopted and routed and ADOPTED_RECORD in KNOWN_DEFECTS:
-                    resource.recorded = (*resource.recorded, None)  # the adoption's record stays: where it routed before adoption
+                if resource.adopted and ADOPTED_RECORD in KNOWN_DEFECTS:
+                    # The adoption's record stays (where it routed before the adoption), or none is written.
+                    resource.recorded = (*resource.recorded, *previous, None)
             self.expect_flow(resource, [declared])
         elif declared_before and routed == declared_before:
             # Removing the prop restores the routing from before the stack first declared a flow, if it can route the number.
