@@ -62,7 +62,7 @@ class ClaimMarker:
         elif self.adopted:
             parts += ["adopted", *([self.origin] if self.origin else []), *flow, *(["kept"] if self.kept else [])]
         elif self.resource:
-            parts += flow
+            parts += [*flow, *(["kept"] if self.kept else [])]
         return "/".join(parts)
 
     def answered(self) -> ClaimMarker:
@@ -79,8 +79,9 @@ class ClaimMarker:
             origin = next((p for p in parts[3:] if not p.startswith("flow=") and p != "kept"), "")
             flow = next((p.removeprefix("flow=") for p in parts[3:] if p.startswith("flow=")), "")
             return cls(parts[1], parts[0], adopted=True, origin=origin, origin_flow=flow, kept="kept" in parts[3:])
-        if len(parts) == 3 and parts[2].startswith("flow="):
-            return cls(parts[1], parts[0], origin_flow=parts[2].removeprefix("flow="))
+        if 3 <= len(parts) <= 4 and all(p.startswith("flow=") or p == "kept" for p in parts[2:]) and len(set(parts[2:])) == len(parts) - 2:
+            flow = next((p.removeprefix("flow=") for p in parts[2:] if p.startswith("flow=")), "")
+            return cls(parts[1], parts[0], origin_flow=flow, kept="kept" in parts[2:])
         if len(parts) == 2:
             return cls(parts[1], parts[0])
         if len(parts) > 2:
@@ -88,8 +89,9 @@ class ClaimMarker:
         return cls(value)
 
     def kept_claim(self) -> ClaimMarker:
-        """An adoption's marker turned back into the claim marker this resource kept the number under (``kept``)."""
-        return ClaimMarker(self.request, self.resource)
+        """An adoption's marker turned back into this resource's claim, kept by its removal policy (``RESOURCE/REQUEST/kept``):
+        a repeated Delete keeps it (rules.keep_on_delete), and a later adoption by this resource marks it ``kept`` again."""
+        return ClaimMarker(self.request, self.resource, kept=True)
 
     def origin_arn(self, number_arn: str) -> str | None:
         """The ARN of the target the number was on before its adoption (same partition, Region and account)."""

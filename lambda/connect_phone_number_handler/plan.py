@@ -341,7 +341,9 @@ def plan_undo(undo: Undo, current: Summary) -> Plan:
     baseline = Baseline(restore.tags if undo.resumed else undo.spec.tags, undo.spec.contact_flow_arn)
     converging = converge(current, restore, baseline, purpose=UNDO)
     # The marker as it was (none, or this resource's own): the adoption set it first.
-    old = None if undo.resumed else undo.before.get("Tags", {}).get(CLAIM_MARKER_TAG)
+    # A resumed adoption knows the old marker only from its own: none, or this resource's kept claim (``kept``).
+    kept = undo.marker.kept_claim().value if undo.marker.kept else None
+    old = kept if undo.resumed else undo.before.get("Tags", {}).get(CLAIM_MARKER_TAG)
     return Plan((*converging.steps, SetMarker(old)), number=current, note="undo the adoption")
 
 
@@ -414,6 +416,9 @@ def give_back(number: Summary, desired: Desired, why: str, *, declared_flow: str
     arn = str(number["PhoneNumberArn"])
     owner = Ownership.of(number, desired.own, desired.request)
     if not owner.ours_known or owner.marker is None:
+        return GiveBack(number, (), None, unmark=False, why=why)
+    if owner.marker.kept and not owner.marker.adopted:
+        # Given back already (an earlier delivery of this Delete): it stays this resource's kept claim.
         return GiveBack(number, (), None, unmark=False, why=why)
     origin = owner.marker.origin_arn(arn) if owner.marker.adopted else None
     remark = owner.marker.kept_claim() if owner.marker.adopted and owner.marker.kept else None

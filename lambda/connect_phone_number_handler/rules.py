@@ -101,7 +101,8 @@ def keep_on_delete(summary: Mapping[str, Any], own: frozenset[str], retain_adopt
         return f"its marker {owner.marker.resource}/{owner.marker.request}/... is in a form this release does not know, so it may say keep"
     if owner.adopted_elsewhere:
         return "another resource of this library has adopted it since"
-    if retain_adopted and (owner.marker is None or owner.marker.adopted):
+    if retain_adopted and (owner.marker is None or owner.marker.adopted or (owner.ours and owner.marker.kept)):
+        # (A kept claim: an earlier delivery of this Delete gave back a number this resource kept before adopting it.)
         return "it was adopted, and the removal policy keeps it"
     return None
 

@@ -279,7 +279,7 @@ def test_a_number_this_resource_kept_stays_its_kept_claim_when_an_adoption_of_it
     adopted = {**kept, "Tags": {**kept["Tags"], CLAIM_MARKER_TAG: staked.marker.value}}
     back = plan.give_back(adopted, wanted, "adopted by an Update that failed")
     assert back.unmark and back.remark is not None
-    assert back.remark.value == f"{staked.marker.resource}/{staked.marker.request}"
+    assert back.remark.value == f"{staked.marker.resource}/{staked.marker.request}/kept"
     # A number that was nobody's before the adoption loses the marker, as before.
     fresh = plan.plan(wanted, desired_.Seen(holder=number(marker=None)))
     [first] = [s for s in fresh.steps if isinstance(s, steps.StakeMarker)]

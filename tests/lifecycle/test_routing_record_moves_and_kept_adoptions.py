@@ -257,7 +257,6 @@ def test_a_kept_adoptions_delete_marks_it_back_as_this_stacks_claim(emulator: Co
     assert (parsed.adopted, parsed.pending, record_of(emulator, number)["status"]) == (False, False, "CLAIMED")
 
 
-@pytest.mark.xfail(strict=True, reason="rules.keep_on_delete releases a number whose give-back remarked it as this resource's claim")
 def test_a_redelivered_delete_of_a_kept_adoption_still_keeps_the_number(emulator: ConnectEmulator, responses: ResponseServer) -> None:
     """Schedule: an exact number claimed by the stack and kept by RETAIN; the stack created again under its name adopts it
     (RetainAdoptedNumber: its marker ends /kept). The rollback's Delete gives it back: the marker becomes this resource's
@@ -277,7 +276,6 @@ def test_a_redelivered_delete_of_a_kept_adoption_still_keeps_the_number(emulator
     assert CLAIM_MARKER_TAG in record_of(emulator, number)["tags"]
 
 
-@pytest.mark.xfail(strict=True, reason="plan.plan_undo of a resumed adoption removes the marker, though it says the number was this resource's kept claim")
 def test_a_redelivered_adoption_of_a_kept_number_that_fails_leaves_it_marked_as_this_stacks(
     emulator: ConnectEmulator, responses: ResponseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
