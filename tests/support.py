@@ -198,3 +198,38 @@ def live_number_by_hand(emulator: ConnectEmulator, target: str = INSTANCE, flow:
     )
     assert record_of(emulator, number)["contact_flow"] == flow
     return number
+
+
+HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000009"
+HAND_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000009"
+
+
+def create(responses: ResponseServer, props: dict[str, Any]) -> str:
+    result = run("Create", responses, props)
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+    return str(result.response["PhysicalResourceId"])
+
+
+def update(responses: ResponseServer, new: dict[str, Any], old: dict[str, Any], arn: str) -> None:
+    """An Update (or a rollback: old and new swapped) that must succeed."""
+    result = run("Update", responses, new, old=old, physical_id=arn)
+    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
+
+
+def state(emulator: ConnectEmulator, arn: str) -> tuple[str, str]:
+    """Where the number is and what routes it ("" for nothing)."""
+    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
+    return str(found["target_arn"]), str(found["contact_flow"])
+
+
+def marker(emulator: ConnectEmulator, arn: str) -> str:
+    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
+    return str(found["tags"].get(CLAIM_MARKER_TAG, ""))
+
+
+def route_by_hand(arn: str, flow: str) -> None:
+    """Someone routes the number in the console (AssociatePhoneNumberContactFlow)."""
+    instance_id = flow.split(":instance/", 1)[1].split("/", 1)[0]
+    boto3.client("connect", region_name="us-east-1").associate_phone_number_contact_flow(
+        PhoneNumberId=arn, InstanceId=instance_id, ContactFlowId=flow.rsplit("/", 1)[1]
+    )

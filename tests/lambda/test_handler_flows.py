@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import boto3
 import pytest
 
 from connect_phone_number_handler import contract, validation
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
-from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, run, search_props
+from support import ACCOUNT, INSTANCE, OTHER_INSTANCE, create, run, search_props
 
 FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
 OTHER_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000002"
 FLOW_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000001"
 GROUP = f"arn:aws:connect:us-east-1:{ACCOUNT}:traffic-distribution-group/cccccccc-1111-2222-3333-444444444444"
-
-
-def create(responses: ResponseServer, props: dict[str, Any]) -> str:
-    result = run("Create", responses, props)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
-    return str(result.response["PhysicalResourceId"])
 
 
 def flow_of(emulator: ConnectEmulator, arn: str) -> str:

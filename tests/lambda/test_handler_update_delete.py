@@ -9,18 +9,12 @@ import pytest
 from connect_phone_number_handler.connect_api import RESPONSE_RESERVE_SECONDS
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import LIMIT_MESSAGE, ConnectEmulator
-from support import INSTANCE, OTHER_INSTANCE, elapse, run, search_props
+from support import INSTANCE, OTHER_INSTANCE, create, elapse, run, search_props
 
 # A Lambda run with a few seconds of work before its deadline (enough to search and claim on a loaded machine),
 # and a workflow that takes longer than that.
 SHORT_RUN = RESPONSE_RESERVE_SECONDS + 4
 SLOWER_THAN_A_SHORT_RUN = 7.0
-
-
-def create(responses: ResponseServer, props: dict[str, Any]) -> str:
-    result = run("Create", responses, props)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
-    return str(result.response["PhysicalResourceId"])
 
 
 def record(emulator: ConnectEmulator, arn: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import boto3
 from connect_phone_number_handler.marker import CLAIM_MARKER_TAG
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
-from support import ACCOUNT, FLOW_ON_OTHER, INSTANCE, OTHER_INSTANCE, run, search_props
+from support import ACCOUNT, FLOW_ON_OTHER, INSTANCE, OTHER_INSTANCE, create, run, search_props
 
 FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000001"
 HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000009"
@@ -24,12 +24,6 @@ WAIT = "10"  # the shortest wait limit the contract allows
 
 def tags(**values: str) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in values.items()]
-
-
-def create(responses: ResponseServer, props: dict[str, Any]) -> str:
-    result = run("Create", responses, props)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
-    return str(result.response["PhysicalResourceId"])
 
 
 def record(emulator: ConnectEmulator, arn: str) -> dict[str, Any]:

@@ -17,13 +17,7 @@ import pytest
 from connect_phone_number_handler import connect_api, handler
 from connect_phone_number_local.deploy.responses import ResponseServer
 from connect_phone_number_local.emulator import ConnectEmulator
-from support import OTHER_INSTANCE, Crash, FakeContext, elapse, invoke, make_event, marked_holdings, patch_call, run, search_props, settle
-
-
-def create(responses: ResponseServer, props: dict[str, Any]) -> str:
-    result = run("Create", responses, props)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
-    return str(result.response["PhysicalResourceId"])
+from support import OTHER_INSTANCE, Crash, FakeContext, create, elapse, invoke, make_event, marked_holdings, patch_call, run, search_props, settle
 
 
 def slow_responses(monkeypatch: pytest.MonkeyPatch, **seconds: float) -> None:

@@ -30,23 +30,25 @@ from support import (
     ACCOUNT,
     FLOW,
     FLOW_ON_OTHER,
+    HAND_FLOW,
     INSTANCE,
     OTHER_INSTANCE,
     Crash,
     FakeContext,
     crash_on,
+    create,
     invoke,
     live_number_by_hand,
     make_event,
     marked_holdings,
     patch_call,
     record_of,
+    route_by_hand,
     run,
     search_props,
     settle,
 )
 
-HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000009"
 SOURCE = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789abcdef"
 GROUP = f"arn:aws:connect:us-east-1:{ACCOUNT}:traffic-distribution-group/cccccccc-1111-2222-3333-444444444444"
 
@@ -58,12 +60,6 @@ def connect() -> Any:
 def record(emulator: ConnectEmulator, arn: str) -> dict[str, Any]:
     [found] = [n for n in emulator.service.held() if n["arn"] == arn]
     return found
-
-
-def route_by_hand(arn: str, flow: str) -> None:
-    """Someone routes the number in the console (AssociatePhoneNumberContactFlow)."""
-    instance_id = flow.split(":instance/", 1)[1].split("/", 1)[0]
-    connect().associate_phone_number_contact_flow(PhoneNumberId=arn, InstanceId=instance_id, ContactFlowId=flow.rsplit("/", 1)[1])
 
 
 @pytest.fixture
@@ -87,12 +83,6 @@ def one_answer_each(answers: dict[str, list[dict[str, Any]]], requests: int) -> 
     """Each of ``requests`` requests got exactly one answer (redeliveries of one event share its RequestId)."""
     assert {key: len(got) for key, got in answers.items()} == dict.fromkeys(answers, 1), answers
     assert len(answers) == requests, answers
-
-
-def create(responses: ResponseServer, props: dict[str, Any]) -> str:
-    result = run("Create", responses, props)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
-    return str(result.response["PhysicalResourceId"])
 
 
 # --- a first declared flow with a move: the record of the hand-set routing ---------------------------------------

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk import aws_connect
 from botocore.exceptions import ClientError
@@ -30,53 +29,22 @@ from support import (
     ACCOUNT,
     FLOW,
     FLOW_ON_OTHER,
+    HAND_FLOW,
+    HAND_ON_OTHER,
     INSTANCE,
     OTHER_INSTANCE,
     crash_on,
+    create,
     invoke,
     make_event,
+    marker,
     patch_call,
-    run,
+    route_by_hand,
     search_props,
     settle,
+    state,
+    update,
 )
-
-HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000009"
-HAND_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000009"
-
-
-def connect() -> Any:
-    return boto3.client("connect", region_name="us-east-1")
-
-
-def state(emulator: ConnectEmulator, arn: str) -> tuple[str, str]:
-    """Where the number is and what routes it ("" for nothing)."""
-    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
-    return str(found["target_arn"]), str(found["contact_flow"])
-
-
-def marker(emulator: ConnectEmulator, arn: str) -> str:
-    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
-    return str(found["tags"].get(CLAIM_MARKER_TAG, ""))
-
-
-def route_by_hand(arn: str, flow: str) -> None:
-    """Someone routes the number in the console (AssociatePhoneNumberContactFlow)."""
-    instance_id = flow.split(":instance/", 1)[1].split("/", 1)[0]
-    connect().associate_phone_number_contact_flow(PhoneNumberId=arn, InstanceId=instance_id, ContactFlowId=flow.rsplit("/", 1)[1])
-
-
-def create(responses: ResponseServer, props: dict[str, Any]) -> str:
-    result = run("Create", responses, props)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
-    return str(result.response["PhysicalResourceId"])
-
-
-def update(responses: ResponseServer, new: dict[str, Any], old: dict[str, Any], arn: str) -> None:
-    """An Update (or a rollback: old and new swapped) that must succeed."""
-    result = run("Update", responses, new, old=old, physical_id=arn)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
-
 
 # --- change B: findings -------------------------------------------------------------------------------------------
 

@@ -21,52 +21,25 @@ from connect_phone_number_local.emulator import ConnectEmulator
 from support import (
     FLOW,
     FLOW_ON_OTHER,
+    HAND_FLOW,
+    HAND_ON_OTHER,
     INSTANCE,
     OTHER_INSTANCE,
     crash_on,
+    create,
     invoke,
     live_number_by_hand,
     make_event,
+    marker,
     patch_call,
     record_of,
+    route_by_hand,
     run,
     search_props,
     settle,
+    state,
+    update,
 )
-
-HAND_FLOW = f"{INSTANCE}/contact-flow/11111111-aaaa-bbbb-cccc-000000000009"
-HAND_ON_OTHER = f"{OTHER_INSTANCE}/contact-flow/22222222-aaaa-bbbb-cccc-000000000009"
-
-
-def state(emulator: ConnectEmulator, arn: str) -> tuple[str, str]:
-    """Where the number is and what routes it ("" for nothing)."""
-    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
-    return str(found["target_arn"]), str(found["contact_flow"])
-
-
-def marker(emulator: ConnectEmulator, arn: str) -> str:
-    [found] = [n for n in emulator.service.held() if n["arn"] == arn]
-    return str(found["tags"].get(CLAIM_MARKER_TAG, ""))
-
-
-def route_by_hand(arn: str, flow: str) -> None:
-    """Someone routes the number in the console (AssociatePhoneNumberContactFlow)."""
-    instance_id = flow.split(":instance/", 1)[1].split("/", 1)[0]
-    boto3.client("connect", region_name="us-east-1").associate_phone_number_contact_flow(
-        PhoneNumberId=arn, InstanceId=instance_id, ContactFlowId=flow.rsplit("/", 1)[1]
-    )
-
-
-def create(responses: ResponseServer, props: dict[str, Any]) -> str:
-    result = run("Create", responses, props)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
-    return str(result.response["PhysicalResourceId"])
-
-
-def update(responses: ResponseServer, new: dict[str, Any], old: dict[str, Any], arn: str) -> None:
-    """An Update (or a rollback: old and new swapped) that must succeed."""
-    result = run("Update", responses, new, old=old, physical_id=arn)
-    assert result.response["Status"] == "SUCCESS", result.response["Reason"]
 
 
 def moved_off_with_the_hand_set_routing_recorded(emulator: ConnectEmulator, responses: ResponseServer) -> tuple[str, dict[str, Any], dict[str, Any]]:
