@@ -158,8 +158,8 @@ def record_routing(work: Work, step: Step) -> None:
     """Record in this resource's marker the routing set by hand that a move is about to drop (plan.reads_routing)."""
     assert isinstance(step, steps.RecordRouting)
     keeper = _recordable_marker(work)
-    leaving = str(work.number.get("TargetArn", "")).rsplit("/", 1)[-1] if work.number is not None else ""
-    if keeper is None or keeper.origin_flow.partition(":")[0] == leaving:
+    leaving = str(work.number.get("TargetArn", "")) if work.number is not None else ""
+    if keeper is None or keeper.records_routing_on(leaving):
         return  # a record of the instance it leaves stays (this Update's earlier delivery's); one of elsewhere is replaced
     _write_record(work, keeper, step.flow)
 

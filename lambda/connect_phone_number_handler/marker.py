@@ -88,6 +88,10 @@ class ClaimMarker:
             return cls(parts[1], parts[0], unknown=True)
         return cls(value)
 
+    def records_routing_on(self, target_arn: str) -> bool:
+        """Whether the routing this marker records (``flow=INSTANCE_ID:FLOW_ID``) is one on ``target_arn``'s instance."""
+        return bool(self.origin_flow) and self.origin_flow.partition(":")[0] == target_arn.rsplit("/", 1)[-1]
+
     def kept_claim(self) -> ClaimMarker:
         """An adoption's marker turned back into this resource's claim, kept by its removal policy (``RESOURCE/REQUEST/kept``):
         a repeated Delete keeps it (rules.keep_on_delete), and a later adoption by this resource marks it ``kept`` again."""

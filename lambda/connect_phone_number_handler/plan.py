@@ -266,7 +266,7 @@ def reads_routing(desired: Desired, number: Summary) -> str | None:
     if target == spec.target_arn or ":instance/" not in target:
         return None
     keeper = Ownership.of(number, desired.own, desired.request).record_keeper(desired.marker.resource)
-    if keeper is None or keeper.origin_flow.partition(":")[0] == target.rsplit("/", 1)[-1]:
+    if keeper is None or keeper.records_routing_on(target):
         return None
     return target
 
